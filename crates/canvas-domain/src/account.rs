@@ -1,0 +1,126 @@
+//! Accounts, roles and the values an account is made of.
+
+use std::fmt;
+use std::str::FromStr;
+use uuid::{Uuid, uuid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountRole {
+    Admin,
+    SuperPartner,
+    User,
+}
+
+impl AccountRole {
+    pub const ALL: [AccountRole; 3] = [Self::Admin, Self::SuperPartner, Self::User];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Admin => "Admin",
+            Self::SuperPartner => "SuperPartner",
+            Self::User => "User",
+        }
+    }
+
+    /// The role ids of the original service (Admin and User from the seed).
+    pub fn id(self) -> Uuid {
+        match self {
+            Self::Admin => uuid!("9c525665-df99-4aee-9e52-1a55853db03b"),
+            Self::SuperPartner => uuid!("5b0b7a3e-0f7e-4c1e-9a57-2f4b1c6d8e21"),
+            Self::User => uuid!("349889ad-4277-42d0-a268-5cd27230cfc5"),
+        }
+    }
+
+    /// Admins and partners manage their organization and every one below it.
+    pub fn manages_organization_tree(self) -> bool {
+        matches!(self, Self::Admin | Self::SuperPartner)
+    }
+}
+
+impl fmt::Display for AccountRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown role '{0}': expected Admin, SuperPartner or User")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for AccountRole {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
+/// A syntactically valid email address, kept as given; compared
+/// case-insensitively through [`Email::normalized`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EmailError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("'{0}' is not an email address: expected name@domain")]
+    Malformed(String),
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        let malformed = || EmailError::Malformed(s.to_string());
+        let (local, domain) = s.rsplit_once('@').ok_or_else(malformed)?;
+        let bad_domain = domain.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.');
+        if local.is_empty() || bad_domain || s.len() > 254 || s.chars().any(char::is_whitespace) {
+            return Err(malformed());
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key used for uniqueness: addresses differ only when they differ
+    /// beyond letter case.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_case_insensitively_and_reject_unknown_names() {
+        assert_eq!("superpartner".parse(), Ok(AccountRole::SuperPartner));
+        assert!("Owner".parse::<AccountRole>().is_err());
+    }
+
+    #[test]
+    fn emails_accept_unicode_domains_and_reject_malformed_ones() {
+        assert!(Email::parse("john.smmet@сompany.com").is_ok());
+        for bad in ["", "no-at", "a@b", "@x.com", "a b@x.com", "a@.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Email::parse("A@X.com").unwrap().normalized(), "a@x.com");
+    }
+}

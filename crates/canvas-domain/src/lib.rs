@@ -1,0 +1,13 @@
+//! Canvas domain: the types a request is parsed into and the rules they obey.
+//! No I/O lives here; every value of a type in this crate is valid by construction.
+
+pub mod account;
+pub mod catalog;
+pub mod credentials;
+pub mod cron;
+pub mod net;
+pub mod schedule;
+pub mod time;
+pub mod workflow;
+
+pub use uuid::Uuid;

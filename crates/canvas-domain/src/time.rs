@@ -1,0 +1,54 @@
+//! Timestamps in the shapes the seed API uses.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+/// The current instant, truncated to microseconds so that what is stored
+/// and what is read back compare equal on every backend.
+pub fn now() -> Timestamp {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// `2022-04-19T15:56:22.1133746`: UTC without an offset, trailing zeros of
+/// the fraction trimmed, as .NET writes a `DateTime` of kind Unspecified.
+pub fn format_plain(t: &Timestamp) -> String {
+    let mut s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    s.truncate(s.len() - 2); // .NET keeps 7 digits (100 ns ticks)
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
+/// `2022-04-12T10:36:57.877+00:00`: UTC with an explicit offset.
+pub fn format_offset(t: &Timestamp) -> String {
+    let mut s = format_plain(t);
+    s.push_str("+00:00");
+    s
+}
+
+/// `2026-03-29T01:00:00Z`: RFC 3339 with `Z`, used by the operator tools.
+pub fn format_rfc3339(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn plain_format_trims_trailing_zeros_of_the_fraction() {
+        let t = Utc.with_ymd_and_hms(2020, 5, 7, 19, 10, 36).unwrap()
+            + chrono::Duration::milliseconds(690);
+        assert_eq!(format_plain(&t), "2020-05-07T19:10:36.69");
+        let whole = Utc.with_ymd_and_hms(2020, 5, 7, 19, 10, 36).unwrap();
+        assert_eq!(format_plain(&whole), "2020-05-07T19:10:36");
+        assert_eq!(format_offset(&whole), "2020-05-07T19:10:36+00:00");
+    }
+}
