@@ -1,1 +1,139 @@
+//! Workflows made from templates: chain overrides and run ranges.
 
+use crate::catalog::{BlockDef, ChainBlock};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowStatus {
+    Ready,
+    Running,
+    Failed,
+}
+
+impl WorkflowStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ready => "Ready",
+            Self::Running => "Running",
+            Self::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Ready, Self::Running, Self::Failed].into_iter().find(|v| v.name() == s)
+    }
+}
+
+/// A `chain` item of `POST Workflow`: new values for a template block's variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainOverride {
+    pub unique_block_id: Uuid,
+    pub variables: Map<String, Value>,
+}
+
+/// The template's chain with the overrides merged in. Overrides may name only
+/// the template's blocks and those blocks' variables, and values must fit the
+/// variable's declared kind where the block is a catalog block.
+pub fn apply_overrides<'a>(
+    chain: &[ChainBlock],
+    overrides: &[ChainOverride],
+    block_def: impl Fn(&str) -> Option<&'a BlockDef>,
+) -> Result<Vec<ChainBlock>, String> {
+    let mut merged = chain.to_vec();
+    for (i, o) in overrides.iter().enumerate() {
+        if overrides[..i].iter().any(|p| p.unique_block_id == o.unique_block_id) {
+            return Err(format!("chain[{i}].uniqueBlockId: block {} is given twice", o.unique_block_id));
+        }
+        let block = merged
+            .iter_mut()
+            .find(|b| b.unique_block_id == o.unique_block_id)
+            .ok_or_else(|| format!("chain[{i}].uniqueBlockId: the template has no block {}", o.unique_block_id))?;
+        let def = block_def(&block.block_name);
+        for (name, value) in &o.variables {
+            if !block.variables.contains_key(name) {
+                return Err(format!(
+                    "chain[{i}].variables.{name}: block '{}' has no variable '{name}' (it has: {})",
+                    block.block_name,
+                    block.variables.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            let var = def.and_then(|d| d.variables.iter().find(|v| &v.name == name));
+            if let Some(var) = var.filter(|v| !v.kind.accepts(value)) {
+                return Err(format!("chain[{i}].variables.{name}: must be {}", var.kind.name()));
+            }
+            block.variables.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(merged)
+}
+
+/// The inclusive, 1-based range of blocks one run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRange {
+    pub from: i64,
+    pub till: i64,
+}
+
+impl RunRange {
+    pub fn new(from: Option<i64>, till: Option<i64>, blocks: usize) -> Result<Self, String> {
+        let n = blocks as i64;
+        if n == 0 {
+            return Err("workflowId: the workflow has no blocks to run".into());
+        }
+        let check = |name: &str, v: i64| {
+            if (1..=n).contains(&v) {
+                Ok(v)
+            } else {
+                Err(format!("{name}: must be between 1 and {n} (the workflow has {n} blocks), got {v}"))
+            }
+        };
+        let from = check("runFromBlock", from.unwrap_or(1))?;
+        let till = check("runTillBlock", till.unwrap_or(n))?;
+        if from > till {
+            return Err(format!("runFromBlock: block {from} comes after runTillBlock {till}"));
+        }
+        Ok(Self { from, till })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chain() -> Vec<ChainBlock> {
+        serde_json::from_value(json!([
+            {"uniqueBlockId": "02d1424a-da90-4c12-9c28-96162e624bd7", "blockName": "A", "variables": {"apiKeys": [], "badgeNo": null}}
+        ]))
+        .unwrap()
+    }
+
+    fn over(vars: Value) -> ChainOverride {
+        ChainOverride {
+            unique_block_id: "02d1424a-da90-4c12-9c28-96162e624bd7".parse().unwrap(),
+            variables: vars.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn overrides_merge_known_variables_and_refuse_unknown_ones() {
+        let merged = apply_overrides(&chain(), &[over(json!({"apiKeys": ["k"]}))], |_| None).unwrap();
+        assert_eq!(merged[0].variables["apiKeys"], json!(["k"]));
+        assert_eq!(merged[0].variables["badgeNo"], Value::Null);
+        let err = apply_overrides(&chain(), &[over(json!({"nope": 1}))], |_| None).unwrap_err();
+        assert!(err.starts_with("chain[0].variables.nope"), "{err}");
+        let mut stranger = over(json!({}));
+        stranger.unique_block_id = Uuid::nil();
+        assert!(apply_overrides(&chain(), &[stranger], |_| None).unwrap_err().contains("has no block"));
+    }
+
+    #[test]
+    fn run_ranges_are_inclusive_and_bounded() {
+        assert_eq!(RunRange::new(None, None, 3), Ok(RunRange { from: 1, till: 3 }));
+        assert_eq!(RunRange::new(Some(2), Some(2), 3), Ok(RunRange { from: 2, till: 2 }));
+        assert!(RunRange::new(Some(0), None, 3).is_err());
+        assert!(RunRange::new(None, Some(4), 3).is_err());
+        assert!(RunRange::new(Some(3), Some(2), 3).is_err());
+    }
+}
