@@ -1,0 +1,172 @@
+//! The built-in catalog, compiled in from the JSON files under `data/`: one
+//! file per application (fields, blocks, connector) and one per built-in
+//! workflow template. Parsed once, on first use.
+
+use canvas_domain::catalog::{Application, BlockDef, ChainBlock, CommittedTemplate, Template, TemplateState};
+use canvas_domain::time::Timestamp;
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+use std::sync::LazyLock;
+use uuid::Uuid;
+
+macro_rules! data_files {
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../data/", $dir, "/", $name, ".json")))),*]
+    };
+}
+
+const APPLICATIONS: &[(&str, &str)] = data_files!("applications":
+    "talentsoft", "quinyx", "talent-manager", "microsoft-sql", "file-hub", "ftp-server",
+    "mystore", "fiken", "tripletex", "sftp", "postgresql", "mysql", "http-rest",
+);
+
+const TEMPLATES: &[(&str, &str)] = data_files!("templates":
+    "quinyx-employee-export-into-ftp-csv", "mystore-customers-send-email",
+    "transferring-of-orders-and-customers",
+);
+
+pub struct Catalog {
+    applications: Vec<Application>,
+    templates: Vec<Template>,
+}
+
+static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| Catalog::load().unwrap_or_else(|e| panic!("{e}")));
+
+impl Catalog {
+    /// The catalog compiled into this binary. Its files are checked by this
+    /// crate's tests, so loading cannot fail in a built binary.
+    pub fn builtin() -> &'static Catalog {
+        &BUILTIN
+    }
+
+    fn load() -> Result<Self, String> {
+        let applications = APPLICATIONS
+            .iter()
+            .map(|(name, text)| serde_json::from_str(text).map_err(|e| format!("applications/{name}.json: {e}")))
+            .collect::<Result<Vec<Application>, _>>()?;
+        let templates = TEMPLATES
+            .iter()
+            .map(|(name, text)| parse_template(text).map_err(|e| format!("templates/{name}.json: {e}")))
+            .collect::<Result<Vec<Template>, _>>()?;
+        Ok(Self { applications, templates })
+    }
+
+    pub fn applications(&self) -> &[Application] {
+        &self.applications
+    }
+
+    pub fn application(&self, id: Uuid) -> Option<&Application> {
+        self.applications.iter().find(|a| a.id == id)
+    }
+
+    pub fn application_by_short_name(&self, short: &str) -> Option<&Application> {
+        self.applications.iter().find(|a| a.short_name.eq_ignore_ascii_case(short))
+    }
+
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    pub fn template(&self, id: Uuid) -> Option<&Template> {
+        self.templates.iter().find(|t| t.id == id)
+    }
+
+    /// The definition of a block named `name` offered by one of `applications`.
+    pub fn block<'a>(&'a self, applications: &[String], name: &str) -> Option<&'a BlockDef> {
+        applications
+            .iter()
+            .filter_map(|short| self.application_by_short_name(short))
+            .find_map(|app| app.block(name))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateFile {
+    id: Uuid,
+    name: String,
+    description: String,
+    date_created: String,
+    date_modified: String,
+    state: TemplateState,
+    version: Option<String>,
+    draft_is_committed: Option<bool>,
+    date_committed: Option<String>,
+    organization_id: Option<Uuid>,
+    applications: Vec<String>,
+    chain: Vec<ChainBlock>,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|t| t.and_utc())
+        .map_err(|e| format!("bad date '{s}': {e}"))
+}
+
+fn parse_template(text: &str) -> Result<Template, String> {
+    let f: TemplateFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let committed = (f.state == TemplateState::Published).then(|| CommittedTemplate {
+        applications: f.applications.clone(),
+        chain: f.chain.clone(),
+    });
+    Ok(Template {
+        id: f.id,
+        organization_id: f.organization_id,
+        name: f.name,
+        description: f.description,
+        date_created: parse_time(&f.date_created)?,
+        date_modified: parse_time(&f.date_modified)?,
+        state: f.state,
+        version: f.version,
+        draft_is_committed: f.draft_is_committed,
+        date_committed: f.date_committed.as_deref().map(parse_time).transpose()?,
+        applications: f.applications,
+        chain: f.chain,
+        committed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canvas_domain::catalog::FieldKind;
+
+    #[test]
+    fn every_data_file_loads_and_ids_and_short_names_are_unique() {
+        let c = Catalog::load().unwrap();
+        let mut ids: Vec<_> = c.applications.iter().map(|a| a.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), c.applications.len());
+        let mut shorts: Vec<_> = c.applications.iter().map(|a| a.short_name.to_lowercase()).collect();
+        shorts.sort();
+        shorts.dedup();
+        assert_eq!(shorts.len(), c.applications.len());
+        assert_eq!(c.templates.len(), 3);
+    }
+
+    #[test]
+    fn select_fields_have_options_and_every_template_block_is_offered_by_its_applications() {
+        let c = Catalog::load().unwrap();
+        for app in &c.applications {
+            for f in app.credential_fields.iter().filter(|f| f.kind == FieldKind::Select) {
+                assert!(!f.option_keys().is_empty(), "{}.{}", app.name, f.short_name);
+            }
+        }
+        for t in &c.templates {
+            for short in &t.applications {
+                assert!(c.application_by_short_name(short).is_some(), "{short}");
+            }
+            for block in &t.chain {
+                assert!(c.block(&t.applications, &block.block_name).is_some(), "{}", block.block_name);
+            }
+        }
+    }
+
+    #[test]
+    fn ftp_fields_follow_the_seed_names_in_order() {
+        let ftp = Catalog::load().unwrap().application_by_short_name("FTP").cloned().unwrap();
+        let names: Vec<_> = ftp.credential_fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(&names[..4], ["User name", "Password", "Port", "Server address"]);
+    }
+}

@@ -1,0 +1,154 @@
+//! Canvas persistence. One [`Store`] serves both backends: the same SQL text
+//! (numbered `$n` parameters, `RETURNING`, recursive CTEs — all valid on
+//! SQLite and PostgreSQL) runs on whichever pool the store was opened with,
+//! and each backend has its own append-only migration folder.
+//! Only this crate knows SQL.
+
+mod accounts;
+mod catalog;
+pub mod model;
+mod workflows;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => Self::Conflict("unique"),
+            e => Self::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to whichever pool the store has; the body is
+/// compiled once per backend, so one SQL text serves both.
+macro_rules! with_db {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.db {
+            crate::Db::Sqlite($p) => $body,
+            crate::Db::Pg($p) => $body,
+        }
+    };
+}
+pub(crate) use with_db;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+/// Which backend a store runs on, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens (creating when missing) the embedded SQLite store at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
+        let store = Self { db: Db::Sqlite(pool) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL; `schema`, when given, is created and used as
+    /// the search path (how tests get a fresh store each).
+    pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            let admin = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', ""));
+            sqlx::query(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        let store = Self { db: Db::Pg(pool) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `postgres://...` opens PostgreSQL; `sqlite://PATH` or a bare path opens SQLite.
+    pub async fn open(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url, None).await
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            Self::open_sqlite(Path::new(path)).await
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Pg(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+        }
+        .map_err(StoreError::Migration)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Readiness: one round trip to the database.
+    pub async fn ping(&self) -> Result<()> {
+        with_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(drop).map_err(Into::into))
+    }
+
+    pub async fn close(&self) {
+        with_db!(self, p => p.close().await)
+    }
+}
+
+/// JSON columns are TEXT on both backends.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("serializing plain data cannot fail")
+}

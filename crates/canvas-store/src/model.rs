@@ -1,0 +1,166 @@
+//! What the store keeps, as plain data in domain types.
+
+use canvas_domain::account::AccountRole;
+use canvas_domain::catalog::ChainBlock;
+use canvas_domain::time::Timestamp;
+use canvas_domain::workflow::WorkflowStatus;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub allowed_cidrs: Vec<String>,
+    pub date_created: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    /// As given; uniqueness is on its lower-cased form.
+    pub email: String,
+    pub phone: Option<String>,
+    pub role: AccountRole,
+    pub country_key: Option<String>,
+    pub global_notifications: bool,
+    pub default_notification_email: Option<String>,
+    pub active: bool,
+    /// Keyed hash of the one-time activation token of an inactive account.
+    pub activation_token_hash: Option<Vec<u8>>,
+    pub date_created: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub role: AccountRole,
+    pub country_key: Option<String>,
+    pub global_notifications: bool,
+    pub default_notification_email: Option<String>,
+    pub active: bool,
+    pub date_created: Timestamp,
+}
+
+/// An API key with what a request needs to know about its account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub consumer: String,
+    pub secret_hash: Vec<u8>,
+    pub account_id: Uuid,
+    pub role: AccountRole,
+    pub active: bool,
+    pub organization_id: Uuid,
+    pub allowed_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegApplication {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub application_id: Uuid,
+    pub tag_text: String,
+    /// Sealed (encrypted) credentials; never leaves the server.
+    pub credentials: Vec<u8>,
+    pub is_authenticated: bool,
+    pub faulted: bool,
+    pub date_modified: Timestamp,
+    pub date_authenticated: Option<Timestamp>,
+    pub date_reauth: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub organization_id: Uuid,
+    pub template_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub status: WorkflowStatus,
+    pub is_scheduled: bool,
+    pub schedule_frequency: Option<String>,
+    pub is_customized_structure: bool,
+    /// Short name of each application the workflow uses → registered application id.
+    pub applications: Map<String, Value>,
+    pub chain: Vec<ChainBlock>,
+    pub date_created: Timestamp,
+    pub date_modified: Timestamp,
+    pub date_last_run: Option<Timestamp>,
+    pub date_next_schedule: Option<Timestamp>,
+    pub current_block: i64,
+}
+
+impl Workflow {
+    pub fn reg_application_ids(&self) -> Vec<Uuid> {
+        self.applications.values().filter_map(|v| v.as_str()?.parse().ok()).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "Queued",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTrigger {
+    Manual,
+    Schedule,
+}
+
+impl RunTrigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Manual => "Manual",
+            Self::Schedule => "Schedule",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub trigger: RunTrigger,
+    pub run_from: i64,
+    pub run_till: i64,
+    pub date_queued: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: Timestamp,
+    pub organization_id: Uuid,
+    pub actor_account_id: Option<Uuid>,
+    pub acting_account_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub client_ip: Option<String>,
+}

@@ -1,0 +1,137 @@
+//! Workflows and their runs.
+
+use crate::model::{NewRun, RunStatus, Workflow};
+use crate::{Result, Store, StoreError, from_json, to_json, with_db};
+use canvas_domain::time::Timestamp;
+use canvas_domain::workflow::WorkflowStatus;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct WorkflowRow {
+    id: Uuid,
+    account_id: Uuid,
+    organization_id: Uuid,
+    template_id: Option<Uuid>,
+    name: String,
+    description: String,
+    status: String,
+    is_scheduled: bool,
+    schedule_frequency: Option<String>,
+    is_customized_structure: bool,
+    applications: String,
+    chain: String,
+    date_created: Timestamp,
+    date_modified: Timestamp,
+    date_last_run: Option<Timestamp>,
+    date_next_schedule: Option<Timestamp>,
+    current_block: i64,
+}
+
+impl TryFrom<WorkflowRow> for Workflow {
+    type Error = StoreError;
+    fn try_from(r: WorkflowRow) -> Result<Self> {
+        Ok(Workflow {
+            status: WorkflowStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("workflows.status: {}", r.status)))?,
+            applications: from_json("workflows.applications", &r.applications)?,
+            chain: from_json("workflows.chain", &r.chain)?,
+            id: r.id,
+            account_id: r.account_id,
+            organization_id: r.organization_id,
+            template_id: r.template_id,
+            name: r.name,
+            description: r.description,
+            is_scheduled: r.is_scheduled,
+            schedule_frequency: r.schedule_frequency,
+            is_customized_structure: r.is_customized_structure,
+            date_created: r.date_created,
+            date_modified: r.date_modified,
+            date_last_run: r.date_last_run,
+            date_next_schedule: r.date_next_schedule,
+            current_block: r.current_block,
+        })
+    }
+}
+
+macro_rules! workflow_select {
+    () => {
+        "SELECT id, account_id, organization_id, template_id, name, description, status, is_scheduled, \
+         schedule_frequency, is_customized_structure, applications, chain, date_created, date_modified, \
+         date_last_run, date_next_schedule, current_block FROM workflows "
+    };
+}
+
+/// A schedule change: on or off, its frequency and the next fire.
+pub struct ScheduleUpdate<'a> {
+    pub is_scheduled: bool,
+    pub frequency: Option<&'a str>,
+    pub next: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
+impl Store {
+    pub async fn insert_workflow(&self, w: &Workflow) -> Result<()> {
+        let sql = "INSERT INTO workflows (id, account_id, organization_id, template_id, name, description, status, \
+                   is_scheduled, schedule_frequency, is_customized_structure, applications, chain, date_created, \
+                   date_modified, date_last_run, date_next_schedule, current_block) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+        with_db!(self, p => sqlx::query(sql)
+            .bind(w.id).bind(w.account_id).bind(w.organization_id).bind(w.template_id).bind(&w.name)
+            .bind(&w.description).bind(w.status.name()).bind(w.is_scheduled).bind(&w.schedule_frequency)
+            .bind(w.is_customized_structure).bind(to_json(&w.applications)).bind(to_json(&w.chain))
+            .bind(w.date_created).bind(w.date_modified).bind(w.date_last_run).bind(w.date_next_schedule)
+            .bind(w.current_block)
+            .execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    pub async fn workflow(&self, id: Uuid) -> Result<Workflow> {
+        let sql = concat!(workflow_select!(), "WHERE id = $1");
+        let row: WorkflowRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        row.try_into()
+    }
+
+    pub async fn workflows(&self, account: Uuid) -> Result<Vec<Workflow>> {
+        let sql = concat!(workflow_select!(), "WHERE account_id = $1 ORDER BY date_created, id");
+        let rows: Vec<WorkflowRow> = with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Deletes a workflow with its runs; `NotFound` when it is not there.
+    pub async fn delete_workflow(&self, id: Uuid) -> Result<()> {
+        let n = with_db!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM runs WHERE workflow_id = $1").bind(id).execute(&mut *tx).await?;
+            let n = sqlx::query("DELETE FROM workflows WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
+        });
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    pub async fn update_schedule(&self, id: Uuid, s: &ScheduleUpdate<'_>) -> Result<()> {
+        let sql = "UPDATE workflows SET is_scheduled = $2, schedule_frequency = COALESCE($3, schedule_frequency), \
+                   date_next_schedule = $4, date_modified = $5 WHERE id = $1";
+        let n = with_db!(self, p => sqlx::query(sql)
+            .bind(id).bind(s.is_scheduled).bind(s.frequency).bind(s.next).bind(s.at)
+            .execute(p).await?.rows_affected());
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// Queues a run of a workflow that still exists.
+    pub async fn enqueue_run(&self, run: &NewRun) -> Result<()> {
+        let sql = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued) \
+                   SELECT $1, $2, $3, $4, $5, $6, 0, $7 WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $2)";
+        let n = with_db!(self, p => sqlx::query(sql)
+            .bind(run.id).bind(run.workflow_id).bind(RunStatus::Queued.name()).bind(run.trigger.name())
+            .bind(run.run_from).bind(run.run_till).bind(run.date_queued)
+            .execute(p).await?.rows_affected());
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// How many runs a workflow has in `status`.
+    pub async fn count_runs(&self, workflow: Uuid, status: RunStatus) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM runs WHERE workflow_id = $1 AND status = $2";
+        with_db!(self, p => Ok(sqlx::query_scalar(sql).bind(workflow).bind(status.name()).fetch_one(p).await?))
+    }
+}
