@@ -2,7 +2,9 @@
 //! file per application (fields, blocks, connector) and one per built-in
 //! workflow template. Parsed once, on first use.
 
-use canvas_domain::catalog::{Application, BlockDef, ChainBlock, CommittedTemplate, Template, TemplateState};
+use canvas_domain::catalog::{
+    Application, BlockDef, ChainBlock, CommittedTemplate, Template, TemplateState,
+};
 use canvas_domain::time::Timestamp;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
@@ -30,7 +32,8 @@ pub struct Catalog {
     templates: Vec<Template>,
 }
 
-static BUILTIN: LazyLock<Catalog> = LazyLock::new(|| Catalog::load().unwrap_or_else(|e| panic!("{e}")));
+static BUILTIN: LazyLock<Catalog> =
+    LazyLock::new(|| Catalog::load().unwrap_or_else(|e| panic!("{e}")));
 
 impl Catalog {
     /// The catalog compiled into this binary. Its files are checked by this
@@ -42,13 +45,20 @@ impl Catalog {
     fn load() -> Result<Self, String> {
         let applications = APPLICATIONS
             .iter()
-            .map(|(name, text)| serde_json::from_str(text).map_err(|e| format!("applications/{name}.json: {e}")))
+            .map(|(name, text)| {
+                serde_json::from_str(text).map_err(|e| format!("applications/{name}.json: {e}"))
+            })
             .collect::<Result<Vec<Application>, _>>()?;
         let templates = TEMPLATES
             .iter()
-            .map(|(name, text)| parse_template(text).map_err(|e| format!("templates/{name}.json: {e}")))
+            .map(|(name, text)| {
+                parse_template(text).map_err(|e| format!("templates/{name}.json: {e}"))
+            })
             .collect::<Result<Vec<Template>, _>>()?;
-        Ok(Self { applications, templates })
+        Ok(Self {
+            applications,
+            templates,
+        })
     }
 
     pub fn applications(&self) -> &[Application] {
@@ -60,7 +70,9 @@ impl Catalog {
     }
 
     pub fn application_by_short_name(&self, short: &str) -> Option<&Application> {
-        self.applications.iter().find(|a| a.short_name.eq_ignore_ascii_case(short))
+        self.applications
+            .iter()
+            .find(|a| a.short_name.eq_ignore_ascii_case(short))
     }
 
     pub fn templates(&self) -> &[Template] {
@@ -138,7 +150,11 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), c.applications.len());
-        let mut shorts: Vec<_> = c.applications.iter().map(|a| a.short_name.to_lowercase()).collect();
+        let mut shorts: Vec<_> = c
+            .applications
+            .iter()
+            .map(|a| a.short_name.to_lowercase())
+            .collect();
         shorts.sort();
         shorts.dedup();
         assert_eq!(shorts.len(), c.applications.len());
@@ -149,7 +165,11 @@ mod tests {
     fn select_fields_have_options_and_every_template_block_is_offered_by_its_applications() {
         let c = Catalog::load().unwrap();
         for app in &c.applications {
-            for f in app.credential_fields.iter().filter(|f| f.kind == FieldKind::Select) {
+            for f in app
+                .credential_fields
+                .iter()
+                .filter(|f| f.kind == FieldKind::Select)
+            {
                 assert!(!f.option_keys().is_empty(), "{}.{}", app.name, f.short_name);
             }
         }
@@ -158,15 +178,30 @@ mod tests {
                 assert!(c.application_by_short_name(short).is_some(), "{short}");
             }
             for block in &t.chain {
-                assert!(c.block(&t.applications, &block.block_name).is_some(), "{}", block.block_name);
+                assert!(
+                    c.block(&t.applications, &block.block_name).is_some(),
+                    "{}",
+                    block.block_name
+                );
             }
         }
     }
 
     #[test]
     fn ftp_fields_follow_the_seed_names_in_order() {
-        let ftp = Catalog::load().unwrap().application_by_short_name("FTP").cloned().unwrap();
-        let names: Vec<_> = ftp.credential_fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(&names[..4], ["User name", "Password", "Port", "Server address"]);
+        let ftp = Catalog::load()
+            .unwrap()
+            .application_by_short_name("FTP")
+            .cloned()
+            .unwrap();
+        let names: Vec<_> = ftp
+            .credential_fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            &names[..4],
+            ["User name", "Password", "Port", "Server address"]
+        );
     }
 }

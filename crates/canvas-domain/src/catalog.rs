@@ -122,15 +122,15 @@ pub enum VariableKind {
 impl VariableKind {
     /// Whether `v` fits this kind; `null` always fits (an unset variable).
     pub fn accepts(self, v: &Value) -> bool {
-        match (self, v) {
-            (_, Value::Null) => true,
-            (Self::String, Value::String(_)) => true,
-            (Self::Number, Value::Number(_)) => true,
-            (Self::Boolean, Value::Bool(_)) => true,
-            (Self::Array, Value::Array(_)) => true,
-            (Self::Object, Value::Object(_)) => true,
-            _ => false,
-        }
+        matches!(
+            (self, v),
+            (_, Value::Null)
+                | (Self::String, Value::String(_))
+                | (Self::Number, Value::Number(_))
+                | (Self::Boolean, Value::Bool(_))
+                | (Self::Array, Value::Array(_))
+                | (Self::Object, Value::Object(_))
+        )
     }
 
     pub fn name(self) -> &'static str {

@@ -27,8 +27,11 @@ pub enum CredentialsError {
 
 impl Credentials {
     pub fn validate(fields: &[CredentialField], raw: &str) -> Result<Self, CredentialsError> {
-        let value: Value = serde_json::from_str(raw).map_err(|e| CredentialsError::NotJson(e.to_string()))?;
-        let Value::Object(given) = value else { return Err(CredentialsError::NotObject) };
+        let value: Value =
+            serde_json::from_str(raw).map_err(|e| CredentialsError::NotJson(e.to_string()))?;
+        let Value::Object(given) = value else {
+            return Err(CredentialsError::NotObject);
+        };
         let mut problems = Vec::new();
         let mut out = Map::new();
         for field in fields {
@@ -40,11 +43,21 @@ impl Credentials {
                 Err(p) => problems.push(p),
             }
         }
-        for key in given.keys().filter(|k| !fields.iter().any(|f| &f.short_name == *k)) {
+        for key in given
+            .keys()
+            .filter(|k| !fields.iter().any(|f| &f.short_name == *k))
+        {
             let known: Vec<&str> = fields.iter().map(|f| f.short_name.as_str()).collect();
-            problems.push(format!("Unknown field '{key}'; expected one of: {}.", known.join(", ")));
+            problems.push(format!(
+                "Unknown field '{key}'; expected one of: {}.",
+                known.join(", ")
+            ));
         }
-        if problems.is_empty() { Ok(Self(out)) } else { Err(CredentialsError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(Self(out))
+        } else {
+            Err(CredentialsError::Invalid(problems))
+        }
     }
 
     pub fn get_str(&self, key: &str) -> Option<&str> {
@@ -102,7 +115,8 @@ fn check_field(field: &CredentialField, v: Option<&Value>) -> Result<Option<Valu
                 Value::String(s) => s.trim().parse::<i64>().ok(),
                 _ => None,
             };
-            n.map(|n| Some(Value::from(n))).ok_or_else(|| format!("{name} must be a whole number."))
+            n.map(|n| Some(Value::from(n)))
+                .ok_or_else(|| format!("{name} must be a whole number."))
         }
         FieldKind::Checkbox => match v {
             Value::Bool(b) => Ok(Some(Value::Bool(*b))),
@@ -130,7 +144,8 @@ mod tests {
             name: name.into(),
             kind,
             value: String::new(),
-            options: (kind == FieldKind::Select).then(|| "live|Live Environment,test|Test Environment".into()),
+            options: (kind == FieldKind::Select)
+                .then(|| "live|Live Environment,test|Test Environment".into()),
             optional,
             desc: String::new(),
             hidden: false,
@@ -144,7 +159,11 @@ mod tests {
             field("password", "Password", FieldKind::Password, false),
             field("port", "Port", FieldKind::Number, false),
         ];
-        let err = Credentials::validate(&fields, r#"{"username": null, "password": "", "port": null}"#).unwrap_err();
+        let err = Credentials::validate(
+            &fields,
+            r#"{"username": null, "password": "", "port": null}"#,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "Authentication Error: You must enter a value for User name.\nYou must enter a value for Password.\nYou must enter a value for Port."
@@ -153,14 +172,26 @@ mod tests {
 
     #[test]
     fn types_and_options_are_checked_and_normalized() {
-        let fields = [field("port", "Port", FieldKind::Number, false), field("env", "Environment", FieldKind::Select, false)];
+        let fields = [
+            field("port", "Port", FieldKind::Number, false),
+            field("env", "Environment", FieldKind::Select, false),
+        ];
         let ok = Credentials::validate(&fields, r#"{"port": "21", "env": "test"}"#).unwrap();
         assert_eq!(ok.get_i64("port"), Some(21));
-        let err = Credentials::validate(&fields, r#"{"port": "x", "env": "prod", "extra": 1}"#).unwrap_err();
-        let CredentialsError::Invalid(lines) = err else { panic!() };
+        let err = Credentials::validate(&fields, r#"{"port": "x", "env": "prod", "extra": 1}"#)
+            .unwrap_err();
+        let CredentialsError::Invalid(lines) = err else {
+            panic!()
+        };
         assert_eq!(lines.len(), 3);
         assert!(lines[1].contains("live, test"));
-        assert!(matches!(Credentials::validate(&fields, "[1]"), Err(CredentialsError::NotObject)));
-        assert!(matches!(Credentials::validate(&fields, "{"), Err(CredentialsError::NotJson(_))));
+        assert!(matches!(
+            Credentials::validate(&fields, "[1]"),
+            Err(CredentialsError::NotObject)
+        ));
+        assert!(matches!(
+            Credentials::validate(&fields, "{"),
+            Err(CredentialsError::NotJson(_))
+        ));
     }
 }

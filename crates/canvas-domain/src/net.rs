@@ -13,7 +13,11 @@ pub struct BadCidr(pub String);
 
 impl AllowList {
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, BadCidr> {
-        items.iter().map(|s| parse_net(s.as_ref())).collect::<Result<_, _>>().map(Self)
+        items
+            .iter()
+            .map(|s| parse_net(s.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn allows(&self, ip: IpAddr) -> bool {

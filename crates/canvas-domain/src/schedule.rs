@@ -12,7 +12,9 @@ pub struct Schedule {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ScheduleError {
-    #[error("scheduleFrequency: is not a JSON object string ({0}); expected e.g. {{\"cronSchedule\":\"0 0/5 * ? * * *\"}}")]
+    #[error(
+        "scheduleFrequency: is not a JSON object string ({0}); expected e.g. {{\"cronSchedule\":\"0 0/5 * ? * * *\"}}"
+    )]
     NotJson(String),
     #[error("scheduleFrequency.cronSchedule: is required")]
     MissingCron,
@@ -20,7 +22,9 @@ pub enum ScheduleError {
     CronNotString,
     #[error("scheduleFrequency.cronSchedule: invalid Quartz cron expression '{expr}': {reason}")]
     BadCron { expr: String, reason: String },
-    #[error("scheduleFrequency.timeZone: unknown time zone '{0}'; expected an IANA name such as Europe/Oslo")]
+    #[error(
+        "scheduleFrequency.timeZone: unknown time zone '{0}'; expected an IANA name such as Europe/Oslo"
+    )]
     BadZone(String),
 }
 
@@ -31,7 +35,11 @@ impl Schedule {
         let obj = value
             .as_object()
             .ok_or_else(|| ScheduleError::NotJson("not an object".into()))?;
-        let field = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        let field = |name: &str| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
         let expr = match field("cronSchedule") {
             None | Some(serde_json::Value::Null) => return Err(ScheduleError::MissingCron),
             Some(v) => v.as_str().ok_or(ScheduleError::CronNotString)?,
@@ -42,7 +50,9 @@ impl Schedule {
         })?;
         let tz = match field("timeZone").and_then(|v| v.as_str()) {
             None | Some("") => Tz::UTC,
-            Some(name) => name.parse().map_err(|_| ScheduleError::BadZone(name.to_string()))?,
+            Some(name) => name
+                .parse()
+                .map_err(|_| ScheduleError::BadZone(name.to_string()))?,
         };
         Ok(Self { cron, tz })
     }
@@ -60,10 +70,19 @@ mod tests {
     fn frequencies_parse_with_and_without_zone_and_name_the_bad_part() {
         let s = Schedule::parse_frequency(r#"{ "cronSchedule": "0 0 * ? * *"}"#).unwrap();
         assert_eq!(s.tz, Tz::UTC);
-        let s = Schedule::parse_frequency(r#"{"cronSchedule":"0 0 2 ? * TUE","timeZone":"Europe/Oslo"}"#).unwrap();
+        let s = Schedule::parse_frequency(
+            r#"{"cronSchedule":"0 0 2 ? * TUE","timeZone":"Europe/Oslo"}"#,
+        )
+        .unwrap();
         assert_eq!(s.tz, chrono_tz::Europe::Oslo);
-        assert!(matches!(Schedule::parse_frequency("nope"), Err(ScheduleError::NotJson(_))));
-        assert!(matches!(Schedule::parse_frequency("{}"), Err(ScheduleError::MissingCron)));
+        assert!(matches!(
+            Schedule::parse_frequency("nope"),
+            Err(ScheduleError::NotJson(_))
+        ));
+        assert!(matches!(
+            Schedule::parse_frequency("{}"),
+            Err(ScheduleError::MissingCron)
+        ));
         assert!(matches!(
             Schedule::parse_frequency(r#"{"cronSchedule":"0 0 * * * *"}"#),
             Err(ScheduleError::BadCron { .. })

@@ -21,7 +21,9 @@ impl WorkflowStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Ready, Self::Running, Self::Failed].into_iter().find(|v| v.name() == s)
+        [Self::Ready, Self::Running, Self::Failed]
+            .into_iter()
+            .find(|v| v.name() == s)
     }
 }
 
@@ -42,25 +44,44 @@ pub fn apply_overrides<'a>(
 ) -> Result<Vec<ChainBlock>, String> {
     let mut merged = chain.to_vec();
     for (i, o) in overrides.iter().enumerate() {
-        if overrides[..i].iter().any(|p| p.unique_block_id == o.unique_block_id) {
-            return Err(format!("chain[{i}].uniqueBlockId: block {} is given twice", o.unique_block_id));
+        if overrides[..i]
+            .iter()
+            .any(|p| p.unique_block_id == o.unique_block_id)
+        {
+            return Err(format!(
+                "chain[{i}].uniqueBlockId: block {} is given twice",
+                o.unique_block_id
+            ));
         }
         let block = merged
             .iter_mut()
             .find(|b| b.unique_block_id == o.unique_block_id)
-            .ok_or_else(|| format!("chain[{i}].uniqueBlockId: the template has no block {}", o.unique_block_id))?;
+            .ok_or_else(|| {
+                format!(
+                    "chain[{i}].uniqueBlockId: the template has no block {}",
+                    o.unique_block_id
+                )
+            })?;
         let def = block_def(&block.block_name);
         for (name, value) in &o.variables {
             if !block.variables.contains_key(name) {
                 return Err(format!(
                     "chain[{i}].variables.{name}: block '{}' has no variable '{name}' (it has: {})",
                     block.block_name,
-                    block.variables.keys().cloned().collect::<Vec<_>>().join(", ")
+                    block
+                        .variables
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             let var = def.and_then(|d| d.variables.iter().find(|v| &v.name == name));
             if let Some(var) = var.filter(|v| !v.kind.accepts(value)) {
-                return Err(format!("chain[{i}].variables.{name}: must be {}", var.kind.name()));
+                return Err(format!(
+                    "chain[{i}].variables.{name}: must be {}",
+                    var.kind.name()
+                ));
             }
             block.variables.insert(name.clone(), value.clone());
         }
@@ -85,16 +106,41 @@ impl RunRange {
             if (1..=n).contains(&v) {
                 Ok(v)
             } else {
-                Err(format!("{name}: must be between 1 and {n} (the workflow has {n} blocks), got {v}"))
+                Err(format!(
+                    "{name}: must be between 1 and {n} (the workflow has {n} blocks), got {v}"
+                ))
             }
         };
         let from = check("runFromBlock", from.unwrap_or(1))?;
         let till = check("runTillBlock", till.unwrap_or(n))?;
         if from > till {
-            return Err(format!("runFromBlock: block {from} comes after runTillBlock {till}"));
+            return Err(format!(
+                "runFromBlock: block {from} comes after runTillBlock {till}"
+            ));
         }
         Ok(Self { from, till })
     }
+}
+
+/// A workflow's chain after its template committed `new`: the new structure,
+/// with the workflow's own value kept for every variable both versions have.
+pub fn rebase_chain(new: &[ChainBlock], old: &[ChainBlock]) -> Vec<ChainBlock> {
+    new.iter()
+        .map(|block| {
+            let mut block = block.clone();
+            if let Some(prev) = old
+                .iter()
+                .find(|b| b.unique_block_id == block.unique_block_id)
+            {
+                for (name, value) in block.variables.iter_mut() {
+                    if let Some(v) = prev.variables.get(name) {
+                        *value = v.clone();
+                    }
+                }
+            }
+            block
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -118,20 +164,31 @@ mod tests {
 
     #[test]
     fn overrides_merge_known_variables_and_refuse_unknown_ones() {
-        let merged = apply_overrides(&chain(), &[over(json!({"apiKeys": ["k"]}))], |_| None).unwrap();
+        let merged =
+            apply_overrides(&chain(), &[over(json!({"apiKeys": ["k"]}))], |_| None).unwrap();
         assert_eq!(merged[0].variables["apiKeys"], json!(["k"]));
         assert_eq!(merged[0].variables["badgeNo"], Value::Null);
         let err = apply_overrides(&chain(), &[over(json!({"nope": 1}))], |_| None).unwrap_err();
         assert!(err.starts_with("chain[0].variables.nope"), "{err}");
         let mut stranger = over(json!({}));
         stranger.unique_block_id = Uuid::nil();
-        assert!(apply_overrides(&chain(), &[stranger], |_| None).unwrap_err().contains("has no block"));
+        assert!(
+            apply_overrides(&chain(), &[stranger], |_| None)
+                .unwrap_err()
+                .contains("has no block")
+        );
     }
 
     #[test]
     fn run_ranges_are_inclusive_and_bounded() {
-        assert_eq!(RunRange::new(None, None, 3), Ok(RunRange { from: 1, till: 3 }));
-        assert_eq!(RunRange::new(Some(2), Some(2), 3), Ok(RunRange { from: 2, till: 2 }));
+        assert_eq!(
+            RunRange::new(None, None, 3),
+            Ok(RunRange { from: 1, till: 3 })
+        );
+        assert_eq!(
+            RunRange::new(Some(2), Some(2), 3),
+            Ok(RunRange { from: 2, till: 2 })
+        );
         assert!(RunRange::new(Some(0), None, 3).is_err());
         assert!(RunRange::new(None, Some(4), 3).is_err());
         assert!(RunRange::new(Some(3), Some(2), 3).is_err());

@@ -19,7 +19,10 @@ pub enum KeyError {
     #[error("master key must be 64 hexadecimal characters (32 bytes)")]
     BadFormat,
     #[error("master key file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("master key file {0} is readable by group or others; run chmod 600 on it")]
     TooOpen(String),
 }
@@ -42,7 +45,10 @@ impl MasterKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         match fs::read_to_string(path) {
             Ok(text) => {
                 check_permissions(path)?;
@@ -72,18 +78,28 @@ impl MasterKey {
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = fs::metadata(path).map_err(|source| KeyError::Io { path: path.display().to_string(), source })?;
+    let meta = fs::metadata(path).map_err(|source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(KeyError::TooOpen(path.display().to_string()));
     }
@@ -130,7 +146,10 @@ impl Secrets {
     pub fn new_key_pair(&self) -> KeyPair {
         let mut consumer = [0u8; 32];
         rand::rng().fill_bytes(&mut consumer);
-        KeyPair { consumer: hex::encode_upper(consumer), secret: uuid::Uuid::new_v4().to_string() }
+        KeyPair {
+            consumer: hex::encode_upper(consumer),
+            secret: uuid::Uuid::new_v4().to_string(),
+        }
     }
 
     /// Keyed hash of an API secret or a one-time token. GUID secrets are
@@ -166,7 +185,13 @@ impl Secrets {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: owner })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: owner,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         [nonce.as_slice(), &sealed].concat()
     }
@@ -178,7 +203,15 @@ impl Secrets {
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
-        self.cipher.decrypt(&Nonce::from(nonce), Payload { msg: body, aad: owner }).ok()
+        self.cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: body,
+                    aad: owner,
+                },
+            )
+            .ok()
     }
 }
 
@@ -195,7 +228,11 @@ mod tests {
         let s = secrets();
         let pair = s.new_key_pair();
         assert_eq!(pair.consumer.len(), 64);
-        assert!(pair.consumer.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(
+            pair.consumer
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
         assert!(uuid::Uuid::parse_str(&pair.secret).is_ok());
         let hash = s.hash_secret(&pair.secret);
         assert!(s.verify_secret(&pair.secret, &hash));
@@ -208,7 +245,10 @@ mod tests {
         let s = secrets();
         let sealed = s.seal(b"{\"password\":\"hunter2\"}", b"owner-1");
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(s.open(&sealed, b"owner-1").unwrap(), b"{\"password\":\"hunter2\"}");
+        assert_eq!(
+            s.open(&sealed, b"owner-1").unwrap(),
+            b"{\"password\":\"hunter2\"}"
+        );
         assert!(s.open(&sealed, b"owner-2").is_none());
         let other = Secrets::new(&MasterKey::from_hex(&"cd".repeat(32)).unwrap());
         assert!(other.open(&sealed, b"owner-1").is_none());
@@ -224,9 +264,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(matches!(MasterKey::load_or_create(&path), Err(KeyError::TooOpen(_))));
+            assert!(matches!(
+                MasterKey::load_or_create(&path),
+                Err(KeyError::TooOpen(_))
+            ));
         }
     }
 }

@@ -24,7 +24,8 @@ struct AccountRow {
 }
 
 fn role(text: &str) -> Result<AccountRole> {
-    text.parse().map_err(|_| StoreError::Corrupt(format!("accounts.role: {text}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("accounts.role: {text}")))
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -155,7 +156,8 @@ impl Store {
 
     pub async fn organization(&self, id: Uuid) -> Result<Organization> {
         let sql = "SELECT id, name, parent_id, allowed_cidrs, date_created FROM organizations WHERE id = $1";
-        let r: OrganizationRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        let r: OrganizationRow =
+            with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
         Ok(Organization {
             allowed_cidrs: from_json("organizations.allowed_cidrs", &r.allowed_cidrs)?,
             id: r.id,
@@ -168,7 +170,11 @@ impl Store {
     pub async fn set_allowed_cidrs(&self, organization: Uuid, cidrs: &[String]) -> Result<()> {
         let sql = "UPDATE organizations SET allowed_cidrs = $2 WHERE id = $1";
         let done = with_db!(self, p => sqlx::query(sql).bind(organization).bind(to_json(&cidrs)).execute(p).await?.rows_affected());
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether `organization` is `ancestor` or lies below it.
@@ -191,9 +197,13 @@ impl Store {
 
     /// Active accounts of `organization` and every organization below it.
     pub async fn active_accounts_in_tree(&self, organization: Uuid) -> Result<Vec<Account>> {
-        let sql = concat!(subtree!(), account_select!(),
-            "WHERE a.organization_id IN (SELECT id FROM tree) AND a.active ORDER BY a.date_created, a.id");
-        let rows: Vec<AccountRow> = with_db!(self, p => sqlx::query_as(sql).bind(organization).fetch_all(p).await?);
+        let sql = concat!(
+            subtree!(),
+            account_select!(),
+            "WHERE a.organization_id IN (SELECT id FROM tree) AND a.active ORDER BY a.date_created, a.id"
+        );
+        let rows: Vec<AccountRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(organization).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -205,7 +215,13 @@ impl Store {
         with_db!(self, p => Ok(sqlx::query_scalar(sql).bind(token_hash).fetch_one(p).await?))
     }
 
-    pub async fn create_key(&self, account: Uuid, consumer: &str, secret_hash: &[u8], at: Timestamp) -> Result<()> {
+    pub async fn create_key(
+        &self,
+        account: Uuid,
+        consumer: &str,
+        secret_hash: &[u8],
+        at: Timestamp,
+    ) -> Result<()> {
         let sql = "INSERT INTO api_keys (consumer, account_id, secret_hash, date_created) VALUES ($1, $2, $3, $4)";
         with_db!(self, p => sqlx::query(sql).bind(consumer).bind(account).bind(secret_hash).bind(at).execute(p).await?.rows_affected());
         Ok(())
@@ -213,9 +229,14 @@ impl Store {
 
     /// Revokes a key; `NotFound` when no live key has that consumer.
     pub async fn revoke_key(&self, consumer: &str, at: Timestamp) -> Result<()> {
-        let sql = "UPDATE api_keys SET date_revoked = $2 WHERE consumer = $1 AND date_revoked IS NULL";
+        let sql =
+            "UPDATE api_keys SET date_revoked = $2 WHERE consumer = $1 AND date_revoked IS NULL";
         let n = with_db!(self, p => sqlx::query(sql).bind(consumer).bind(at).execute(p).await?.rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// The live key `consumer` and its account, in one read.
@@ -225,7 +246,8 @@ impl Store {
                    FROM api_keys k JOIN accounts a ON a.id = k.account_id \
                    JOIN organizations o ON o.id = a.organization_id \
                    WHERE k.consumer = $1 AND k.date_revoked IS NULL";
-        let row: Option<PrincipalRow> = with_db!(self, p => sqlx::query_as(sql).bind(consumer).fetch_optional(p).await?);
+        let row: Option<PrincipalRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(consumer).fetch_optional(p).await?);
         row.map(|r| {
             Ok(Principal {
                 role: role(&r.role)?,
@@ -251,10 +273,17 @@ impl Store {
     }
 
     /// Audit entries of `organization` and below, newest first.
-    pub async fn audit_log(&self, organization: Uuid, skip: i64, top: i64) -> Result<Vec<AuditEntry>> {
-        let sql = concat!(subtree!(),
+    pub async fn audit_log(
+        &self,
+        organization: Uuid,
+        skip: i64,
+        top: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let sql = concat!(
+            subtree!(),
             "SELECT id, at, organization_id, actor_account_id, acting_account_id, action, target, client_ip \
-             FROM audit_log WHERE organization_id IN (SELECT id FROM tree) ORDER BY at DESC, id LIMIT $2 OFFSET $3");
+             FROM audit_log WHERE organization_id IN (SELECT id FROM tree) ORDER BY at DESC, id LIMIT $2 OFFSET $3"
+        );
         let rows: Vec<AuditRow> = with_db!(self, p => sqlx::query_as(sql).bind(organization).bind(top).bind(skip).fetch_all(p).await?);
         Ok(rows.into_iter().map(Into::into).collect())
     }

@@ -82,7 +82,11 @@ impl TryFrom<TemplateRow> for Template {
             date_committed: r.date_committed,
             applications: from_json("templates.applications", &r.applications)?,
             chain: from_json("templates.chain", &r.chain)?,
-            committed: r.committed.as_deref().map(|c| from_json("templates.committed", c)).transpose()?,
+            committed: r
+                .committed
+                .as_deref()
+                .map(|c| from_json("templates.committed", c))
+                .transpose()?,
         })
     }
 }
@@ -107,14 +111,19 @@ impl Store {
     }
 
     pub async fn reg_applications(&self, account: Uuid) -> Result<Vec<RegApplication>> {
-        let sql = concat!(reg_app_select!(), "WHERE account_id = $1 ORDER BY date_modified, id");
-        let rows: Vec<RegApplicationRow> = with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
+        let sql = concat!(
+            reg_app_select!(),
+            "WHERE account_id = $1 ORDER BY date_modified, id"
+        );
+        let rows: Vec<RegApplicationRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     pub async fn reg_application(&self, id: Uuid) -> Result<RegApplication> {
         let sql = concat!(reg_app_select!(), "WHERE id = $1");
-        let row: RegApplicationRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        let row: RegApplicationRow =
+            with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
         Ok(row.into())
     }
 
@@ -126,19 +135,23 @@ impl Store {
             template_select!(),
             "WHERE organization_id IN (SELECT id FROM up) ORDER BY date_created, id"
         );
-        let rows: Vec<TemplateRow> = with_db!(self, p => sqlx::query_as(sql).bind(organization).fetch_all(p).await?);
+        let rows: Vec<TemplateRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(organization).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     pub async fn template(&self, id: Uuid) -> Result<Template> {
         let sql = concat!(template_select!(), "WHERE id = $1");
-        let row: TemplateRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        let row: TemplateRow =
+            with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
         row.try_into()
     }
 
     /// Inserts or replaces an organization template.
     pub async fn save_template(&self, t: &Template) -> Result<()> {
-        let org = t.organization_id.ok_or(StoreError::Corrupt("built-in templates are not stored".into()))?;
+        let org = t.organization_id.ok_or(StoreError::Corrupt(
+            "built-in templates are not stored".into(),
+        ))?;
         let sql = "INSERT INTO templates (id, organization_id, name, description, state, version, draft_is_committed, \
                    date_created, date_modified, date_committed, applications, chain, committed) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
@@ -153,4 +166,3 @@ impl Store {
         Ok(())
     }
 }
-

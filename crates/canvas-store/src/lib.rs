@@ -9,6 +9,9 @@ mod catalog;
 pub mod model;
 mod workflows;
 
+pub use accounts::NewOrganization;
+pub use workflows::ScheduleUpdate;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -82,8 +85,14 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
-        let store = Self { db: Db::Sqlite(pool) };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        let store = Self {
+            db: Db::Sqlite(pool),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -93,9 +102,17 @@ impl Store {
     pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Self> {
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
-            let admin = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', ""));
-            sqlx::query(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let create = format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                schema.replace('"', "")
+            );
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await?;
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
@@ -114,7 +131,10 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::open_postgres(url, None).await
         } else {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
             Self::open_sqlite(Path::new(path)).await
         }
     }

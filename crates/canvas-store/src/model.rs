@@ -103,7 +103,10 @@ pub struct Workflow {
 
 impl Workflow {
     pub fn reg_application_ids(&self) -> Vec<Uuid> {
-        self.applications.values().filter_map(|v| v.as_str()?.parse().ok()).collect()
+        self.applications
+            .values()
+            .filter_map(|v| v.as_str()?.parse().ok())
+            .collect()
     }
 }
 

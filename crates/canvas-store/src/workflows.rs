@@ -2,8 +2,9 @@
 
 use crate::model::{NewRun, RunStatus, Workflow};
 use crate::{Result, Store, StoreError, from_json, to_json, with_db};
+use canvas_domain::catalog::ChainBlock;
 use canvas_domain::time::Timestamp;
-use canvas_domain::workflow::WorkflowStatus;
+use canvas_domain::workflow::{WorkflowStatus, rebase_chain};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
@@ -87,13 +88,18 @@ impl Store {
 
     pub async fn workflow(&self, id: Uuid) -> Result<Workflow> {
         let sql = concat!(workflow_select!(), "WHERE id = $1");
-        let row: WorkflowRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        let row: WorkflowRow =
+            with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
         row.try_into()
     }
 
     pub async fn workflows(&self, account: Uuid) -> Result<Vec<Workflow>> {
-        let sql = concat!(workflow_select!(), "WHERE account_id = $1 ORDER BY date_created, id");
-        let rows: Vec<WorkflowRow> = with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
+        let sql = concat!(
+            workflow_select!(),
+            "WHERE account_id = $1 ORDER BY date_created, id"
+        );
+        let rows: Vec<WorkflowRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -106,7 +112,11 @@ impl Store {
             tx.commit().await?;
             n
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     pub async fn update_schedule(&self, id: Uuid, s: &ScheduleUpdate<'_>) -> Result<()> {
@@ -115,7 +125,11 @@ impl Store {
         let n = with_db!(self, p => sqlx::query(sql)
             .bind(id).bind(s.is_scheduled).bind(s.frequency).bind(s.next).bind(s.at)
             .execute(p).await?.rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Queues a run of a workflow that still exists.
@@ -126,7 +140,39 @@ impl Store {
             .bind(run.id).bind(run.workflow_id).bind(RunStatus::Queued.name()).bind(run.trigger.name())
             .bind(run.run_from).bind(run.run_till).bind(run.date_queued)
             .execute(p).await?.rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Gives every workflow made from `template` (and not customized) the
+    /// newly committed `chain`, keeping its own variable values. Returns how
+    /// many workflows changed.
+    pub async fn rebase_workflows(
+        &self,
+        template: Uuid,
+        chain: &[ChainBlock],
+        at: Timestamp,
+    ) -> Result<u64> {
+        let select = concat!(
+            workflow_select!(),
+            "WHERE template_id = $1 AND NOT is_customized_structure"
+        );
+        let update = "UPDATE workflows SET chain = $2, date_modified = $3 WHERE id = $1";
+        with_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let rows: Vec<WorkflowRow> = sqlx::query_as(select).bind(template).fetch_all(&mut *tx).await?;
+            let mut n = 0;
+            for row in rows {
+                let old: Vec<ChainBlock> = from_json("workflows.chain", &row.chain)?;
+                let new = rebase_chain(chain, &old);
+                n += sqlx::query(update).bind(row.id).bind(to_json(&new)).bind(at).execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
     }
 
     /// How many runs a workflow has in `status`.

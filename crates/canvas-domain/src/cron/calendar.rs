@@ -3,7 +3,10 @@
 //! a wall time in a daylight-saving gap is read with the offset in force
 //! before the gap, and a repeated wall time resolves to its later instant.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
+    Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -25,7 +28,11 @@ pub(super) struct Calendar {
 
 impl Calendar {
     pub fn at(tz: Tz, t: DateTime<Utc>) -> Option<Self> {
-        let mut c = Self { tz, f: [0; 6], dirty: false };
+        let mut c = Self {
+            tz,
+            f: [0; 6],
+            dirty: false,
+        };
         c.load(t.naive_utc())?;
         Some(c)
     }
@@ -82,7 +89,9 @@ impl Calendar {
         let month = mo.rem_euclid(12) as u32 + 1;
         let first = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, 1)?;
         let secs = (d - 1) * 86_400 + h * 3600 + mi * 60 + s;
-        first.and_hms_opt(0, 0, 0)?.checked_add_signed(Duration::try_seconds(secs)?)
+        first
+            .and_hms_opt(0, 0, 0)?
+            .checked_add_signed(Duration::try_seconds(secs)?)
     }
 
     fn normalize(&mut self) -> Option<()> {
@@ -100,7 +109,9 @@ pub(super) fn resolve(tz: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
         LocalResult::None => {
-            let before = tz.offset_from_utc_datetime(&(wall - Duration::days(1))).fix();
+            let before = tz
+                .offset_from_utc_datetime(&(wall - Duration::days(1)))
+                .fix();
             Utc.from_utc_datetime(&(wall - Duration::seconds(before.local_minus_utc() as i64)))
         }
     }

@@ -42,7 +42,10 @@ const ALL_SPEC: i32 = 99;
 impl CronExpr {
     pub fn parse(expr: &str) -> Result<Self, CronError> {
         let fields = parse::parse(expr)?;
-        Ok(Self { source: expr.to_string(), fields })
+        Ok(Self {
+            source: expr.to_string(),
+            fields,
+        })
     }
 
     pub fn as_str(&self) -> &str {

@@ -27,7 +27,12 @@ impl CronExpr {
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         let after = after + Duration::seconds(1);
         let start = after.duration_trunc(Duration::seconds(1)).ok()?;
-        let mut search = Search { f: &self.fields, cl: Calendar::at(tz, start)?, after, tz };
+        let mut search = Search {
+            f: &self.fields,
+            cl: Calendar::at(tz, start)?,
+            after,
+            tz,
+        };
         // Java's `set(MILLISECOND, 0)` re-reads the wall time on the next get.
         let s = search.cl.get(Second)?;
         search.cl.set(Second, s);
@@ -192,7 +197,11 @@ impl Search<'_> {
                 let time = [sec, min, hr];
                 day = self.nearest_weekday(day, mon, year)?;
                 if self.wall_instant(day, mon, year, time)? < self.after {
-                    day = if f.lastday_of_month { 1 } else { first(&f.days_of_month) };
+                    day = if f.lastday_of_month {
+                        1
+                    } else {
+                        first(&f.days_of_month)
+                    };
                     mon += 1;
                 }
             }
@@ -218,7 +227,14 @@ impl Search<'_> {
     /// The weekday nearest to `day`, never leaving the month.
     fn nearest_weekday(&self, day: i32, mon: i32, year: i32) -> Option<i32> {
         let mut probe = Calendar::at(self.tz, Utc::now())?;
-        for (field, v) in [(Second, 0), (Minute, 0), (Hour, 0), (Day, day), (Month, mon - 1), (Year, year)] {
+        for (field, v) in [
+            (Second, 0),
+            (Minute, 0),
+            (Hour, 0),
+            (Day, day),
+            (Month, mon - 1),
+            (Year, year),
+        ] {
             probe.set(field, v);
         }
         let ldom = last_day_of_month(mon, year);
@@ -231,9 +247,22 @@ impl Search<'_> {
         })
     }
 
-    fn wall_instant(&self, day: i32, mon: i32, year: i32, [sec, min, hr]: [i32; 3]) -> Option<DateTime<Utc>> {
+    fn wall_instant(
+        &self,
+        day: i32,
+        mon: i32,
+        year: i32,
+        [sec, min, hr]: [i32; 3],
+    ) -> Option<DateTime<Utc>> {
         let mut probe = Calendar::at(self.tz, Utc::now())?;
-        for (field, v) in [(Second, sec), (Minute, min), (Hour, hr), (Day, day), (Month, mon - 1), (Year, year)] {
+        for (field, v) in [
+            (Second, sec),
+            (Minute, min),
+            (Hour, hr),
+            (Day, day),
+            (Month, mon - 1),
+            (Year, year),
+        ] {
             probe.set(field, v);
         }
         probe.instant()
@@ -296,7 +325,11 @@ impl Search<'_> {
         let mut year = self.cl.get(Year)?;
         // chrono-tz's rules end with 2099: later wall times would be read
         // without daylight saving, so a zoned search ends there.
-        let horizon = if self.tz == Tz::UTC { super::parse::max_year() } else { 2099 };
+        let horizon = if self.tz == Tz::UTC {
+            super::parse::max_year()
+        } else {
+            2099
+        };
         if year > horizon {
             return Some(Step::Never);
         }

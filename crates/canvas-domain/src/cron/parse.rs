@@ -13,7 +13,9 @@ pub struct CronError {
 
 impl CronError {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
     fn malformed() -> Self {
         Self::new("Illegal cron expression format")
@@ -43,8 +45,15 @@ const KINDS: [Kind; 7] = [
     Kind::Year,
 ];
 
-const FIELD_NAMES: [&str; 7] =
-    ["seconds", "minutes", "hours", "day-of-month", "month", "day-of-week", "year"];
+const FIELD_NAMES: [&str; 7] = [
+    "seconds",
+    "minutes",
+    "hours",
+    "day-of-month",
+    "month",
+    "day-of-week",
+    "year",
+];
 
 pub(super) fn max_year() -> i32 {
     use chrono::Datelike;
@@ -53,14 +62,20 @@ pub(super) fn max_year() -> i32 {
 
 pub(super) fn parse(expr: &str) -> Res<Fields> {
     let upper = expr.to_uppercase();
-    let mut p = Parser { f: Fields::default(), max_year: max_year() };
+    let mut p = Parser {
+        f: Fields::default(),
+        max_year: max_year(),
+    };
     let tokens: Vec<&str> = upper.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
     for (n, token) in tokens.iter().take(7).enumerate() {
         let kind = KINDS[n];
         check_token(kind, token)?;
         for item in token.split(',').filter(|s| !s.is_empty()) {
             p.store(item.as_bytes(), kind).map_err(|e| {
-                CronError::new(format!("{} field '{}': {}", FIELD_NAMES[n], token, e.message))
+                CronError::new(format!(
+                    "{} field '{}': {}",
+                    FIELD_NAMES[n], token, e.message
+                ))
             })?;
         }
     }
@@ -116,7 +131,11 @@ fn at(s: &[u8], i: usize) -> Res<u8> {
 }
 
 fn digit(c: u8) -> Res<i32> {
-    if c.is_ascii_digit() { Ok((c - b'0') as i32) } else { Err(CronError::malformed()) }
+    if c.is_ascii_digit() {
+        Ok((c - b'0') as i32)
+    } else {
+        Err(CronError::malformed())
+    }
 }
 
 /// Java's `Integer.parseInt` over a byte slice.
@@ -144,11 +163,16 @@ fn get_value(v: i32, s: &[u8], mut i: usize) -> Res<(i32, usize)> {
 }
 
 fn name_value(kind: Kind, sub: &[u8]) -> i32 {
-    const MONTHS: [&[u8]; 12] =
-        [b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"];
+    const MONTHS: [&[u8]; 12] = [
+        b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV",
+        b"DEC",
+    ];
     const DAYS: [&[u8]; 7] = [b"SUN", b"MON", b"TUE", b"WED", b"THU", b"FRI", b"SAT"];
     let table: &[&[u8]] = if kind == Kind::Month { &MONTHS } else { &DAYS };
-    table.iter().position(|n| *n == sub).map_or(-1, |p| p as i32 + 1)
+    table
+        .iter()
+        .position(|n| *n == sub)
+        .map_or(-1, |p| p as i32 + 1)
 }
 
 fn sub3(s: &[u8], i: usize) -> Res<&[u8]> {
@@ -156,10 +180,15 @@ fn sub3(s: &[u8], i: usize) -> Res<&[u8]> {
 }
 
 fn parse_nth(s: &[u8], i: usize) -> Res<i32> {
-    let n = s.get(i..).map(parse_int).unwrap_or(Err(CronError::malformed()));
+    let n = s
+        .get(i..)
+        .map(parse_int)
+        .unwrap_or(Err(CronError::malformed()));
     match n {
         Ok(n) if (1..=5).contains(&n) => Ok(n),
-        _ => Err(CronError::new("A numeric value between 1 and 5 must follow the '#' option")),
+        _ => Err(CronError::new(
+            "A numeric value between 1 and 5 must follow the '#' option",
+        )),
     }
 }
 
@@ -203,7 +232,10 @@ impl Parser {
             b'*' | b'/' => self.store_all(s, kind),
             b'L' => self.store_last(s, kind),
             b'0'..=b'9' => self.store_number(s, kind),
-            _ => Err(CronError::new(format!("Unexpected character: {}", c as char))),
+            _ => Err(CronError::new(format!(
+                "Unexpected character: {}",
+                c as char
+            ))),
         }
     }
 
@@ -211,13 +243,22 @@ impl Parser {
         let mut i = 0;
         let sval = name_value(kind, sub3(s, i)?);
         let mut eval = -1;
-        let label = if kind == Kind::Month { "Month" } else { "Day-of-Week" };
+        let label = if kind == Kind::Month {
+            "Month"
+        } else {
+            "Day-of-Week"
+        };
         let bad = |sub: &[u8]| {
-            CronError::new(format!("Invalid {label} value: '{}'", String::from_utf8_lossy(sub)))
+            CronError::new(format!(
+                "Invalid {label} value: '{}'",
+                String::from_utf8_lossy(sub)
+            ))
         };
         if kind != Kind::Month && kind != Kind::DayOfWeek {
             let sub = String::from_utf8_lossy(sub3(s, i)?).into_owned();
-            return Err(CronError::new(format!("Illegal characters for this position: '{sub}'")));
+            return Err(CronError::new(format!(
+                "Illegal characters for this position: '{sub}'"
+            )));
         }
         if sval <= 0 {
             return Err(bad(sub3(s, i)?));
@@ -250,7 +291,10 @@ impl Parser {
     fn store_no_spec(&mut self, s: &[u8], kind: Kind) -> Res<usize> {
         let i = 1;
         if i + 1 < s.len() && s[i] != b' ' && s[i + 1] != b'\t' {
-            return Err(CronError::new(format!("Illegal character after '?': {}", s[i] as char)));
+            return Err(CronError::new(format!(
+                "Illegal character after '?': {}",
+                s[i] as char
+            )));
         }
         if kind != Kind::DayOfWeek && kind != Kind::DayOfMonth {
             return Err(CronError::new(
@@ -412,7 +456,15 @@ impl Parser {
 
     /// The step after a `/`, with `i` on its first digit. Quartz checks the
     /// increment's range only for `a/b`, not for `a-b/c`.
-    fn step_after(&mut self, mut i: usize, s: &[u8], val: i32, end: i32, kind: Kind, check: bool) -> Res<usize> {
+    fn step_after(
+        &mut self,
+        mut i: usize,
+        s: &[u8],
+        val: i32,
+        end: i32,
+        kind: Kind,
+        check: bool,
+    ) -> Res<usize> {
         let v2 = digit(at(s, i)?)?;
         i += 1;
         let (step, pos) = if i >= s.len() {
@@ -420,7 +472,10 @@ impl Parser {
         } else if s[i].is_ascii_digit() {
             get_value(v2, s, i)?
         } else if check {
-            return Err(CronError::new(format!("Unexpected character '{}' after '/'", s[i] as char)));
+            return Err(CronError::new(format!(
+                "Unexpected character '{}' after '/'",
+                s[i] as char
+            )));
         } else {
             (v2, i)
         };
@@ -433,7 +488,9 @@ impl Parser {
 
     fn check_bounds(&self, val: i32, end: i32, kind: Kind) -> Res<()> {
         let (lo, hi, msg) = match kind {
-            Kind::Second | Kind::Minute => (0, 59, "Minute and Second values must be between 0 and 59"),
+            Kind::Second | Kind::Minute => {
+                (0, 59, "Minute and Second values must be between 0 and 59")
+            }
             Kind::Hour => (0, 23, "Hour values must be between 0 and 23"),
             Kind::DayOfMonth => (1, 31, "Day of month values must be between 1 and 31"),
             Kind::Month => (1, 12, "Month values must be between 1 and 12"),
@@ -441,8 +498,13 @@ impl Parser {
             // Quartz does not bound years: an expression for 1969 is valid and never fires.
             Kind::Year => return Ok(()),
         };
-        let marker = val == ALL_SPEC || (val == NO_SPEC && matches!(kind, Kind::DayOfMonth | Kind::DayOfWeek));
-        let low_bad = if kind == Kind::DayOfWeek { val == 0 } else { val < lo };
+        let marker = val == ALL_SPEC
+            || (val == NO_SPEC && matches!(kind, Kind::DayOfMonth | Kind::DayOfWeek));
+        let low_bad = if kind == Kind::DayOfWeek {
+            val == 0
+        } else {
+            val < lo
+        };
         if !marker && (low_bad || val > hi || end > hi) {
             return Err(CronError::new(msg));
         }
@@ -469,7 +531,11 @@ impl Parser {
             Kind::DayOfWeek => (1, 7, 7),
             Kind::Year => (1970, self.max_year, 0),
         };
-        let start = if val == -1 || val == ALL_SPEC { lo } else { val };
+        let start = if val == -1 || val == ALL_SPEC {
+            lo
+        } else {
+            val
+        };
         let mut stop = if end == -1 { hi } else { end };
         let mut max = -1;
         if stop < start {
@@ -497,7 +563,9 @@ impl Parser {
 
 fn is_l_offset(t: &str) -> bool {
     // `^L-[0-9]*[W]?` (Java's `matches` needs the whole string to match)
-    let Some(rest) = t.strip_prefix("L-") else { return false };
+    let Some(rest) = t.strip_prefix("L-") else {
+        return false;
+    };
     let rest = rest.strip_suffix('W').unwrap_or(rest);
     rest.bytes().all(|b| b.is_ascii_digit())
 }

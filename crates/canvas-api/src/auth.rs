@@ -1,0 +1,254 @@
+//! Who a request acts as: API key check (cached), failed-auth rate limit,
+//! IP allow-list, and the `ManagedAccountId` rules.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::parse_guid;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use canvas_domain::account::AccountRole;
+use canvas_domain::net::{AllowList, canonical};
+use canvas_store::model::Principal;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The account a request acts as, and the key that proved it.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    pub key_account_id: Uuid,
+    pub account_id: Uuid,
+    pub organization_id: Uuid,
+    pub role: AccountRole,
+    pub client_ip: IpAddr,
+}
+
+impl Acting {
+    /// Organization administration needs an Admin or SuperPartner.
+    pub fn require_manager(&self) -> ApiResult<()> {
+        if self.role.manages_organization_tree() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this call needs an Admin or SuperPartner account; the acting account is a {}",
+                self.role
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client_ip = client_ip(parts, &state.config.trusted_proxies)?;
+        if let Some(wait) = state.limiter.blocked(client_ip) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        let principal = match verify_key(&parts.headers, state).await {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, ApiError::Unauthorized(_)) {
+                    state.limiter.record_failure(client_ip);
+                }
+                return Err(e);
+            }
+        };
+        let allowed = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
+        if !allowed.allows(client_ip) {
+            return Err(ApiError::Forbidden(format!(
+                "requests from {client_ip} are not allowed for this organization (IP allow-list)"
+            )));
+        }
+        if !principal.active {
+            return Err(ApiError::Forbidden(
+                "the key's account is not activated".into(),
+            ));
+        }
+        managed_account(&parts.headers, principal, client_ip, state).await
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()).filter(|s| !s.is_empty()))
+            .map_err(|_| ApiError::BadRequest(format!("{name} header: must be plain ASCII text"))),
+    }
+}
+
+async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Principal> {
+    let consumer = header(headers, "consumer")?;
+    let secret = header(headers, "secretkey")?;
+    let (Some(consumer), Some(secret)) = (consumer, secret) else {
+        return Err(ApiError::Unauthorized(
+            "the Consumer and SecretKey headers are required".into(),
+        ));
+    };
+    let wrong = || ApiError::Unauthorized("Consumer or SecretKey is incorrect".into());
+    let principal = match state.auth_cache.get(consumer) {
+        Some(p) => p,
+        None => {
+            let p = state.store.principal(consumer).await?.ok_or_else(wrong)?;
+            state.auth_cache.put(p.clone());
+            p
+        }
+    };
+    if !state.secrets.verify_secret(secret, &principal.secret_hash) {
+        return Err(wrong());
+    }
+    Ok(principal)
+}
+
+async fn managed_account(
+    headers: &HeaderMap,
+    key: Principal,
+    client_ip: IpAddr,
+    state: &AppState,
+) -> ApiResult<Acting> {
+    let mut acting = Acting {
+        key_account_id: key.account_id,
+        account_id: key.account_id,
+        organization_id: key.organization_id,
+        role: key.role,
+        client_ip,
+    };
+    let Some(raw) = header(headers, "managedaccountid")? else {
+        return Ok(acting);
+    };
+    let target = parse_guid("ManagedAccountId header", raw)?;
+    if target == key.account_id {
+        return Ok(acting);
+    }
+    let refused =
+        || ApiError::Forbidden(format!("the key's account may not manage account {target}"));
+    if !key.role.manages_organization_tree() {
+        return Err(refused());
+    }
+    let account = match state.store.account(target).await {
+        Ok(a) => a,
+        Err(canvas_store::StoreError::NotFound) => return Err(refused()),
+        Err(e) => return Err(e.into()),
+    };
+    if !state
+        .store
+        .organization_within(account.organization_id, key.organization_id)
+        .await?
+    {
+        return Err(refused());
+    }
+    acting.account_id = account.id;
+    acting.organization_id = account.organization_id;
+    acting.role = account.role;
+    Ok(acting)
+}
+
+/// The socket peer, or the `X-Forwarded-For` client when the peer is a
+/// trusted proxy (the right-most address that is not itself trusted).
+pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> ApiResult<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| canonical(c.0.ip()))
+        .ok_or_else(|| {
+            ApiError::internal(std::io::Error::other("no peer address on the connection"))
+        })?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Ok(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok().map(canonical))
+        .collect();
+    Ok(hops
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer))
+}
+
+/// Verified keys, remembered for a short time so most requests skip the store.
+pub struct AuthCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, (Principal, Instant)>>,
+}
+
+const CACHE_LIMIT: usize = 100_000;
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, consumer: &str) -> Option<Principal> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let (p, at) = entries.get(consumer)?;
+        (at.elapsed() < self.ttl).then(|| p.clone())
+    }
+
+    fn put(&self, p: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_LIMIT {
+            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        }
+        entries.insert(p.consumer.clone(), (p, Instant::now()));
+    }
+}
+
+/// Fixed one-minute windows of failed authentications per client address.
+pub struct FailedAuthLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl FailedAuthLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds to wait when `ip` used up its failures for this window.
+    fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, start) = windows.get(&ip)?;
+        let elapsed = start.elapsed();
+        (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
+    }
+
+    fn record_failure(&self, ip: IpAddr) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= CACHE_LIMIT {
+            windows.retain(|_, (_, start)| start.elapsed() < WINDOW);
+        }
+        let entry = windows.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+}

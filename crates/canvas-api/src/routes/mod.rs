@@ -1,0 +1,314 @@
+//! The route table: every API route with its spec and handler. The router,
+//! `GetMetaData` and the OpenAPI document are all built from this list.
+
+mod accounts;
+mod applications;
+mod meta;
+pub mod ops;
+mod templates;
+mod workflows;
+
+use crate::auth::Acting;
+use crate::spec::{
+    AddAccountApiDto, AddRegApplicationApiDto, AddWorkflowApiDto, AddWorkflowTemplateApiDto,
+    RunMetadataApiDto, UpdateWorkfowSchedulerApiDto,
+};
+use crate::spec::{Dto, QuerySpec, RouteSpec};
+use crate::state::AppState;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use canvas_store::model::AuditEntry;
+
+pub use meta::{metadata_json, openapi_json};
+
+pub struct Route {
+    pub spec: RouteSpec,
+    pub handler: MethodRouter<AppState>,
+}
+
+const ID: &[QuerySpec] = &[QuerySpec {
+    name: "id",
+    type_name: "guid",
+    required: true,
+}];
+const NAME: &[QuerySpec] = &[QuerySpec {
+    name: "name",
+    type_name: "string",
+    required: true,
+}];
+const PAGE: &[QuerySpec] = &[
+    QuerySpec {
+        name: "top",
+        type_name: "int",
+        required: false,
+    },
+    QuerySpec {
+        name: "skip",
+        type_name: "int",
+        required: false,
+    },
+];
+const TOKEN: &[QuerySpec] = &[QuerySpec {
+    name: "token",
+    type_name: "string",
+    required: true,
+}];
+
+fn spec(
+    name: &'static str,
+    method: Method,
+    authenticate: bool,
+    description: &'static str,
+    returns: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        name,
+        method,
+        authenticate,
+        description,
+        returns,
+        query: &[],
+        body: None,
+    }
+}
+
+fn with_query(mut s: RouteSpec, query: &'static [QuerySpec]) -> RouteSpec {
+    s.query = query;
+    s
+}
+
+fn with_body<T: Dto>(mut s: RouteSpec, param: &'static str) -> RouteSpec {
+    s.body = Some((T::NAME, param));
+    s
+}
+
+/// Every API route, in the order `GetMetaData` lists them (the seed's first).
+pub fn api() -> Vec<Route> {
+    use Method as M;
+    let r = |spec, handler| Route { spec, handler };
+    vec![
+        r(
+            spec(
+                "GetMetaData",
+                M::GET,
+                false,
+                "Returns controllers actions",
+                "JSON array",
+            ),
+            get(meta::get_metadata),
+        ),
+        r(
+            with_query(
+                spec("Describe", M::GET, false, "Describes object properties", ""),
+                NAME,
+            ),
+            get(meta::describe),
+        ),
+        r(
+            spec(
+                "Authenticate",
+                M::GET,
+                true,
+                "Checks authentification",
+                "boolean",
+            ),
+            get(accounts::authenticate),
+        ),
+        r(
+            spec(
+                "Applications",
+                M::GET,
+                true,
+                "Returns Canvas applications",
+                "JSON Array",
+            ),
+            get(applications::list),
+        ),
+        r(
+            spec(
+                "WorkflowTemplates",
+                M::GET,
+                true,
+                "Returns list of workflow templates",
+                "JSON array",
+            ),
+            get(templates::list),
+        ),
+        r(
+            spec(
+                "Accounts",
+                M::GET,
+                true,
+                "Returns list of accounts in the organization",
+                "JSON array",
+            ),
+            get(accounts::list),
+        ),
+        r(
+            spec(
+                "RegApplications",
+                M::GET,
+                true,
+                "Returns account registerred applications",
+                "JSON Array",
+            ),
+            get(applications::registered),
+        ),
+        r(
+            spec(
+                "Workflows",
+                M::GET,
+                true,
+                "Returns list of registered workflows",
+                "JSON array",
+            ),
+            get(workflows::list),
+        ),
+        r(
+            with_query(
+                spec(
+                    "Workflow",
+                    M::GET,
+                    true,
+                    "Returns registered workflow by id",
+                    "JSON",
+                ),
+                ID,
+            ),
+            get(workflows::get_one),
+        ),
+        r(
+            with_body::<AddRegApplicationApiDto>(
+                spec(
+                    "RegApplication",
+                    M::POST,
+                    true,
+                    "Registers a new application and returns Id",
+                    "Guid",
+                ),
+                "regApp",
+            ),
+            post(applications::register),
+        ),
+        r(
+            with_body::<AddWorkflowApiDto>(
+                spec(
+                    "Workflow",
+                    M::POST,
+                    true,
+                    "Registers a new workflow based on template and returns Id",
+                    "Guid",
+                ),
+                "workflow",
+            ),
+            post(workflows::create),
+        ),
+        r(
+            with_query(
+                spec(
+                    "DeleteWorkflow",
+                    M::GET,
+                    true,
+                    "Deletes workflow by Id",
+                    "boolean",
+                ),
+                ID,
+            ),
+            get(workflows::delete),
+        ),
+        r(
+            with_body::<RunMetadataApiDto>(
+                spec("RunWorkflow", M::POST, true, "Runs workflow", "string"),
+                "metadata",
+            ),
+            post(workflows::run),
+        ),
+        r(
+            with_body::<UpdateWorkfowSchedulerApiDto>(
+                spec(
+                    "WorkflowScheduler",
+                    M::POST,
+                    true,
+                    "Updates the workflow scheduler",
+                    "string",
+                ),
+                "scheduler",
+            ),
+            post(workflows::schedule),
+        ),
+        r(
+            with_body::<AddAccountApiDto>(
+                spec("Account", M::POST, true, "Account registration", "Guid"),
+                "data",
+            ),
+            post(accounts::create),
+        ),
+        r(
+            spec(
+                "Blocks",
+                M::GET,
+                true,
+                "Returns the blocks each application offers, with their variables",
+                "JSON array",
+            ),
+            get(applications::blocks),
+        ),
+        r(
+            with_body::<AddWorkflowTemplateApiDto>(
+                spec(
+                    "WorkflowTemplate",
+                    M::POST,
+                    true,
+                    "Creates or updates an organization workflow template and returns Id",
+                    "Guid",
+                ),
+                "template",
+            ),
+            post(templates::save),
+        ),
+        r(
+            with_query(
+                spec(
+                    "AuditLog",
+                    M::GET,
+                    true,
+                    "Returns the audit log of the organization, newest first",
+                    "JSON array",
+                ),
+                PAGE,
+            ),
+            get(accounts::audit_log),
+        ),
+        r(
+            with_query(
+                spec(
+                    "ActivateAccount",
+                    M::GET,
+                    false,
+                    "Activates an account with its one-time activation token",
+                    "boolean",
+                ),
+                TOKEN,
+            ),
+            get(accounts::activate),
+        ),
+    ]
+}
+
+/// Records a mutating call. The call already happened, so a failure to
+/// record it is logged rather than turned into an error for the caller.
+pub(crate) async fn audit(state: &AppState, acting: &Acting, action: &str, target: Option<String>) {
+    let entry = AuditEntry {
+        id: uuid::Uuid::new_v4(),
+        at: canvas_domain::time::now(),
+        organization_id: acting.organization_id,
+        actor_account_id: Some(acting.key_account_id),
+        acting_account_id: Some(acting.account_id),
+        action: action.to_string(),
+        target,
+        client_ip: Some(acting.client_ip.to_string()),
+    };
+    if let Err(e) = state.store.record_audit(&entry).await {
+        tracing::error!(error = %e, action, "audit entry could not be written");
+    }
+}

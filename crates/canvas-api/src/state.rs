@@ -1,0 +1,62 @@
+//! What every handler shares.
+
+use crate::auth::{AuthCache, FailedAuthLimiter};
+use canvas_catalog::Catalog;
+use canvas_connectors::{Connectors, Mailer};
+use canvas_security::Secrets;
+use canvas_store::Store;
+use ipnet::IpNet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the API layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted; larger ones get a 413.
+    pub body_limit: usize,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long a verified key is remembered before the store is asked again
+    /// (revocations and allow-list changes made elsewhere take this long).
+    pub auth_cache_ttl: Duration,
+    /// Failed authentications allowed per client address per minute.
+    pub auth_failures_per_minute: u32,
+    /// Base URL the server is reached at, for links in emails.
+    pub public_url: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            auth_cache_ttl: Duration::from_secs(2),
+            auth_failures_per_minute: 30,
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The services the API is built from; the binary decides what they are.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub secrets: Secrets,
+    pub connectors: Connectors,
+    pub mailer: Option<Mailer>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ApiConfig>,
+    pub store: Store,
+    pub secrets: Secrets,
+    pub connectors: Connectors,
+    pub mailer: Option<Mailer>,
+    pub catalog: &'static Catalog,
+    pub auth_cache: Arc<AuthCache>,
+    pub limiter: Arc<FailedAuthLimiter>,
+    /// `GetMetaData`'s answer, rendered once from the route table.
+    pub metadata: Arc<serde_json::Value>,
+    pub openapi: Arc<serde_json::Value>,
+}

@@ -1,0 +1,106 @@
+//! Outgoing email through the server's SMTP configuration.
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on loopback or a test sink).
+    #[default]
+    None,
+    /// `STARTTLS`, required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender, e.g. `Canvas <canvas@example.com>`.
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("smtp configuration: {0}")]
+    Config(String),
+    #[error("address '{0}' is not a valid mailbox")]
+    Address(String),
+    #[error("sending failed")]
+    Send(#[source] lettre::transport::smtp::Error),
+    #[error("building the message failed")]
+    Build(#[source] lettre::error::Error),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn new(config: &SmtpConfig) -> Result<Self, MailError> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|_| MailError::Address(config.from.clone()))?;
+        let tls = |host: &str| {
+            TlsParameters::new(host.into()).map_err(|e| MailError::Config(e.to_string()))
+        };
+        let tls = match config.security {
+            SmtpSecurity::None => Tls::None,
+            SmtpSecurity::Starttls => Tls::Required(tls(&config.host)?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls(&config.host)?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls);
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(SmtpCredentials::new(user.clone(), password.clone()));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    pub async fn send_text(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(MailError::Build)?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(MailError::Send)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Configuration: defaults, then `canvas.toml` (or `--config`), then
+//! `CANVAS_*` environment variables, then flags — in rising precedence.
+
+use canvas_connectors::SmtpConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://...` for PostgreSQL; empty for the embedded SQLite store.
+    pub database_url: Option<String>,
+    /// 64 hex characters; when absent, `<data_dir>/master.key` is used (and made).
+    pub master_key: Option<String>,
+    pub body_limit_bytes: usize,
+    pub trusted_proxies: Vec<String>,
+    pub auth_cache_ttl_ms: u64,
+    pub auth_failures_per_minute: u32,
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub log_level: String,
+    pub connector_timeout_secs: u64,
+    pub tls_extra_ca_file: Option<PathBuf>,
+    #[serde(skip_serializing)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("./canvas-data"),
+            database_url: None,
+            master_key: None,
+            body_limit_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            auth_cache_ttl_ms: 2000,
+            auth_failures_per_minute: 30,
+            public_url: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            connector_timeout_secs: 15,
+            tls_extra_ca_file: None,
+            smtp: None,
+        }
+    }
+}
+
+/// Values given as flags; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let default_file = Path::new("canvas.toml");
+        let file = file.or_else(|| default_file.exists().then_some(default_file));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("CANVAS_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("canvas.db")
+    }
+}

@@ -1,0 +1,104 @@
+//! `canvas serve`: open the store, initialize it on first start, serve.
+
+use crate::admin;
+use crate::config::Config;
+use anyhow::Context;
+use canvas_api::{ApiConfig, Application, Services};
+use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
+use std::time::{Duration, Instant};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(config: &Config) {
+    let filter =
+        EnvFilter::try_from_env("CANVAS_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format.eq_ignore_ascii_case("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn api_config(config: &Config) -> anyhow::Result<ApiConfig> {
+    let trusted_proxies = config
+        .trusted_proxies
+        .iter()
+        .map(|p| canvas_domain::net::AllowList::parse(&[p]).map(|l| l.to_strings()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("trusted_proxies")?
+        .into_iter()
+        .flatten()
+        .map(|s| s.parse().expect("normalized CIDR parses"))
+        .collect();
+    Ok(ApiConfig {
+        body_limit: config.body_limit_bytes,
+        trusted_proxies,
+        auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
+        auth_failures_per_minute: config.auth_failures_per_minute,
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen)),
+    })
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    init_logging(&config);
+    let (store, secrets) = admin::open(&config).await?;
+    if !store.has_organization().await? {
+        let created = admin::create_organization(&store, &secrets, "Canvas", None).await?;
+        println!("{}", created.to_json());
+        tracing::info!(organization = %created.organization_id, account = %created.account_id,
+            "initialized a fresh store; the API key was printed to standard output once");
+    }
+    let connectors = Connectors::new(ConnectorConfig {
+        timeout: Duration::from_secs(config.connector_timeout_secs),
+        extra_ca_file: config.tls_extra_ca_file.clone(),
+    })?;
+    let mailer = config
+        .smtp
+        .as_ref()
+        .map(Mailer::new)
+        .transpose()
+        .context("smtp")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let services = Services {
+        store: store.clone(),
+        secrets,
+        connectors,
+        mailer,
+    };
+    let app = Application::build(api_config(&config)?, services, listener);
+    tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
+    app.run_until_stopped(shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
