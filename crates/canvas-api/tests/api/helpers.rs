@@ -1,0 +1,352 @@
+//! `spawn_app`: the real server on port 0 with a fresh store (SQLite in a
+//! temporary folder, or a fresh PostgreSQL schema), and a small typed client.
+
+use canvas_api::{ApiConfig, Application, Services};
+use canvas_connectors::{ConnectorConfig, Connectors};
+use canvas_domain::account::AccountRole;
+use canvas_security::{MasterKey, Secrets};
+use canvas_store::model::{NewAccount, Organization};
+use canvas_store::{NewOrganization, Store};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend for each named `async fn(Backend)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
+        }
+    };
+}
+pub(crate) use both_backends;
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub consumer: String,
+    pub secret: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub organization: Uuid,
+    pub admin: Uuid,
+    pub keys: Keys,
+    pub store: Store,
+    pub secrets: Secrets,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub text: String,
+    pub body: Value,
+}
+
+/// Every log line the servers of this test binary wrote.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,h2=info,rustls=info")
+            .with_writer(|| LogSink)
+            .with_ansi(false)
+            .init();
+    });
+}
+
+pub fn test_config() -> ApiConfig {
+    ApiConfig {
+        auth_cache_ttl: Duration::ZERO,
+        ..ApiConfig::default()
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, test_config()).await
+}
+
+async fn open_store(backend: Backend, dir: &std::path::Path) -> Store {
+    match backend {
+        Backend::Sqlite => Store::open_sqlite(&dir.join("canvas.db"))
+            .await
+            .expect("sqlite store"),
+        Backend::Postgres => {
+            let url = std::env::var("CANVAS_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            Store::open_postgres(&url, Some(&schema))
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432 (database test)")
+        }
+    }
+}
+
+pub async fn spawn_app_with(backend: Backend, config: ApiConfig) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(backend, dir.path()).await;
+    let secrets = Secrets::new(&MasterKey::from_hex(&hex_key()).unwrap());
+    let connectors = Connectors::new(ConnectorConfig {
+        timeout: Duration::from_secs(5),
+        extra_ca_file: None,
+    })
+    .unwrap();
+    let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let services = Services {
+        store: store.clone(),
+        secrets: secrets.clone(),
+        connectors,
+        mailer: None,
+    };
+    let app = Application::build(config, services, listener);
+    let address = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        organization,
+        admin,
+        keys,
+        store,
+        secrets,
+        _dir: dir,
+    }
+}
+
+fn hex_key() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
+/// An organization (below `parent`, or top-level) with an Admin account and its key.
+pub async fn create_organization(
+    store: &Store,
+    secrets: &Secrets,
+    name: &str,
+    parent: Option<Uuid>,
+) -> (Uuid, Uuid, Keys) {
+    let at = canvas_domain::time::now();
+    let org = Uuid::new_v4();
+    let pair = secrets.new_key_pair();
+    let admin = new_account(
+        org,
+        AccountRole::Admin,
+        &format!("admin-{}@example.com", Uuid::new_v4().simple()),
+    );
+    let admin_id = admin.id;
+    let new = NewOrganization {
+        organization: Organization {
+            id: org,
+            name: name.into(),
+            parent_id: parent,
+            allowed_cidrs: vec![],
+            date_created: at,
+        },
+        admin,
+        consumer: pair.consumer.clone(),
+        secret_hash: secrets.hash_secret(&pair.secret),
+    };
+    store.create_organization(&new).await.unwrap();
+    (
+        org,
+        admin_id,
+        Keys {
+            consumer: pair.consumer,
+            secret: pair.secret,
+        },
+    )
+}
+
+pub fn new_account(organization: Uuid, role: AccountRole, email: &str) -> NewAccount {
+    NewAccount {
+        id: Uuid::new_v4(),
+        organization_id: organization,
+        first_name: "Test".into(),
+        last_name: role.name().into(),
+        email: email.into(),
+        phone: None,
+        role,
+        country_key: None,
+        global_notifications: false,
+        default_notification_email: None,
+        active: true,
+        activation_token_hash: None,
+        date_created: canvas_domain::time::now(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let r = req.send().await.expect("request reaches the server");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, text, body }
+    }
+
+    fn with_keys(req: reqwest::RequestBuilder, keys: &Keys) -> reqwest::RequestBuilder {
+        req.header("Consumer", &keys.consumer)
+            .header("SecretKey", &keys.secret)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.get_as(path, &self.keys, &[]).await
+    }
+
+    pub async fn get_as(&self, path: &str, keys: &Keys, headers: &[(&str, &str)]) -> Resp {
+        let mut req = Self::with_keys(self.client.get(self.url(path)), keys);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.client.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.post_as(path, &self.keys, &[], body.to_string()).await
+    }
+
+    pub async fn post_as(
+        &self,
+        path: &str,
+        keys: &Keys,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Resp {
+        let mut req = Self::with_keys(self.client.post(self.url(path)), keys)
+            .header("Content-Type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    /// Another account in `organization`, with its own key.
+    pub async fn account_with_key(&self, organization: Uuid, role: AccountRole) -> (Uuid, Keys) {
+        let account = new_account(
+            organization,
+            role,
+            &format!("{}@example.com", Uuid::new_v4().simple()),
+        );
+        self.store.create_account(&account).await.unwrap();
+        (account.id, self.key_for(account.id).await)
+    }
+
+    pub async fn key_for(&self, account: Uuid) -> Keys {
+        let pair = self.secrets.new_key_pair();
+        let hash = self.secrets.hash_secret(&pair.secret);
+        self.store
+            .create_key(account, &pair.consumer, &hash, canvas_domain::time::now())
+            .await
+            .unwrap();
+        Keys {
+            consumer: pair.consumer,
+            secret: pair.secret,
+        }
+    }
+
+    /// A published organization template over File Hub: one `Send email` block.
+    pub async fn file_hub_template(&self, keys: &Keys) -> (Uuid, Uuid) {
+        let block = Uuid::new_v4();
+        let body = serde_json::json!({
+            "name": "Customers by email", "state": "Published", "applications": ["CMAF"],
+            "chain": [{"uniqueBlockId": block, "blockName": "Send email",
+                       "variables": {"subject": "Customers", "fileName": "All", "note": null}}]
+        });
+        let r = self
+            .post_as("/api/WorkflowTemplate", keys, &[], body.to_string())
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        (r.body.as_str().unwrap().parse().unwrap(), block)
+    }
+
+    pub async fn register_file_hub(&self, keys: &Keys) -> Uuid {
+        let body = serde_json::json!({"applicationId": "9b6a04b3-c91f-4255-9033-6ac7b7a6f935", "tagText": "Files"});
+        let r = self
+            .post_as("/api/RegApplication", keys, &[], body.to_string())
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body.as_str().unwrap().parse().unwrap()
+    }
+
+    /// A workflow of the admin account made from a File Hub template.
+    pub async fn file_hub_workflow(&self) -> Uuid {
+        let (template, _) = self.file_hub_template(&self.keys).await;
+        let reg = self.register_file_hub(&self.keys).await;
+        let r = self
+            .post("/api/Workflow", &serde_json::json!({"workflowTemplateId": template, "name": "Mail it", "applications": {"CMAF": reg}}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body.as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// The seed document, for comparing shapes with its examples.
+pub fn seed() -> &'static str {
+    include_str!("../data/canvas-rest-api.txt")
+}
+
+/// The JSON value that starts at `marker` in the seed text.
+pub fn seed_json(marker: &str) -> Value {
+    let text = seed();
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in the seed"));
+    let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+    de.next().unwrap().unwrap()
+}
+
+/// Asserts the response is an error with the `{State, Msg}` body.
+pub fn assert_error(r: &Resp, status: u16, msg_contains: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["State"], status, "{}", r.text);
+    let msg = r.body["Msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(msg_contains),
+        "expected Msg containing {msg_contains:?}, got {msg:?}"
+    );
+}

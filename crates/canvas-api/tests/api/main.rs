@@ -1,0 +1,12 @@
+//! Black-box tests of the Canvas API over HTTP, each against SQLite and PostgreSQL.
+
+mod ftp;
+mod helpers;
+
+mod accounts;
+mod applications;
+mod auth;
+mod errors;
+mod meta;
+mod templates;
+mod workflows;
