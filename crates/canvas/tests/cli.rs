@@ -1,0 +1,260 @@
+//! The `canvas` binary as an operator uses it.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn canvas(data: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args(args)
+        .env("CANVAS_DATA_DIR", data)
+        .env_remove("CANVAS_DATABASE_URL")
+        .env_remove("CANVAS_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// `canvas serve` on a fresh data folder and a free port; returns once it
+/// accepts connections, with the first line it printed (the new keys).
+fn serve(data: &std::path::Path) -> (Server, Option<Value>) {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CANVAS_DATA_DIR", data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let keys = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok()?;
+        serde_json::from_str::<Value>(&line).ok()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let server = Server { child, base };
+    let keys = keys.join().unwrap();
+    (server, keys)
+}
+
+#[test]
+fn init_prints_the_first_keys_once_and_refuses_a_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = json(&canvas(dir.path(), &["init", "--json"]));
+    let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["organizationId", "accountId", "consumer", "secretKey"]
+    );
+    assert_eq!(created["consumer"].as_str().unwrap().len(), 64);
+    let again = canvas(dir.path(), &["init", "--json"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialized"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn serve_initializes_a_fresh_store_and_the_keys_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, keys) = tokio::task::spawn_blocking({
+        let path = dir.path().to_path_buf();
+        move || serve(&path)
+    })
+    .await
+    .unwrap();
+    let keys = keys.expect("a fresh store prints its keys");
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let auth = client
+        .get(format!("{}/api/Authenticate", server.base))
+        .header("Consumer", keys["consumer"].as_str().unwrap())
+        .header("SecretKey", keys["secretKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.text().await.unwrap(), "true");
+}
+
+#[test]
+fn org_and_key_commands_manage_access() {
+    let dir = tempfile::tempdir().unwrap();
+    json(&canvas(dir.path(), &["init", "--json"]));
+    let org = json(&canvas(
+        dir.path(),
+        &["org", "create", "--name", "Partner AS", "--json"],
+    ));
+    let account = org["accountId"].as_str().unwrap();
+    let key = json(&canvas(
+        dir.path(),
+        &["keys", "create", "--account", account, "--json"],
+    ));
+    assert_eq!(
+        key.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["consumer", "secretKey"]
+    );
+    let consumer = key["consumer"].as_str().unwrap();
+    assert!(
+        canvas(dir.path(), &["keys", "revoke", "--consumer", consumer])
+            .status
+            .success()
+    );
+    let twice = canvas(dir.path(), &["keys", "revoke", "--consumer", consumer]);
+    assert!(
+        !twice.status.success(),
+        "a revoked key cannot be revoked again"
+    );
+    let organization = org["organizationId"].as_str().unwrap();
+    let set = json(&canvas(
+        dir.path(),
+        &[
+            "org",
+            "allow-ips",
+            "--organization",
+            organization,
+            "--cidr",
+            "10.0.0.0/8",
+            "--cidr",
+            "2001:db8::/32",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        set["allowedCidrs"],
+        serde_json::json!(["10.0.0.0/8", "2001:db8::/32"])
+    );
+    let bad = canvas(
+        dir.path(),
+        &[
+            "org",
+            "allow-ips",
+            "--organization",
+            organization,
+            "--cidr",
+            "10.0.0.0/33",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--cidr"));
+    let unknown = canvas(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--account",
+            &uuid::Uuid::new_v4().to_string(),
+            "--json",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = serve(dir.path());
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cron_next_prints_fire_times_or_an_error_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = canvas(
+        dir.path(),
+        &[
+            "cron",
+            "next",
+            "0 30 2 * * ?",
+            "--tz",
+            "Europe/Oslo",
+            "--after",
+            "2026-03-28T12:00:00Z",
+            "--count",
+            "2",
+            "--json",
+        ],
+    );
+    // 02:30 does not exist in Oslo on 2026-03-29 (spring forward): Quartz skips that day.
+    assert_eq!(
+        json(&out),
+        serde_json::json!(["2026-03-30T00:30:00Z", "2026-03-31T00:30:00Z"])
+    );
+    let bad = canvas(dir.path(), &["cron", "next", "0 0 * * * *", "--json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("day-of-week AND a day-of-month")
+    );
+}
