@@ -47,6 +47,8 @@ fn api_config(config: &Config) -> anyhow::Result<ApiConfig> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     init_logging(&config);
+    // Installed before the port opens, so a SIGTERM at any moment drains.
+    let shutdown = shutdown_signal()?;
     let (store, secrets) = admin::open(&config).await?;
     if !store.has_organization().await? {
         let created = admin::create_organization(&store, &secrets, "Canvas", None).await?;
@@ -75,30 +77,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let app = Application::build(api_config(&config)?, services, listener);
     tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
+        tracing::info!("shutdown requested; draining in-flight requests");
+    })
 }
