@@ -14,13 +14,26 @@ pub fn now() -> Timestamp {
 /// `2022-04-19T15:56:22.1133746`: UTC without an offset, trailing zeros of
 /// the fraction trimmed, as .NET writes a `DateTime` of kind Unspecified.
 pub fn format_plain(t: &Timestamp) -> String {
-    let mut s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
-    s.truncate(s.len() - 2); // .NET keeps 7 digits (100 ns ticks)
-    while s.ends_with('0') {
-        s.pop();
-    }
-    if s.ends_with('.') {
-        s.pop();
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    // Written by hand: chrono's strftime parses its pattern on every call,
+    // and lists format several dates per row.
+    let mut s = String::with_capacity(28);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let ticks = t.nanosecond() % 1_000_000_000 / 100; // .NET keeps 7 digits (100 ns ticks)
+    if ticks > 0 {
+        let digits = format!("{ticks:07}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
     }
     s
 }
@@ -50,5 +63,7 @@ mod tests {
         let whole = Utc.with_ymd_and_hms(2020, 5, 7, 19, 10, 36).unwrap();
         assert_eq!(format_plain(&whole), "2020-05-07T19:10:36");
         assert_eq!(format_offset(&whole), "2020-05-07T19:10:36+00:00");
+        let ticks = whole + chrono::Duration::nanoseconds(113_374_600);
+        assert_eq!(format_plain(&ticks), "2020-05-07T19:10:36.1133746");
     }
 }

@@ -1,0 +1,100 @@
+//! `canvas-bench`: measures a release `canvas` binary from outside, the way
+//! a client sees it. Each figure is the median of `--repeat` runs.
+//!
+//! ```sh
+//! cargo build --release -p canvas -p canvas-bench
+//! target/release/canvas-bench api --backend sqlite --backend postgres
+//! target/release/canvas-bench startup
+//! ```
+
+mod load;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Parser)]
+struct Cli {
+    /// The canvas binary to measure.
+    #[arg(long, default_value = "target/release/canvas")]
+    canvas: String,
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Requests per second and latency of authenticated GETs.
+    Api {
+        #[arg(long = "backend", default_values_t = vec!["sqlite".to_string()])]
+        backends: Vec<String>,
+        #[arg(long = "concurrency", default_values_t = vec![1, 8, 64])]
+        concurrency: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
+        postgres: String,
+    },
+    /// Time from `canvas serve` to the first 200 on /healthz, and idle memory.
+    Startup {
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Bench::Api { backends, concurrency, seconds, repeat, postgres } => {
+            println!("| backend | request | concurrency | req/s | p50 ms | p99 ms | errors |");
+            println!("|---|---|---|---|---|---|---|");
+            for backend in backends {
+                let database = (backend == "postgres").then(|| postgres.clone());
+                let server = server::Server::start(&cli.canvas, database.as_deref()).await?;
+                let targets = server.seed_workflows(100).await?;
+                for (label, path) in [("GET /api/Workflow?id=", targets.one.clone()), ("GET /api/Workflows (100)", targets.list.clone())] {
+                    for &c in &concurrency {
+                        let mut runs = Vec::new();
+                        for _ in 0..repeat {
+                            runs.push(load::run(server.addr, &path, &server.keys, c, Duration::from_secs(seconds)).await?);
+                        }
+                        let rps = median(runs.iter().map(|r| r.rps).collect());
+                        let p50 = median(runs.iter().map(|r| r.p50_ms).collect());
+                        let p99 = median(runs.iter().map(|r| r.p99_ms).collect());
+                        let errors: u64 = runs.iter().map(|r| r.errors).sum();
+                        println!("| {backend} | {label} | {c} | {rps:.0} | {p50:.3} | {p99:.3} | {errors} |");
+                    }
+                }
+                println!("\nRSS of the server after load ({backend}): {:.1} MiB\n", server.rss_mib()?);
+            }
+        }
+        Bench::Startup { repeat } => {
+            let mut fresh = Vec::new();
+            let mut again = Vec::new();
+            let mut rss = Vec::new();
+            for _ in 0..repeat {
+                let dir = tempfile::tempdir()?;
+                let (t1, mem) = server::time_to_healthy(&cli.canvas, dir.path()).await?;
+                let (t2, _) = server::time_to_healthy(&cli.canvas, dir.path()).await?;
+                fresh.push(t1);
+                again.push(t2);
+                rss.push(mem);
+            }
+            println!("| measure | median of {repeat} |");
+            println!("|---|---|");
+            println!("| serve → first 200 on /healthz, fresh store (migrations + init) | {:.1} ms |", median(fresh));
+            println!("| serve → first 200 on /healthz, existing store | {:.1} ms |", median(again));
+            println!("| idle RSS after start | {:.1} MiB |", median(rss));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Starting the canvas binary and preparing data through its API.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub struct Keys {
+    pub consumer: String,
+    pub secret: String,
+}
+
+pub struct Server {
+    child: tokio::process::Child,
+    pub addr: SocketAddr,
+    pub keys: Keys,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Targets {
+    pub one: String,
+    pub list: String,
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// A fresh PostgreSQL database for one bench run.
+fn fresh_database(base: &str) -> anyhow::Result<String> {
+    let name = "canvas_bench";
+    for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
+        let status = Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", &sql]).status()?;
+        if !status.success() {
+            bail!("psql failed: {sql}");
+        }
+    }
+    Ok(format!("{base}/{name}"))
+}
+
+impl Server {
+    pub async fn start(binary: &str, postgres: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let addr = free_addr()?;
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.args(["serve", "--listen", &addr.to_string()])
+            .env("CANVAS_DATA_DIR", dir.path())
+            .env("CANVAS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(base) = postgres {
+            cmd.env("CANVAS_DATABASE_URL", fresh_database(base)?);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("starting {binary}"))?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let first = lines.next_line().await?.context("no keys printed")?;
+        let v: Value = serde_json::from_str(&first)?;
+        let keys = Keys { consumer: v["consumer"].as_str().context("consumer")?.into(), secret: v["secretKey"].as_str().context("secretKey")?.into() };
+        wait_healthy(addr).await?;
+        Ok(Self { child, addr, keys, _dir: dir })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let text = crate::load::request(self.addr, "POST", path, &self.keys, Some(body.to_string())).await?;
+        serde_json::from_str(&text).with_context(|| format!("{path}: {text}"))
+    }
+
+    /// A published template, a File Hub registration and `n` workflows.
+    pub async fn seed_workflows(&self, n: usize) -> anyhow::Result<Targets> {
+        let template = self
+            .post("/api/WorkflowTemplate", json!({"name": "Bench", "state": "Published", "applications": ["CMAF"],
+                "chain": [{"blockName": "Send email", "variables": {"subject": "s", "fileName": "f"}}]}))
+            .await?;
+        let reg = self.post("/api/RegApplication", json!({"applicationId": "9b6a04b3-c91f-4255-9033-6ac7b7a6f935"})).await?;
+        let mut last = Value::Null;
+        for i in 0..n {
+            last = self
+                .post("/api/Workflow", json!({"workflowTemplateId": template, "name": format!("Workflow {i}"), "applications": {"CMAF": reg}}))
+                .await?;
+        }
+        let id = last.as_str().context("workflow id")?;
+        Ok(Targets { one: format!("/api/Workflow?id={id}"), list: "/api/Workflows".into() })
+    }
+
+    pub fn rss_mib(&self) -> anyhow::Result<f64> {
+        rss_mib(self.child.id().context("pid")?)
+    }
+}
+
+pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("VmRSS")?;
+    Ok(kb / 1024.0)
+}
+
+async fn healthy(addr: SocketAddr) -> bool {
+    let keys = Keys { consumer: String::new(), secret: String::new() };
+    crate::load::request(addr, "GET", "/healthz", &keys, None).await.is_ok()
+}
+
+async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !healthy(addr).await {
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("server at {addr} not healthy after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// Milliseconds from spawning `canvas serve` to the first 200 on /healthz, and RSS then.
+pub async fn time_to_healthy(binary: &str, data: &Path) -> anyhow::Result<(f64, f64)> {
+    let addr = free_addr()?;
+    let start = Instant::now();
+    let mut child: Child = Command::new(binary)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("CANVAS_DATA_DIR", data)
+        .env("CANVAS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    while !healthy(addr).await {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            bail!("not healthy after 30 s");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = rss_mib(child.id())?;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    child.wait()?;
+    Ok((ms, rss))
+}
