@@ -54,27 +54,50 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Bench::Api { backends, concurrency, seconds, repeat, postgres } => {
+        Bench::Api {
+            backends,
+            concurrency,
+            seconds,
+            repeat,
+            postgres,
+        } => {
             println!("| backend | request | concurrency | req/s | p50 ms | p99 ms | errors |");
             println!("|---|---|---|---|---|---|---|");
             for backend in backends {
                 let database = (backend == "postgres").then(|| postgres.clone());
                 let server = server::Server::start(&cli.canvas, database.as_deref()).await?;
                 let targets = server.seed_workflows(100).await?;
-                for (label, path) in [("GET /api/Workflow?id=", targets.one.clone()), ("GET /api/Workflows (100)", targets.list.clone())] {
+                for (label, path) in [
+                    ("GET /api/Workflow?id=", targets.one.clone()),
+                    ("GET /api/Workflows (100)", targets.list.clone()),
+                ] {
                     for &c in &concurrency {
                         let mut runs = Vec::new();
                         for _ in 0..repeat {
-                            runs.push(load::run(server.addr, &path, &server.keys, c, Duration::from_secs(seconds)).await?);
+                            runs.push(
+                                load::run(
+                                    server.addr,
+                                    &path,
+                                    &server.keys,
+                                    c,
+                                    Duration::from_secs(seconds),
+                                )
+                                .await?,
+                            );
                         }
                         let rps = median(runs.iter().map(|r| r.rps).collect());
                         let p50 = median(runs.iter().map(|r| r.p50_ms).collect());
                         let p99 = median(runs.iter().map(|r| r.p99_ms).collect());
                         let errors: u64 = runs.iter().map(|r| r.errors).sum();
-                        println!("| {backend} | {label} | {c} | {rps:.0} | {p50:.3} | {p99:.3} | {errors} |");
+                        println!(
+                            "| {backend} | {label} | {c} | {rps:.0} | {p50:.3} | {p99:.3} | {errors} |"
+                        );
                     }
                 }
-                println!("\nRSS of the server after load ({backend}): {:.1} MiB\n", server.rss_mib()?);
+                println!(
+                    "\nRSS of the server after load ({backend}): {:.1} MiB\n",
+                    server.rss_mib()?
+                );
             }
         }
         Bench::Startup { repeat } => {
@@ -91,8 +114,14 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("| measure | median of {repeat} |");
             println!("|---|---|");
-            println!("| serve → first 200 on /healthz, fresh store (migrations + init) | {:.1} ms |", median(fresh));
-            println!("| serve → first 200 on /healthz, existing store | {:.1} ms |", median(again));
+            println!(
+                "| serve → first 200 on /healthz, fresh store (migrations + init) | {:.1} ms |",
+                median(fresh)
+            );
+            println!(
+                "| serve → first 200 on /healthz, existing store | {:.1} ms |",
+                median(again)
+            );
             println!("| idle RSS after start | {:.1} MiB |", median(rss));
         }
     }

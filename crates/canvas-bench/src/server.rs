@@ -32,8 +32,13 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
 /// A fresh PostgreSQL database for one bench run.
 fn fresh_database(base: &str) -> anyhow::Result<String> {
     let name = "canvas_bench";
-    for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
-        let status = Command::new("psql").args([&format!("{base}/postgres"), "-q", "-c", &sql]).status()?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let status = Command::new("psql")
+            .args([&format!("{base}/postgres"), "-q", "-c", &sql])
+            .status()?;
         if !status.success() {
             bail!("psql failed: {sql}");
         }
@@ -59,13 +64,23 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         let first = lines.next_line().await?.context("no keys printed")?;
         let v: Value = serde_json::from_str(&first)?;
-        let keys = Keys { consumer: v["consumer"].as_str().context("consumer")?.into(), secret: v["secretKey"].as_str().context("secretKey")?.into() };
+        let keys = Keys {
+            consumer: v["consumer"].as_str().context("consumer")?.into(),
+            secret: v["secretKey"].as_str().context("secretKey")?.into(),
+        };
         wait_healthy(addr).await?;
-        Ok(Self { child, addr, keys, _dir: dir })
+        Ok(Self {
+            child,
+            addr,
+            keys,
+            _dir: dir,
+        })
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let text = crate::load::request(self.addr, "POST", path, &self.keys, Some(body.to_string())).await?;
+        let text =
+            crate::load::request(self.addr, "POST", path, &self.keys, Some(body.to_string()))
+                .await?;
         serde_json::from_str(&text).with_context(|| format!("{path}: {text}"))
     }
 
@@ -75,7 +90,12 @@ impl Server {
             .post("/api/WorkflowTemplate", json!({"name": "Bench", "state": "Published", "applications": ["CMAF"],
                 "chain": [{"blockName": "Send email", "variables": {"subject": "s", "fileName": "f"}}]}))
             .await?;
-        let reg = self.post("/api/RegApplication", json!({"applicationId": "9b6a04b3-c91f-4255-9033-6ac7b7a6f935"})).await?;
+        let reg = self
+            .post(
+                "/api/RegApplication",
+                json!({"applicationId": "9b6a04b3-c91f-4255-9033-6ac7b7a6f935"}),
+            )
+            .await?;
         let mut last = Value::Null;
         for i in 0..n {
             last = self
@@ -83,7 +103,10 @@ impl Server {
                 .await?;
         }
         let id = last.as_str().context("workflow id")?;
-        Ok(Targets { one: format!("/api/Workflow?id={id}"), list: "/api/Workflows".into() })
+        Ok(Targets {
+            one: format!("/api/Workflow?id={id}"),
+            list: "/api/Workflows".into(),
+        })
     }
 
     pub fn rss_mib(&self) -> anyhow::Result<f64> {
@@ -102,8 +125,13 @@ pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 }
 
 async fn healthy(addr: SocketAddr) -> bool {
-    let keys = Keys { consumer: String::new(), secret: String::new() };
-    crate::load::request(addr, "GET", "/healthz", &keys, None).await.is_ok()
+    let keys = Keys {
+        consumer: String::new(),
+        secret: String::new(),
+    };
+    crate::load::request(addr, "GET", "/healthz", &keys, None)
+        .await
+        .is_ok()
 }
 
 async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
@@ -137,7 +165,9 @@ pub async fn time_to_healthy(binary: &str, data: &Path) -> anyhow::Result<(f64, 
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_mib(child.id())?;
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     child.wait()?;
     Ok((ms, rss))
 }
