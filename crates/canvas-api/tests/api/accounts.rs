@@ -175,3 +175,65 @@ both_backends!(
     inactive_accounts_activate_once_through_their_link,
     mutating_calls_land_in_the_audit_log,
 );
+
+async fn activation_emails_go_through_the_configured_smtp_server(backend: Backend) {
+    let sink = crate::smtp::start().await;
+    let mailer = canvas_connectors::Mailer::new(&canvas_connectors::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        security: canvas_connectors::SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Canvas <canvas@example.com>".into(),
+    })
+    .unwrap();
+    let options = crate::helpers::Options {
+        mailer: Some(mailer),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_opts(backend, options).await;
+    let mut body = account_body("mailed@example.com");
+    body["activated"] = json!(false);
+    let id = app
+        .post("/api/Account", &body)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    let received = sink.messages.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "one email");
+    assert_eq!(received[0].to, ["mailed@example.com"]);
+    // Quoted-printable: soft line breaks and an encoded "=".
+    let data = received[0].data.replace("=\n", "").replace("=3D", "=");
+    let start = data.find("token=").expect("the link is in the email") + 6;
+    let token: String = data[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(token.len(), 64);
+    assert!(
+        !captured_logs().contains(&token),
+        "with SMTP configured the link is not logged"
+    );
+    assert_eq!(
+        app.get_raw(&format!("/api/ActivateAccount?token={token}"), &[])
+            .await
+            .status,
+        200
+    );
+    let accounts = app.get("/api/Accounts").await;
+    assert!(
+        accounts
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str())
+    );
+}
+
+mod smtp_tests {
+    use super::*;
+    both_backends!(activation_emails_go_through_the_configured_smtp_server);
+}

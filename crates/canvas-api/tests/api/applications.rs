@@ -186,3 +186,34 @@ both_backends!(
     an_unreachable_ftp_server_is_an_authentication_error,
     applications_without_a_connector_are_refused_clearly,
 );
+
+async fn ftps_registration_negotiates_tls_and_checks_the_certificate(backend: Backend) {
+    let server = crate::ftp::start_secure("partner", "tls-password").await;
+    let creds = json!({"username": "partner", "password": "tls-password", "port": server.port, "address": "127.0.0.1", "secure": true});
+    let body =
+        json!({"applicationId": FTP, "tagText": "FTPS", "credentialsJson": creds.to_string()});
+    let untrusting = spawn_app(backend).await;
+    let refused = untrusting.post("/api/RegApplication", &body).await;
+    assert_error(&refused, 400, "FTPS negotiation");
+    assert!(
+        untrusting
+            .get("/api/RegApplications")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let options = crate::helpers::Options {
+        extra_ca_file: server.certificate.clone(),
+        ..Default::default()
+    };
+    let trusting = crate::helpers::spawn_app_opts(backend, options).await;
+    let r = trusting.post("/api/RegApplication", &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+mod ftps_tests {
+    use super::*;
+    both_backends!(ftps_registration_negotiates_tls_and_checks_the_certificate);
+}

@@ -37,24 +37,47 @@ impl Authenticator for OneUser {
 
 pub struct FtpServer {
     pub port: u16,
+    /// With FTPS: the server's self-signed certificate, to be trusted as a CA.
+    pub certificate: Option<std::path::PathBuf>,
     _root: tempfile::TempDir,
 }
 
 pub async fn start(user: &str, password: &str) -> FtpServer {
+    start_with(user, password, false).await
+}
+
+/// An FTP server that also offers explicit FTPS (`AUTH TLS`) with a
+/// certificate for 127.0.0.1.
+pub async fn start_secure(user: &str, password: &str) -> FtpServer {
+    start_with(user, password, true).await
+}
+
+async fn start_with(user: &str, password: &str, tls: bool) -> FtpServer {
     let root = tempfile::tempdir().unwrap();
-    let path = root.path().to_path_buf();
+    let files = root.path().join("files");
+    std::fs::create_dir(&files).unwrap();
     let port = free_port();
     let auth = Arc::new(OneUser {
         user: user.into(),
         password: password.into(),
     });
-    let server = libunftp::ServerBuilder::with_authenticator(
-        Box::new(move || unftp_sbe_fs::Filesystem::new(path.clone()).unwrap()),
+    let mut builder = libunftp::ServerBuilder::with_authenticator(
+        Box::new(move || unftp_sbe_fs::Filesystem::new(files.clone()).unwrap()),
         auth,
     )
-    .passive_ports(50000..=65000)
-    .build()
-    .unwrap();
+    .passive_ports(50000..=65000);
+    let mut certificate = None;
+    if tls {
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let cert = rcgen::generate_simple_self_signed(names).unwrap();
+        let cert_file = root.path().join("cert.pem");
+        let key_file = root.path().join("key.pem");
+        std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+        std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+        builder = builder.ftps(cert_file.clone(), key_file);
+        certificate = Some(cert_file);
+    }
+    let server = builder.build().unwrap();
     tokio::spawn(server.listen(format!("127.0.0.1:{port}")));
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -65,7 +88,11 @@ pub async fn start(user: &str, password: &str) -> FtpServer {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    FtpServer { port, _root: root }
+    FtpServer {
+        port,
+        certificate,
+        _root: root,
+    }
 }
 
 fn free_port() -> u16 {

@@ -114,13 +114,46 @@ async fn open_store(backend: Backend, dir: &std::path::Path) -> Store {
 }
 
 pub async fn spawn_app_with(backend: Backend, config: ApiConfig) -> TestApp {
+    spawn_app_opts(
+        backend,
+        Options {
+            config,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// Everything a test may set about the app it starts.
+pub struct Options {
+    pub config: ApiConfig,
+    pub mailer: Option<canvas_connectors::Mailer>,
+    pub extra_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: test_config(),
+            mailer: None,
+            extra_ca_file: None,
+        }
+    }
+}
+
+pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
+    let Options {
+        config,
+        mailer,
+        extra_ca_file,
+    } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(backend, dir.path()).await;
     let secrets = Secrets::new(&MasterKey::from_hex(&hex_key()).unwrap());
     let connectors = Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(5),
-        extra_ca_file: None,
+        extra_ca_file,
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
@@ -129,7 +162,7 @@ pub async fn spawn_app_with(backend: Backend, config: ApiConfig) -> TestApp {
         store: store.clone(),
         secrets: secrets.clone(),
         connectors,
-        mailer: None,
+        mailer,
     };
     let app = Application::build(config, services, listener);
     let address = format!("http://{}", app.local_addr().unwrap());

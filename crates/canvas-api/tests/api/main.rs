@@ -2,6 +2,7 @@
 
 mod ftp;
 mod helpers;
+mod smtp;
 
 mod accounts;
 mod applications;
