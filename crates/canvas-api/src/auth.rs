@@ -13,7 +13,7 @@ use canvas_store::model::Principal;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ impl FromRequestParts<AppState> for Acting {
         if let Some(wait) = state.limiter.blocked(client_ip) {
             return Err(ApiError::TooManyRequests(wait));
         }
-        let principal = match verify_key(&parts.headers, state).await {
+        let key = match verify_key(&parts.headers, state).await {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ApiError::Unauthorized(_)) {
@@ -61,18 +61,17 @@ impl FromRequestParts<AppState> for Acting {
                 return Err(e);
             }
         };
-        let allowed = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
-        if !allowed.allows(client_ip) {
+        if !key.allow.allows(client_ip) {
             return Err(ApiError::Forbidden(format!(
                 "requests from {client_ip} are not allowed for this organization (IP allow-list)"
             )));
         }
-        if !principal.active {
+        if !key.principal.active {
             return Err(ApiError::Forbidden(
                 "the key's account is not activated".into(),
             ));
         }
-        managed_account(&parts.headers, principal, client_ip, state).await
+        managed_account(&parts.headers, &key.principal, client_ip, state).await
     }
 }
 
@@ -86,7 +85,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> 
     }
 }
 
-async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Principal> {
+/// A stored key with its organization's allow-list already parsed.
+pub struct VerifiedKey {
+    principal: Principal,
+    allow: AllowList,
+}
+
+async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Arc<VerifiedKey>> {
     let consumer = header(headers, "consumer")?;
     let secret = header(headers, "secretkey")?;
     let (Some(consumer), Some(secret)) = (consumer, secret) else {
@@ -95,23 +100,28 @@ async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Principa
         ));
     };
     let wrong = || ApiError::Unauthorized("Consumer or SecretKey is incorrect".into());
-    let principal = match state.auth_cache.get(consumer) {
-        Some(p) => p,
+    let key = match state.auth_cache.get(consumer) {
+        Some(k) => k,
         None => {
-            let p = state.store.principal(consumer).await?.ok_or_else(wrong)?;
-            state.auth_cache.put(p.clone());
-            p
+            let principal = state.store.principal(consumer).await?.ok_or_else(wrong)?;
+            let allow = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
+            let key = Arc::new(VerifiedKey { principal, allow });
+            state.auth_cache.put(key.clone());
+            key
         }
     };
-    if !state.secrets.verify_secret(secret, &principal.secret_hash) {
+    if !state
+        .secrets
+        .verify_secret(secret, &key.principal.secret_hash)
+    {
         return Err(wrong());
     }
-    Ok(principal)
+    Ok(key)
 }
 
 async fn managed_account(
     headers: &HeaderMap,
-    key: Principal,
+    key: &Principal,
     client_ip: IpAddr,
     state: &AppState,
 ) -> ApiResult<Acting> {
@@ -185,7 +195,7 @@ pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> ApiResult<IpAddr> {
 /// Verified keys, remembered for a short time so most requests skip the store.
 pub struct AuthCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Principal, Instant)>>,
+    entries: RwLock<HashMap<String, (Arc<VerifiedKey>, Instant)>>,
 }
 
 const CACHE_LIMIT: usize = 100_000;
@@ -198,13 +208,13 @@ impl AuthCache {
         }
     }
 
-    fn get(&self, consumer: &str) -> Option<Principal> {
+    fn get(&self, consumer: &str) -> Option<Arc<VerifiedKey>> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (p, at) = entries.get(consumer)?;
         (at.elapsed() < self.ttl).then(|| p.clone())
     }
 
-    fn put(&self, p: Principal) {
+    fn put(&self, key: Arc<VerifiedKey>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -212,7 +222,7 @@ impl AuthCache {
         if entries.len() >= CACHE_LIMIT {
             entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
         }
-        entries.insert(p.consumer.clone(), (p, Instant::now()));
+        entries.insert(key.principal.consumer.clone(), (key, Instant::now()));
     }
 }
 

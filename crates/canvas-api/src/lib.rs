@@ -36,18 +36,18 @@ impl Application {
     /// Builds the app on an already bound listener (port 0 in tests).
     pub fn build(config: ApiConfig, services: Services, listener: TcpListener) -> Self {
         let routes = routes::api();
-        let state = state::AppState {
-            auth_cache: Arc::new(AuthCache::new(config.auth_cache_ttl)),
-            limiter: Arc::new(FailedAuthLimiter::new(config.auth_failures_per_minute)),
-            metadata: Arc::new(routes::metadata_json(&routes)),
-            openapi: Arc::new(routes::openapi_json(&routes)),
-            config: Arc::new(config),
+        let state = state::AppState::new(state::Shared {
+            auth_cache: AuthCache::new(config.auth_cache_ttl),
+            limiter: FailedAuthLimiter::new(config.auth_failures_per_minute),
+            metadata: routes::metadata_json(&routes),
+            openapi: routes::openapi_json(&routes),
+            config,
             store: services.store,
             secrets: services.secrets,
             connectors: services.connectors,
             mailer: services.mailer,
             catalog: canvas_catalog::Catalog::builtin(),
-        };
+        });
         routes::ops::prometheus();
         let mut paths: HashMap<String, String> = HashMap::new();
         let mut router = Router::new();
@@ -118,7 +118,7 @@ fn canonical_path(mut req: Request, paths: &HashMap<String, String>) -> Request 
 async fn openapi(
     axum::extract::State(state): axum::extract::State<state::AppState>,
 ) -> axum::Json<serde_json::Value> {
-    axum::Json(state.openapi.as_ref().clone())
+    axum::Json(state.openapi.clone())
 }
 
 async fn not_found(req: Request) -> ApiError {

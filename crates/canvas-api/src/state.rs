@@ -46,17 +46,33 @@ pub struct Services {
     pub mailer: Option<Mailer>,
 }
 
+/// Shared by every handler; cloning it (once per request) is one reference count.
 #[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<ApiConfig>,
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+pub struct Shared {
+    pub config: ApiConfig,
     pub store: Store,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,
     pub catalog: &'static Catalog,
-    pub auth_cache: Arc<AuthCache>,
-    pub limiter: Arc<FailedAuthLimiter>,
+    pub auth_cache: AuthCache,
+    pub limiter: FailedAuthLimiter,
     /// `GetMetaData`'s answer, rendered once from the route table.
-    pub metadata: Arc<serde_json::Value>,
-    pub openapi: Arc<serde_json::Value>,
+    pub metadata: serde_json::Value,
+    pub openapi: serde_json::Value,
 }

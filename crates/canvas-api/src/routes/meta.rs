@@ -11,7 +11,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 pub async fn get_metadata(State(state): State<AppState>) -> Json<Value> {
-    Json(state.metadata.as_ref().clone())
+    Json(state.metadata.clone())
 }
 
 pub async fn describe(params: Params) -> ApiResult<Json<Value>> {
