@@ -6,10 +6,12 @@
 
 mod accounts;
 mod catalog;
+mod queue;
 pub mod model;
 mod workflows;
 
 pub use accounts::NewOrganization;
+pub use queue::{Lease, RunEnd};
 pub use workflows::ScheduleUpdate;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -167,3 +167,58 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub client_ip: Option<String>,
 }
+
+/// A run a worker has just claimed, with its lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub run_from: i64,
+    pub run_till: i64,
+    pub attempt: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub status: RunStatus,
+    pub trigger: RunTrigger,
+    pub run_from: i64,
+    pub run_till: i64,
+    pub attempt: i64,
+    pub date_queued: Timestamp,
+    pub date_started: Option<Timestamp>,
+    pub date_finished: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunBlock {
+    pub number: i64,
+    pub unique_block_id: Uuid,
+    pub block_name: String,
+    pub status: RunStatus,
+    pub date_started: Option<Timestamp>,
+    pub date_finished: Option<Timestamp>,
+    pub records_in: i64,
+    pub records_out: i64,
+    pub log: Vec<String>,
+    pub error: Option<String>,
+    /// Blob key of the stored output, once the block succeeded.
+    pub output_key: Option<String>,
+}
+
+impl RunStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+}
+
+impl RunTrigger {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Manual, Self::Schedule].into_iter().find(|v| v.name() == s)
+    }
+}

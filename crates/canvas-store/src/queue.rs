@@ -1,0 +1,240 @@
+//! The run queue: claims with leases and heartbeats, per-block results, run history.
+//! Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serializes
+//! writers, which gives the same guarantee. The partial unique index
+//! `runs_one_running` keeps two runs of one workflow from executing at once.
+
+use crate::model::{ClaimedRun, Run, RunBlock, RunStatus, RunTrigger};
+use crate::{Db, Result, Store, StoreError, from_json, to_json, with_db};
+use canvas_domain::time::Timestamp;
+use canvas_domain::workflow::WorkflowStatus;
+use uuid::Uuid;
+
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE runs SET status = 'Running', lease_owner = $1, lease_expires_at = $2, \
+             attempt = attempt + 1, date_started = COALESCE(date_started, $3) \
+             WHERE id = (SELECT r.id FROM runs r \
+               WHERE (r.status = 'Queued' OR (r.status = 'Running' AND r.lease_expires_at < $3)) \
+               AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.workflow_id = r.workflow_id AND o.id <> r.id \
+                   AND o.status = 'Running' AND o.lease_expires_at >= $3) \
+               AND NOT EXISTS (SELECT 1 FROM runs e WHERE e.workflow_id = r.workflow_id AND e.id <> r.id \
+                   AND e.status IN ('Queued', 'Running') AND e.date_queued < r.date_queued) \
+               ORDER BY r.date_queued LIMIT 1 ",
+            $lock,
+            ") RETURNING id, workflow_id, run_from, run_till, attempt"
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    workflow_id: Uuid,
+    run_from: i64,
+    run_till: i64,
+    attempt: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: Uuid,
+    workflow_id: Uuid,
+    status: String,
+    trigger_kind: String,
+    run_from: i64,
+    run_till: i64,
+    attempt: i64,
+    date_queued: Timestamp,
+    date_started: Option<Timestamp>,
+    date_finished: Option<Timestamp>,
+    error: Option<String>,
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> Result<Self> {
+        let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("runs.{what}: {v}"));
+        Ok(Run {
+            status: RunStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
+            trigger: RunTrigger::parse(&r.trigger_kind).ok_or_else(|| corrupt("trigger_kind", &r.trigger_kind))?,
+            id: r.id,
+            workflow_id: r.workflow_id,
+            run_from: r.run_from,
+            run_till: r.run_till,
+            attempt: r.attempt,
+            date_queued: r.date_queued,
+            date_started: r.date_started,
+            date_finished: r.date_finished,
+            error: r.error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    number: i64,
+    unique_block_id: Uuid,
+    block_name: String,
+    status: String,
+    date_started: Option<Timestamp>,
+    date_finished: Option<Timestamp>,
+    records_in: i64,
+    records_out: i64,
+    log: String,
+    error: Option<String>,
+    output_key: Option<String>,
+}
+
+impl TryFrom<BlockRow> for RunBlock {
+    type Error = StoreError;
+    fn try_from(r: BlockRow) -> Result<Self> {
+        Ok(RunBlock {
+            status: RunStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("run_blocks.status: {}", r.status)))?,
+            log: from_json("run_blocks.log", &r.log)?,
+            number: r.number,
+            unique_block_id: r.unique_block_id,
+            block_name: r.block_name,
+            date_started: r.date_started,
+            date_finished: r.date_finished,
+            records_in: r.records_in,
+            records_out: r.records_out,
+            error: r.error,
+            output_key: r.output_key,
+        })
+    }
+}
+
+macro_rules! run_select {
+    () => {
+        "SELECT id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued, \
+         date_started, date_finished, error FROM runs "
+    };
+}
+
+/// How a run ended, for [`Store::finish_run`].
+pub struct RunEnd<'a> {
+    pub status: RunStatus,
+    pub error: Option<&'a str>,
+    /// The last block the run completed (the workflow's `currentBlock`).
+    pub last_block: Option<i64>,
+    pub at: Timestamp,
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub held: bool,
+    pub cancel_requested: bool,
+}
+
+impl Store {
+    /// Claims the oldest runnable run: queued, or running on a lease that
+    /// expired (its worker died). `None` when there is nothing to do.
+    pub async fn claim_run(&self, owner: &str, expires: Timestamp, now: Timestamp) -> Result<Option<ClaimedRun>> {
+        let claimed: std::result::Result<Option<ClaimRow>, sqlx::Error> = match &self.db {
+            Db::Sqlite(p) => sqlx::query_as(claim_sql!("")).bind(owner).bind(expires).bind(now).fetch_optional(p).await,
+            Db::Pg(p) => sqlx::query_as(claim_sql!("FOR UPDATE SKIP LOCKED")).bind(owner).bind(expires).bind(now).fetch_optional(p).await,
+        };
+        match claimed.map_err(StoreError::from) {
+            // Another worker started a run of the same workflow first.
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+            Ok(row) => {
+                let Some(r) = row else { return Ok(None) };
+                let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
+                with_db!(self, p => sqlx::query(sql).bind(r.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
+                Ok(Some(ClaimedRun { id: r.id, workflow_id: r.workflow_id, run_from: r.run_from, run_till: r.run_till, attempt: r.attempt }))
+            }
+        }
+    }
+
+    /// Extends the lease while `owner` still holds it; also reports a cancel request.
+    pub async fn heartbeat(&self, run: Uuid, owner: &str, expires: Timestamp) -> Result<Lease> {
+        let sql = "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'Running' \
+                   RETURNING cancel_requested";
+        let row: Option<bool> = with_db!(self, p => sqlx::query_scalar(sql).bind(run).bind(owner).bind(expires).fetch_optional(p).await?);
+        Ok(Lease { held: row.is_some(), cancel_requested: row.unwrap_or(false) })
+    }
+
+    /// Hands a run back to the queue (graceful shutdown): it resumes after its last completed block.
+    pub async fn release_run(&self, run: Uuid, owner: &str) -> Result<()> {
+        let sql = "UPDATE runs SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL \
+                   WHERE id = $1 AND lease_owner = $2 AND status = 'Running'";
+        with_db!(self, p => sqlx::query(sql).bind(run).bind(owner).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Ends a run and updates its workflow's state in one transaction.
+    pub async fn finish_run(&self, run: Uuid, owner: &str, end: &RunEnd<'_>) -> Result<bool> {
+        let finish = "UPDATE runs SET status = $3, error = $4, date_finished = $5, lease_owner = NULL, lease_expires_at = NULL \
+                      WHERE id = $1 AND lease_owner = $2 AND status = 'Running' RETURNING workflow_id";
+        let workflow = "UPDATE workflows SET status = $2, current_block = COALESCE($3, current_block), date_last_run = $4 WHERE id = $1";
+        let state = if end.status == RunStatus::Failed { WorkflowStatus::Failed } else { WorkflowStatus::Ready };
+        with_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(run).bind(owner).bind(end.status.name()).bind(end.error).bind(end.at).fetch_optional(&mut *tx).await?;
+            if let Some(wf) = wf {
+                sqlx::query(workflow).bind(wf).bind(state.name()).bind(end.last_block).bind(end.at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(wf.is_some())
+        })
+    }
+
+    /// Cancels a queued run at once, or asks its worker to stop a running one.
+    /// Returns the run's status after the call.
+    pub async fn request_cancel(&self, run: Uuid, at: Timestamp) -> Result<RunStatus> {
+        let queued = "UPDATE runs SET status = 'Cancelled', date_finished = $2, error = 'cancelled before it started' \
+                      WHERE id = $1 AND status = 'Queued'";
+        let running = "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'Running'";
+        with_db!(self, p => {
+            sqlx::query(queued).bind(run).bind(at).execute(p).await?;
+            sqlx::query(running).bind(run).execute(p).await?;
+        });
+        Ok(self.run(run).await?.status)
+    }
+
+    pub async fn run(&self, id: Uuid) -> Result<Run> {
+        let sql = concat!(run_select!(), "WHERE id = $1");
+        let row: RunRow = with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
+        row.try_into()
+    }
+
+    /// A workflow's runs, newest first.
+    pub async fn runs(&self, workflow: Uuid, skip: i64, top: i64) -> Result<Vec<Run>> {
+        let sql = concat!(run_select!(), "WHERE workflow_id = $1 ORDER BY date_queued DESC, id LIMIT $2 OFFSET $3");
+        let rows: Vec<RunRow> = with_db!(self, p => sqlx::query_as(sql).bind(workflow).bind(top).bind(skip).fetch_all(p).await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    pub async fn run_blocks(&self, run: Uuid) -> Result<Vec<RunBlock>> {
+        let sql = "SELECT number, unique_block_id, block_name, status, date_started, date_finished, records_in, \
+                   records_out, log, error, output_key FROM run_blocks WHERE run_id = $1 ORDER BY number";
+        let rows: Vec<BlockRow> = with_db!(self, p => sqlx::query_as(sql).bind(run).fetch_all(p).await?);
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Records a block's state in a run (started, succeeded, failed...).
+    pub async fn save_run_block(&self, run: Uuid, b: &RunBlock) -> Result<()> {
+        let sql = "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
+                   records_in, records_out, log, error, output_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                   ON CONFLICT (run_id, number) DO UPDATE SET status = $5, date_started = $6, date_finished = $7, \
+                   records_in = $8, records_out = $9, log = $10, error = $11, output_key = $12";
+        with_db!(self, p => sqlx::query(sql)
+            .bind(run).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
+            .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)
+            .bind(to_json(&b.log)).bind(&b.error).bind(&b.output_key)
+            .execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The stored output of `block` from the latest run of `workflow` that completed it.
+    pub async fn latest_block_output(&self, workflow: Uuid, block: Uuid) -> Result<Option<String>> {
+        let sql = "SELECT b.output_key FROM run_blocks b JOIN runs r ON r.id = b.run_id \
+                   WHERE r.workflow_id = $1 AND b.unique_block_id = $2 AND b.status = 'Succeeded' AND b.output_key IS NOT NULL \
+                   ORDER BY b.date_finished DESC LIMIT 1";
+        let key: Option<Option<String>> = with_db!(self, p => sqlx::query_scalar(sql).bind(workflow).bind(block).fetch_optional(p).await?);
+        Ok(key.flatten())
+    }
+}
