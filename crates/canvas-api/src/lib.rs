@@ -43,6 +43,8 @@ impl Application {
             openapi: routes::openapi_json(&routes),
             config,
             store: services.store,
+            datasets: services.datasets,
+            queue_signal: services.queue_signal,
             secrets: services.secrets,
             connectors: services.connectors,
             mailer: services.mailer,

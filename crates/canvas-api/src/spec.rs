@@ -118,6 +118,13 @@ api_dto!(
     }
 );
 
+api_dto!(
+    /// `POST /api/CancelRun`
+    CancelRunApiDto {
+        run_id: Option<Uuid> => "runId", "guid", "", true;
+    }
+);
+
 /// Every DTO `Describe` answers for.
 pub const DTOS: &[(&str, &[FieldSpec])] = &[
     (AddAccountApiDto::NAME, AddAccountApiDto::FIELDS),

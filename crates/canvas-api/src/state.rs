@@ -41,6 +41,10 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    /// Where block outputs are kept (read by `WorkflowRunOutput`).
+    pub datasets: canvas_engine::Datasets,
+    /// Wakes the engine's workers when a run is queued.
+    pub queue_signal: Arc<tokio::sync::Notify>,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,
@@ -66,6 +70,8 @@ impl AppState {
 pub struct Shared {
     pub config: ApiConfig,
     pub store: Store,
+    pub datasets: canvas_engine::Datasets,
+    pub queue_signal: Arc<tokio::sync::Notify>,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,

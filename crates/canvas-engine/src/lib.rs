@@ -1,4 +1,110 @@
 //! The Canvas workflow engine: workers claim queued runs from the store and
-//! execute their block chains, keeping a lease with heartbeats.
+//! execute their block chains, holding a lease renewed by heartbeats. A run
+//! whose worker dies is claimed again once its lease expires and resumes
+//! after its last completed block.
 
+mod datasets;
+mod execute;
 pub mod script;
+
+pub use datasets::{DatasetError, Datasets, Records};
+pub use execute::data_source;
+pub use script::ScriptLimits;
+
+use canvas_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Runs executed at once by this process.
+    pub workers: usize,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// How often an idle worker looks for work it was not woken for.
+    pub poll: Duration,
+    pub script: ScriptLimits,
+    pub run_timeout: Duration,
+    /// How long running blocks may finish after SIGTERM before their runs are handed back.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            poll: Duration::from_millis(500),
+            script: ScriptLimits::default(),
+            run_timeout: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+pub struct Engine {
+    store: Store,
+    datasets: Datasets,
+    config: EngineConfig,
+    /// This process's name on the leases it takes.
+    node: String,
+    wake: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        datasets: Datasets,
+        config: EngineConfig,
+        wake: Arc<Notify>,
+    ) -> Arc<Self> {
+        let node = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Arc::new(Self {
+            store,
+            datasets,
+            config,
+            node,
+            wake,
+        })
+    }
+
+    /// Runs the workers until `shutdown` turns true; in-flight runs get the
+    /// grace period to finish, then are handed back to the queue.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let workers: Vec<_> = (0..self.config.workers.max(1))
+            .map(|_| tokio::spawn(self.clone().worker(shutdown.clone())))
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    async fn worker(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let now = canvas_domain::time::now();
+            let expires = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+            match self.store.claim_run(&self.node, expires, now).await {
+                Ok(Some(run)) => self.execute(run, shutdown.clone()).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.config.poll) => {}
+                        changed = shutdown.changed() => {
+                            // The sender is gone: nobody can ask for work any more.
+                            if changed.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming a run failed");
+                    tokio::time::sleep(self.config.poll).await;
+                }
+            }
+        }
+    }
+}

@@ -20,7 +20,11 @@ pub struct ScriptLimits {
 
 impl Default for ScriptLimits {
     fn default() -> Self {
-        Self { cpu_time: Duration::from_secs(30), memory_bytes: 256 * 1024 * 1024, max_input_records: 100_000 }
+        Self {
+            cpu_time: Duration::from_secs(30),
+            memory_bytes: 256 * 1024 * 1024,
+            max_input_records: 100_000,
+        }
     }
 }
 
@@ -34,9 +38,13 @@ pub enum ScriptError {
     Cancelled,
     #[error("script error: {0}")]
     Thrown(String),
-    #[error("the script must return an array of records or an async iterable of them; it returned {0}")]
+    #[error(
+        "the script must return an array of records or an async iterable of them; it returned {0}"
+    )]
     BadResult(String),
-    #[error("input holds at most {limit} records and this block's input has {actual}: read it with `for await (const r of inputStream)` instead")]
+    #[error(
+        "input holds at most {limit} records and this block's input has {actual}: read it with `for await (const r of inputStream)` instead"
+    )]
     InputTooLarge { limit: usize, actual: usize },
     #[error("sandbox: {0}")]
     Sandbox(String),
@@ -80,14 +88,18 @@ fn uses_input(source: &str) -> bool {
     source.match_indices("input").any(|(i, _)| {
         let before = i.checked_sub(1).map(|j| bytes[j]);
         let after = bytes.get(i + 5).copied();
-        let ident = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$');
+        let ident =
+            |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$');
         !ident(before) && !ident(after)
     })
 }
 
 pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     if call.input_len > call.limits.max_input_records && uses_input(call.source) {
-        return Err(ScriptError::InputTooLarge { limit: call.limits.max_input_records, actual: call.input_len });
+        return Err(ScriptError::InputTooLarge {
+            limit: call.limits.max_input_records,
+            actual: call.input_len,
+        });
     }
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
     let runtime = Runtime::new().map_err(sandbox)?;
@@ -95,7 +107,9 @@ pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     runtime.set_max_stack_size(1024 * 1024);
     let deadline = Instant::now() + call.limits.cpu_time;
     let cancel = call.cancel.clone();
-    runtime.set_interrupt_handler(Some(Box::new(move || Instant::now() > deadline || cancel.load(Ordering::Relaxed))));
+    runtime.set_interrupt_handler(Some(Box::new(move || {
+        Instant::now() > deadline || cancel.load(Ordering::Relaxed)
+    })));
     let context = Context::full(&runtime).map_err(sandbox)?;
     let log = Rc::new(RefCell::new(Vec::new()));
     let result = context.with(|ctx| -> Result<String, String> {
@@ -118,12 +132,20 @@ pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     });
     let lines = log.borrow().clone();
     match result {
-        Ok(records_json) => Ok(ScriptOutput { records_json, log: lines }),
+        Ok(records_json) => Ok(ScriptOutput {
+            records_json,
+            log: lines,
+        }),
         Err(message) => Err(classify(message, deadline, &call.cancel, call.limits)),
     }
 }
 
-fn classify(message: String, deadline: Instant, cancel: &AtomicBool, limits: &ScriptLimits) -> ScriptError {
+fn classify(
+    message: String,
+    deadline: Instant,
+    cancel: &AtomicBool,
+    limits: &ScriptLimits,
+) -> ScriptError {
     if cancel.load(Ordering::Relaxed) {
         return ScriptError::Cancelled;
     }
@@ -134,7 +156,12 @@ fn classify(message: String, deadline: Instant, cancel: &AtomicBool, limits: &Sc
         return ScriptError::CpuTime(limits.cpu_time.as_millis());
     }
     if let Some(kind) = message.split("__bad_result__:").nth(1) {
-        return ScriptError::BadResult(kind.split_whitespace().next().unwrap_or("something else").to_string());
+        return ScriptError::BadResult(
+            kind.split_whitespace()
+                .next()
+                .unwrap_or("something else")
+                .to_string(),
+        );
     }
     ScriptError::Thrown(message)
 }
@@ -144,9 +171,22 @@ mod tests {
     use super::*;
 
     fn call(source: &str, input: &str) -> Result<ScriptOutput, ScriptError> {
-        let limits = ScriptLimits { cpu_time: Duration::from_millis(300), memory_bytes: 32 << 20, max_input_records: 10 };
-        let len = serde_json::from_str::<Vec<serde_json::Value>>(input).map(|v| v.len()).unwrap_or(0);
-        run(&ScriptCall { source, input_json: input, input_len: len, variables_json: r#"{"k":"v"}"#, limits: &limits, cancel: Arc::new(AtomicBool::new(false)) })
+        let limits = ScriptLimits {
+            cpu_time: Duration::from_millis(300),
+            memory_bytes: 32 << 20,
+            max_input_records: 10,
+        };
+        let len = serde_json::from_str::<Vec<serde_json::Value>>(input)
+            .map(|v| v.len())
+            .unwrap_or(0);
+        run(&ScriptCall {
+            source,
+            input_json: input,
+            input_len: len,
+            variables_json: r#"{"k":"v"}"#,
+            limits: &limits,
+            cancel: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     #[test]
@@ -165,13 +205,36 @@ mod tests {
 
     #[test]
     fn limits_and_errors_fail_cleanly() {
-        assert_eq!(call("while (true) {}", "[]").err(), Some(ScriptError::CpuTime(300)));
-        assert_eq!(call("const a = []; while (true) a.push('x'.repeat(1e6));", "[]").err(), Some(ScriptError::Memory(32)));
-        assert!(matches!(call("throw new Error('boom')", "[]"), Err(ScriptError::Thrown(m)) if m.contains("boom")));
+        assert_eq!(
+            call("while (true) {}", "[]").err(),
+            Some(ScriptError::CpuTime(300))
+        );
+        assert_eq!(
+            call("const a = []; while (true) a.push('x'.repeat(1e6));", "[]").err(),
+            Some(ScriptError::Memory(32))
+        );
+        assert!(
+            matches!(call("throw new Error('boom')", "[]"), Err(ScriptError::Thrown(m)) if m.contains("boom"))
+        );
         assert!(matches!(call("return 5", "[]"), Err(ScriptError::BadResult(k)) if k == "number"));
-        assert!(matches!(call("return require('fs').readFileSync('/etc/passwd')", "[]"), Err(ScriptError::Thrown(_))));
+        assert!(matches!(
+            call("return require('fs').readFileSync('/etc/passwd')", "[]"),
+            Err(ScriptError::Thrown(_))
+        ));
         let big = serde_json::to_string(&vec![1; 11]).unwrap();
-        assert!(matches!(call("return input", &big), Err(ScriptError::InputTooLarge { limit: 10, actual: 11 })));
-        assert!(call("const out = []; for await (const r of inputStream) out.push(r); return out;", &big).is_ok());
+        assert!(matches!(
+            call("return input", &big),
+            Err(ScriptError::InputTooLarge {
+                limit: 10,
+                actual: 11
+            })
+        ));
+        assert!(
+            call(
+                "const out = []; for await (const r of inputStream) out.push(r); return out;",
+                &big
+            )
+            .is_ok()
+        );
     }
 }

@@ -6,8 +6,8 @@
 
 mod accounts;
 mod catalog;
-mod queue;
 pub mod model;
+mod queue;
 mod workflows;
 
 pub use accounts::NewOrganization;

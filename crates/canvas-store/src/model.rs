@@ -211,14 +211,22 @@ pub struct RunBlock {
 
 impl RunStatus {
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled]
-            .into_iter()
-            .find(|v| v.name() == s)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
     }
 }
 
 impl RunTrigger {
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Manual, Self::Schedule].into_iter().find(|v| v.name() == s)
+        [Self::Manual, Self::Schedule]
+            .into_iter()
+            .find(|v| v.name() == s)
     }
 }

@@ -57,7 +57,8 @@ impl TryFrom<RunRow> for Run {
         let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("runs.{what}: {v}"));
         Ok(Run {
             status: RunStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
-            trigger: RunTrigger::parse(&r.trigger_kind).ok_or_else(|| corrupt("trigger_kind", &r.trigger_kind))?,
+            trigger: RunTrigger::parse(&r.trigger_kind)
+                .ok_or_else(|| corrupt("trigger_kind", &r.trigger_kind))?,
             id: r.id,
             workflow_id: r.workflow_id,
             run_from: r.run_from,
@@ -90,7 +91,8 @@ impl TryFrom<BlockRow> for RunBlock {
     type Error = StoreError;
     fn try_from(r: BlockRow) -> Result<Self> {
         Ok(RunBlock {
-            status: RunStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("run_blocks.status: {}", r.status)))?,
+            status: RunStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("run_blocks.status: {}", r.status)))?,
             log: from_json("run_blocks.log", &r.log)?,
             number: r.number,
             unique_block_id: r.unique_block_id,
@@ -131,10 +133,29 @@ pub struct Lease {
 impl Store {
     /// Claims the oldest runnable run: queued, or running on a lease that
     /// expired (its worker died). `None` when there is nothing to do.
-    pub async fn claim_run(&self, owner: &str, expires: Timestamp, now: Timestamp) -> Result<Option<ClaimedRun>> {
+    pub async fn claim_run(
+        &self,
+        owner: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ClaimedRun>> {
         let claimed: std::result::Result<Option<ClaimRow>, sqlx::Error> = match &self.db {
-            Db::Sqlite(p) => sqlx::query_as(claim_sql!("")).bind(owner).bind(expires).bind(now).fetch_optional(p).await,
-            Db::Pg(p) => sqlx::query_as(claim_sql!("FOR UPDATE SKIP LOCKED")).bind(owner).bind(expires).bind(now).fetch_optional(p).await,
+            Db::Sqlite(p) => {
+                sqlx::query_as(claim_sql!(""))
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
+            Db::Pg(p) => {
+                sqlx::query_as(claim_sql!("FOR UPDATE SKIP LOCKED"))
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
         };
         match claimed.map_err(StoreError::from) {
             // Another worker started a run of the same workflow first.
@@ -144,7 +165,13 @@ impl Store {
                 let Some(r) = row else { return Ok(None) };
                 let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
                 with_db!(self, p => sqlx::query(sql).bind(r.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
-                Ok(Some(ClaimedRun { id: r.id, workflow_id: r.workflow_id, run_from: r.run_from, run_till: r.run_till, attempt: r.attempt }))
+                Ok(Some(ClaimedRun {
+                    id: r.id,
+                    workflow_id: r.workflow_id,
+                    run_from: r.run_from,
+                    run_till: r.run_till,
+                    attempt: r.attempt,
+                }))
             }
         }
     }
@@ -154,7 +181,10 @@ impl Store {
         let sql = "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'Running' \
                    RETURNING cancel_requested";
         let row: Option<bool> = with_db!(self, p => sqlx::query_scalar(sql).bind(run).bind(owner).bind(expires).fetch_optional(p).await?);
-        Ok(Lease { held: row.is_some(), cancel_requested: row.unwrap_or(false) })
+        Ok(Lease {
+            held: row.is_some(),
+            cancel_requested: row.unwrap_or(false),
+        })
     }
 
     /// Hands a run back to the queue (graceful shutdown): it resumes after its last completed block.
@@ -170,7 +200,11 @@ impl Store {
         let finish = "UPDATE runs SET status = $3, error = $4, date_finished = $5, lease_owner = NULL, lease_expires_at = NULL \
                       WHERE id = $1 AND lease_owner = $2 AND status = 'Running' RETURNING workflow_id";
         let workflow = "UPDATE workflows SET status = $2, current_block = COALESCE($3, current_block), date_last_run = $4 WHERE id = $1";
-        let state = if end.status == RunStatus::Failed { WorkflowStatus::Failed } else { WorkflowStatus::Ready };
+        let state = if end.status == RunStatus::Failed {
+            WorkflowStatus::Failed
+        } else {
+            WorkflowStatus::Ready
+        };
         with_db!(self, p => {
             let mut tx = p.begin().await?;
             let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(run).bind(owner).bind(end.status.name()).bind(end.error).bind(end.at).fetch_optional(&mut *tx).await?;
@@ -187,7 +221,8 @@ impl Store {
     pub async fn request_cancel(&self, run: Uuid, at: Timestamp) -> Result<RunStatus> {
         let queued = "UPDATE runs SET status = 'Cancelled', date_finished = $2, error = 'cancelled before it started' \
                       WHERE id = $1 AND status = 'Queued'";
-        let running = "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'Running'";
+        let running =
+            "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'Running'";
         with_db!(self, p => {
             sqlx::query(queued).bind(run).bind(at).execute(p).await?;
             sqlx::query(running).bind(run).execute(p).await?;
@@ -203,7 +238,10 @@ impl Store {
 
     /// A workflow's runs, newest first.
     pub async fn runs(&self, workflow: Uuid, skip: i64, top: i64) -> Result<Vec<Run>> {
-        let sql = concat!(run_select!(), "WHERE workflow_id = $1 ORDER BY date_queued DESC, id LIMIT $2 OFFSET $3");
+        let sql = concat!(
+            run_select!(),
+            "WHERE workflow_id = $1 ORDER BY date_queued DESC, id LIMIT $2 OFFSET $3"
+        );
         let rows: Vec<RunRow> = with_db!(self, p => sqlx::query_as(sql).bind(workflow).bind(top).bind(skip).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -211,7 +249,8 @@ impl Store {
     pub async fn run_blocks(&self, run: Uuid) -> Result<Vec<RunBlock>> {
         let sql = "SELECT number, unique_block_id, block_name, status, date_started, date_finished, records_in, \
                    records_out, log, error, output_key FROM run_blocks WHERE run_id = $1 ORDER BY number";
-        let rows: Vec<BlockRow> = with_db!(self, p => sqlx::query_as(sql).bind(run).fetch_all(p).await?);
+        let rows: Vec<BlockRow> =
+            with_db!(self, p => sqlx::query_as(sql).bind(run).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

@@ -27,6 +27,15 @@ pub struct Config {
     pub log_level: String,
     pub connector_timeout_secs: u64,
     pub tls_extra_ca_file: Option<PathBuf>,
+    /// `all` (API and workers), `api` or `worker`.
+    pub role: String,
+    pub workers: usize,
+    pub lease_secs: u64,
+    pub heartbeat_ms: u64,
+    pub run_timeout_secs: u64,
+    pub script_cpu_ms: u64,
+    pub script_memory_mb: usize,
+    pub script_max_input_records: usize,
     #[serde(skip_serializing)]
     pub smtp: Option<SmtpConfig>,
 }
@@ -47,6 +56,14 @@ impl Default for Config {
             log_level: "info".into(),
             connector_timeout_secs: 15,
             tls_extra_ca_file: None,
+            role: "all".into(),
+            workers: 2,
+            lease_secs: 30,
+            heartbeat_ms: 5000,
+            run_timeout_secs: 3600,
+            script_cpu_ms: 30_000,
+            script_memory_mb: 256,
+            script_max_input_records: 100_000,
             smtp: None,
         }
     }

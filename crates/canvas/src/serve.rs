@@ -5,7 +5,10 @@ use crate::config::Config;
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
+use canvas_engine::{Datasets, Engine, EngineConfig, ScriptLimits};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(config: &Config) {
@@ -56,31 +59,65 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(organization = %created.organization_id, account = %created.account_id,
             "initialized a fresh store; the API key was printed to standard output once");
     }
-    let connectors = Connectors::new(ConnectorConfig {
+    let datasets = Datasets::local(&config.data_dir.join("blobs")).context("the blob store")?;
+    let wake = Arc::new(Notify::new());
+    let (stop_engine, engine_stopped) = watch::channel(false);
+    let engine = match config.role.as_str() {
+        "all" | "worker" => {
+            let engine = Engine::new(
+                store.clone(),
+                datasets.clone(),
+                engine_config(&config),
+                wake.clone(),
+            );
+            Some(tokio::spawn(engine.run(engine_stopped)))
+        }
+        "api" => None,
+        other => anyhow::bail!("role: '{other}' is not one of all, api, worker"),
+    };
+    if config.role == "worker" {
+        tracing::info!(backend = ?store.backend(), workers = config.workers, "working");
+        shutdown.await;
+    } else {
+        let services = Services {
+            store: store.clone(),
+            datasets,
+            queue_signal: wake,
+            secrets,
+            connectors: connectors(&config)?,
+            mailer: mailer(&config)?,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let app = Application::build(api_config(&config)?, services, listener);
+        tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
+        app.run_until_stopped(shutdown).await?;
+    }
+    // Workers stop claiming, let running blocks finish within the grace period, hand back the rest.
+    let _ = stop_engine.send(true);
+    if let Some(engine) = engine {
+        let _ = engine.await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn connectors(config: &Config) -> anyhow::Result<Connectors> {
+    Ok(Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(config.connector_timeout_secs),
         extra_ca_file: config.tls_extra_ca_file.clone(),
-    })?;
-    let mailer = config
+    })?)
+}
+
+fn mailer(config: &Config) -> anyhow::Result<Option<Mailer>> {
+    config
         .smtp
         .as_ref()
         .map(Mailer::new)
         .transpose()
-        .context("smtp")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let services = Services {
-        store: store.clone(),
-        secrets,
-        connectors,
-        mailer,
-    };
-    let app = Application::build(api_config(&config)?, services, listener);
-    tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
-    app.run_until_stopped(shutdown).await?;
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+        .context("smtp")
 }
 
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
@@ -98,4 +135,19 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         }
         tracing::info!("shutdown requested; draining in-flight requests");
     })
+}
+
+fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        workers: config.workers,
+        lease: Duration::from_secs(config.lease_secs),
+        heartbeat: Duration::from_millis(config.heartbeat_ms),
+        run_timeout: Duration::from_secs(config.run_timeout_secs),
+        script: ScriptLimits {
+            cpu_time: Duration::from_millis(config.script_cpu_ms),
+            memory_bytes: config.script_memory_mb * 1024 * 1024,
+            max_input_records: config.script_max_input_records,
+        },
+        ..EngineConfig::default()
+    }
 }

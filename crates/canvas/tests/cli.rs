@@ -262,12 +262,23 @@ fn cron_next_prints_fire_times_or_an_error_with_status_2() {
 #[test]
 fn configuration_layers_rise_from_file_to_environment_to_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let (from_file, from_env, from_flag) = (dir.path().join("file"), dir.path().join("env"), dir.path().join("flag"));
+    let (from_file, from_env, from_flag) = (
+        dir.path().join("file"),
+        dir.path().join("env"),
+        dir.path().join("flag"),
+    );
     let config = dir.path().join("canvas.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n", from_file.display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", from_file.display().to_string()),
+    )
+    .unwrap();
     let run = |env: Option<&std::path::Path>, flag: Option<&std::path::Path>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas"));
-        cmd.args(["init", "--json", "--config"]).arg(&config).env_remove("CANVAS_DATA_DIR").env_remove("CANVAS_DATABASE_URL");
+        cmd.args(["init", "--json", "--config"])
+            .arg(&config)
+            .env_remove("CANVAS_DATA_DIR")
+            .env_remove("CANVAS_DATABASE_URL");
         if let Some(env) = env {
             cmd.env("CANVAS_DATA_DIR", env);
         }
@@ -279,7 +290,10 @@ fn configuration_layers_rise_from_file_to_environment_to_flags() {
     run(None, None);
     assert!(from_file.join("canvas.db").exists(), "the file's data_dir");
     run(Some(&from_env), None);
-    assert!(from_env.join("canvas.db").exists(), "the environment over the file");
+    assert!(
+        from_env.join("canvas.db").exists(),
+        "the environment over the file"
+    );
     run(Some(&from_env), Some(&from_flag));
     assert!(from_flag.join("canvas.db").exists(), "the flag over both");
 }

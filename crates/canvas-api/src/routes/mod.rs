@@ -5,13 +5,14 @@ mod accounts;
 mod applications;
 mod meta;
 pub mod ops;
+mod runs;
 mod templates;
 mod workflows;
 
 use crate::auth::Acting;
 use crate::spec::{
     AddAccountApiDto, AddRegApplicationApiDto, AddWorkflowApiDto, AddWorkflowTemplateApiDto,
-    RunMetadataApiDto, UpdateWorkfowSchedulerApiDto,
+    CancelRunApiDto, RunMetadataApiDto, UpdateWorkfowSchedulerApiDto,
 };
 use crate::spec::{Dto, QuerySpec, RouteSpec};
 use crate::state::AppState;
@@ -44,6 +45,45 @@ const PAGE: &[QuerySpec] = &[
     },
     QuerySpec {
         name: "skip",
+        type_name: "int",
+        required: false,
+    },
+];
+const RUNS: &[QuerySpec] = &[
+    QuerySpec {
+        name: "workflowId",
+        type_name: "guid",
+        required: true,
+    },
+    QuerySpec {
+        name: "top",
+        type_name: "int",
+        required: false,
+    },
+    QuerySpec {
+        name: "skip",
+        type_name: "int",
+        required: false,
+    },
+];
+const OUTPUT: &[QuerySpec] = &[
+    QuerySpec {
+        name: "id",
+        type_name: "guid",
+        required: true,
+    },
+    QuerySpec {
+        name: "block",
+        type_name: "int",
+        required: true,
+    },
+    QuerySpec {
+        name: "skip",
+        type_name: "int",
+        required: false,
+    },
+    QuerySpec {
+        name: "top",
         type_name: "int",
         required: false,
     },
@@ -291,6 +331,58 @@ pub fn api() -> Vec<Route> {
                 TOKEN,
             ),
             get(accounts::activate),
+        ),
+        r(
+            with_query(
+                spec(
+                    "WorkflowRuns",
+                    M::GET,
+                    true,
+                    "Returns the runs of a workflow, newest first",
+                    "JSON array",
+                ),
+                RUNS,
+            ),
+            get(runs::list),
+        ),
+        r(
+            with_query(
+                spec(
+                    "WorkflowRun",
+                    M::GET,
+                    true,
+                    "Returns a run with its blocks",
+                    "JSON",
+                ),
+                ID,
+            ),
+            get(runs::get_one),
+        ),
+        r(
+            with_query(
+                spec(
+                    "WorkflowRunOutput",
+                    M::GET,
+                    true,
+                    "Returns a page of a block's stored output records",
+                    "JSON array",
+                ),
+                OUTPUT,
+            ),
+            get(runs::output),
+        ),
+        r(
+            with_body::<CancelRunApiDto>(
+                spec(
+                    "CancelRun",
+                    M::POST,
+                    true,
+                    "Cancels a queued or running run",
+                    "string",
+                ),
+                "cancel",
+            ),
+            post(runs::cancel),
         ),
     ]
 }

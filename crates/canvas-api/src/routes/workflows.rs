@@ -25,7 +25,11 @@ fn bad(msg: String) -> ApiError {
 }
 
 /// The acting account's workflow `id`; anyone else's is unknown.
-async fn owned_workflow(state: &AppState, acting: &Acting, id: Uuid) -> ApiResult<Workflow> {
+pub(crate) async fn owned_workflow(
+    state: &AppState,
+    acting: &Acting,
+    id: Uuid,
+) -> ApiResult<Workflow> {
     match state.store.workflow(id).await {
         Ok(w) if w.account_id == acting.account_id => Ok(w),
         Ok(_) | Err(StoreError::NotFound) => {
@@ -211,13 +215,24 @@ pub async fn run(
     let range =
         RunRange::new(dto.run_from_block, dto.run_till_block, w.chain.len()).map_err(bad)?;
     if range.from > 1 {
-        // Block outputs are stored once the engine executes runs; until a run
-        // has completed block k-1 there is nothing to start block k from.
-        return Err(bad(format!(
-            "runFromBlock: block {} has no stored output to start block {} from; run the workflow from block 1 first",
-            range.from - 1,
-            range.from
-        )));
+        let source = canvas_engine::data_source(&w.chain, range.from)
+            .expect("block k > 1 has a data source");
+        if state
+            .store
+            .latest_block_output(w.id, source)
+            .await?
+            .is_none()
+        {
+            let number = w
+                .chain
+                .iter()
+                .position(|b| b.unique_block_id == source)
+                .map_or(0, |i| i + 1);
+            return Err(bad(format!(
+                "runFromBlock: block {} takes its input from block {number}, which has no stored output yet; run it first",
+                range.from
+            )));
+        }
     }
     let run = NewRun {
         id: Uuid::new_v4(),
@@ -233,6 +248,8 @@ pub async fn run(
         }
         other => other?,
     }
+    state.queue_signal.notify_waiters();
+    state.queue_signal.notify_one();
     audit(&state, &acting, "Workflow.Run", Some(w.id.to_string())).await;
     Ok(Json("Workflow will now run"))
 }

@@ -47,6 +47,8 @@ pub struct TestApp {
     pub store: Store,
     pub secrets: Secrets,
     _dir: tempfile::TempDir,
+    /// Dropping the app stops its engine's workers.
+    _engine_stop: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,22 @@ fn init_logs() {
             .with_ansi(false)
             .init();
     });
+}
+
+/// Short leases and heartbeats so that tests see runs progress quickly.
+pub fn engine_config() -> canvas_engine::EngineConfig {
+    canvas_engine::EngineConfig {
+        workers: 2,
+        lease: Duration::from_secs(3),
+        heartbeat: Duration::from_millis(100),
+        poll: Duration::from_millis(50),
+        script: canvas_engine::ScriptLimits {
+            cpu_time: Duration::from_millis(1500),
+            memory_bytes: 64 << 20,
+            max_input_records: 100_000,
+        },
+        ..canvas_engine::EngineConfig::default()
+    }
 }
 
 pub fn test_config() -> ApiConfig {
@@ -157,12 +175,24 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
+    let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs")).unwrap();
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let engine = canvas_engine::Engine::new(
+        store.clone(),
+        datasets.clone(),
+        engine_config(),
+        wake.clone(),
+    );
+    let (engine_stop, engine_stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(engine.run(engine_stopped));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let services = Services {
         store: store.clone(),
         secrets: secrets.clone(),
         connectors,
         mailer,
+        datasets,
+        queue_signal: wake,
     };
     let app = Application::build(config, services, listener);
     let address = format!("http://{}", app.local_addr().unwrap());
@@ -176,6 +206,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         store,
         secrets,
         _dir: dir,
+        _engine_stop: engine_stop,
     }
 }
 

@@ -9,5 +9,6 @@ mod applications;
 mod auth;
 mod errors;
 mod meta;
+mod runs;
 mod templates;
 mod workflows;

@@ -1,0 +1,390 @@
+//! The engine end to end: RunWorkflow → workers → run history.
+
+use crate::helpers::{Backend, TestApp, assert_error, both_backends, spawn_app};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A published template of script blocks (no applications) and a workflow made from it.
+async fn script_workflow(app: &TestApp, chain: Value) -> (String, Vec<String>) {
+    let template =
+        json!({"name": "Scripts", "state": "Published", "applications": [], "chain": chain});
+    let t = app.post("/api/WorkflowTemplate", &template).await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    let templates = app.get("/api/WorkflowTemplates").await;
+    let stored = templates
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == t.body)
+        .unwrap()
+        .clone();
+    let ids = stored["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["uniqueBlockId"].as_str().unwrap().to_string())
+        .collect();
+    let w = app
+        .post(
+            "/api/Workflow",
+            &json!({"workflowTemplateId": t.body, "applications": {}}),
+        )
+        .await;
+    assert_eq!(w.status, 200, "{}", w.text);
+    (w.body.as_str().unwrap().to_string(), ids)
+}
+
+fn script(name: &str, source: &str) -> Value {
+    json!({"blockName": name, "script": source, "variables": {}})
+}
+
+/// Queues a run and waits until it ended; returns the run with its blocks.
+async fn run_to_end(app: &TestApp, body: Value) -> Value {
+    let workflow = body["workflowId"].as_str().unwrap().to_string();
+    let r = app.post("/api/RunWorkflow", &body).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, Some("Workflow will now run")),
+        "{}",
+        r.text
+    );
+    let newest = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}&top=1"))
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_end(app, &newest).await
+}
+
+async fn wait_for_end(app: &TestApp, run: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = app.get(&format!("/api/WorkflowRun?id={run}")).await;
+        let status = r.body["status"].as_str().unwrap_or_default().to_string();
+        if !matches!(status.as_str(), "Queued" | "Running") {
+            return r.body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "run {run} still {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+const PEOPLE: &str = "return [{id: 1, name: 'ada', active: true}, {id: 2, name: 'bob', active: false}, {id: 3, name: 'cy', active: true}];";
+
+async fn a_three_block_script_chain_runs_end_to_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        script("People", PEOPLE),
+        script(
+            "Active",
+            "log('got', input.length); return input.filter(r => r.active).map(r => ({ id: r.id, name: r.name.toUpperCase() }));"
+        ),
+        script("Count", "return [{ count: input.length }];"),
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        (run["trigger"].as_str(), run["attempt"].as_i64()),
+        (Some("Manual"), Some(1))
+    );
+    let blocks = run["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(
+        (
+            blocks[1]["recordsIn"].as_i64(),
+            blocks[1]["recordsOut"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
+    assert_eq!(blocks[1]["log"], json!(["got 3"]));
+    let keys: Vec<&String> = blocks[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "number",
+            "uniqueBlockId",
+            "blockName",
+            "status",
+            "dateStarted",
+            "dateFinished",
+            "recordsIn",
+            "recordsOut",
+            "log",
+            "error"
+        ]
+    );
+    let id = run["id"].as_str().unwrap();
+    let out = app
+        .get(&format!("/api/WorkflowRunOutput?id={id}&block=2"))
+        .await;
+    assert_eq!(
+        out.body,
+        json!([{"id": 1, "name": "ADA"}, {"id": 3, "name": "CY"}])
+    );
+    assert_eq!(
+        app.get(&format!(
+            "/api/WorkflowRunOutput?id={id}&block=2&skip=1&top=1"
+        ))
+        .await
+        .body,
+        json!([{"id": 3, "name": "CY"}])
+    );
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
+            .await
+            .body,
+        json!([{"count": 2}])
+    );
+    let w = app.get(&format!("/api/Workflow?id={workflow}")).await.body;
+    assert_eq!(
+        (w["status"].as_str(), w["currentBlock"].as_i64()),
+        (Some("Ready"), Some(3))
+    );
+    assert!(w["dateLastRun"].as_str().unwrap().ends_with("+00:00"));
+}
+
+async fn blocks_read_their_data_source_not_the_block_before(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = uuid::Uuid::new_v4();
+    let chain = json!([
+        {"uniqueBlockId": first, "blockName": "People", "script": PEOPLE},
+        script("Names", "return input.map(r => ({ name: r.name }));"),
+        {"blockName": "Ids", "script": "return input.map(r => ({ id: r.id }));", "datasource": first},
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
+            .await
+            .body,
+        json!([{"id": 1}, {"id": 2}, {"id": 3}])
+    );
+}
+
+async fn partial_runs_start_from_stored_outputs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        script("People", PEOPLE),
+        script("Names", "return input.map(r => ({ name: r.name }));"),
+        script("Count", "return [{ n: input.length }];")
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let refused = app
+        .post(
+            "/api/RunWorkflow",
+            &json!({"workflowId": workflow, "runFromBlock": 2}),
+        )
+        .await;
+    assert_error(&refused, 400, "block 1, which has no stored output yet");
+    let first = run_to_end(&app, json!({"workflowId": workflow, "runTillBlock": 1})).await;
+    assert_eq!(
+        (
+            first["status"].as_str(),
+            first["blocks"].as_array().unwrap().len()
+        ),
+        (Some("Succeeded"), 1)
+    );
+    assert_eq!(
+        app.get(&format!("/api/Workflow?id={workflow}")).await.body["currentBlock"],
+        1
+    );
+    let rest = run_to_end(
+        &app,
+        json!({"workflowId": workflow, "runFromBlock": 2, "runTillBlock": 3}),
+    )
+    .await;
+    assert_eq!(rest["status"], "Succeeded", "{rest}");
+    let numbers: Vec<i64> = rest["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 3]);
+    let id = rest["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
+            .await
+            .body,
+        json!([{"n": 3}])
+    );
+}
+
+async fn sandbox_limits_fail_the_block_and_the_server_stays_healthy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = [
+        ("while (true) {}", "CPU-time limit"),
+        (
+            "const a = []; while (true) a.push('x'.repeat(1e6));",
+            "memory limit",
+        ),
+        (
+            "return require('fs').readFileSync('/etc/passwd');",
+            "require is not defined",
+        ),
+        ("throw new Error('no such customer');", "no such customer"),
+        ("return 42;", "must return an array of records"),
+    ];
+    for (source, expected) in cases {
+        let (workflow, _) = script_workflow(&app, json!([script("Bad", source)])).await;
+        let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+        assert_eq!(run["status"], "Failed", "{source}: {run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("block 1 (Bad): ") && error.contains(expected),
+            "{source}: {error}"
+        );
+        assert_eq!(run["blocks"][0]["status"], "Failed");
+        assert_eq!(
+            app.get(&format!("/api/Workflow?id={workflow}")).await.body["status"],
+            "Failed"
+        );
+    }
+    assert_eq!(app.get_raw("/healthz", &[]).await.status, 200);
+    let (ok, _) = script_workflow(&app, json!([script("Fine", PEOPLE)])).await;
+    assert_eq!(
+        run_to_end(&app, json!({"workflowId": ok})).await["status"],
+        "Succeeded"
+    );
+}
+
+async fn connector_blocks_fail_with_a_clear_message(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let workflow = app.file_hub_workflow().await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("connector blocks do not execute yet"),
+        "{run}"
+    );
+}
+
+async fn a_running_run_can_be_cancelled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (workflow, _) = script_workflow(
+        &app,
+        json!([script("Busy", "let i = 0; while (true) { i++; }")]),
+    )
+    .await;
+    app.post("/api/RunWorkflow", &json!({"workflowId": workflow}))
+        .await;
+    let runs = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+        .await;
+    let id = runs.body[0]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    while app.get(&format!("/api/WorkflowRun?id={id}")).await.body["status"] != "Running" {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = app.post("/api/CancelRun", &json!({"runId": id})).await;
+    assert_eq!(r.body.as_str(), Some("Run will be cancelled"), "{}", r.text);
+    let run = wait_for_end(&app, &id).await;
+    assert_eq!(run["status"], "Cancelled", "{run}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "cancelled before the CPU limit stopped it"
+    );
+    assert_error(
+        &app.post("/api/CancelRun", &json!({"runId": id})).await,
+        409,
+        "already ended",
+    );
+}
+
+async fn runs_of_one_workflow_never_overlap(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (workflow, _) = script_workflow(
+        &app,
+        json!([script(
+            "Slow",
+            "const end = Date.now() + 150; while (Date.now() < end) {} return [{}];"
+        )]),
+    )
+    .await;
+    for _ in 0..3 {
+        app.post("/api/RunWorkflow", &json!({"workflowId": workflow}))
+            .await;
+    }
+    let list = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+        .await
+        .body;
+    let mut ended = Vec::new();
+    for r in list.as_array().unwrap().iter().rev() {
+        ended.push(wait_for_end(&app, r["id"].as_str().unwrap()).await);
+    }
+    for pair in ended.windows(2) {
+        assert_eq!(pair[0]["status"], "Succeeded");
+        assert!(
+            pair[0]["dateFinished"].as_str().unwrap() <= pair[1]["dateStarted"].as_str().unwrap(),
+            "{} overlaps {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+async fn run_history_of_other_accounts_is_unknown(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (workflow, _) = script_workflow(&app, json!([script("People", PEOPLE)])).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    let id = run["id"].as_str().unwrap();
+    let (_, _, stranger) =
+        crate::helpers::create_organization(&app.store, &app.secrets, "Other", None).await;
+    assert_error(
+        &app.get_as(&format!("/api/WorkflowRun?id={id}"), &stranger, &[])
+            .await,
+        404,
+        "Unknown run",
+    );
+    assert_error(
+        &app.get_as(
+            &format!("/api/WorkflowRunOutput?id={id}&block=1"),
+            &stranger,
+            &[],
+        )
+        .await,
+        404,
+        "Unknown run",
+    );
+    assert_error(
+        &app.get_as(
+            &format!("/api/WorkflowRuns?workflowId={workflow}"),
+            &stranger,
+            &[],
+        )
+        .await,
+        404,
+        "Unknown workflow",
+    );
+    assert_error(
+        &app.get(&format!("/api/WorkflowRunOutput?id={id}&block=7"))
+            .await,
+        404,
+        "no stored output for block 7",
+    );
+}
+
+both_backends!(
+    a_three_block_script_chain_runs_end_to_end,
+    blocks_read_their_data_source_not_the_block_before,
+    partial_runs_start_from_stored_outputs,
+    sandbox_limits_fail_the_block_and_the_server_stays_healthy,
+    connector_blocks_fail_with_a_clear_message,
+    a_running_run_can_be_cancelled,
+    runs_of_one_workflow_never_overlap,
+    run_history_of_other_accounts_is_unknown,
+);

@@ -1,0 +1,97 @@
+//! Block outputs in the blob store, as NDJSON (one record a line), so a
+//! page can be read without parsing the whole dataset.
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("blob store")]
+    Blob(#[from] object_store::Error),
+    #[error("stored dataset {0} is not NDJSON")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Datasets {
+    blobs: Arc<dyn ObjectStore>,
+}
+
+/// A block's output, ready to store.
+pub struct Records {
+    pub ndjson: Vec<u8>,
+    pub count: usize,
+}
+
+impl Records {
+    pub fn from_values(values: &[Value]) -> Self {
+        let mut ndjson = Vec::with_capacity(values.len() * 64);
+        for v in values {
+            serde_json::to_writer(&mut ndjson, v).expect("a JSON value serializes");
+            ndjson.push(b'\n');
+        }
+        Self {
+            ndjson,
+            count: values.len(),
+        }
+    }
+}
+
+impl Datasets {
+    pub fn new(blobs: Arc<dyn ObjectStore>) -> Self {
+        Self { blobs }
+    }
+
+    /// A local folder as the blob store.
+    pub fn local(dir: &std::path::Path) -> Result<Self, DatasetError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            DatasetError::Blob(object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })
+        })?;
+        Ok(Self::new(Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(dir)?,
+        )))
+    }
+
+    pub fn key(run: Uuid, block: i64) -> String {
+        format!("runs/{run}/block-{block}.ndjson")
+    }
+
+    pub async fn write(&self, key: &str, records: Records) -> Result<(), DatasetError> {
+        self.blobs
+            .put(&Path::from(key), Bytes::from(records.ndjson).into())
+            .await?;
+        Ok(())
+    }
+
+    /// The dataset as one JSON array text (for a script's `input`) and its length.
+    pub async fn read_array(&self, key: &str) -> Result<(String, usize), DatasetError> {
+        let bytes = self.blobs.get(&Path::from(key)).await?.bytes().await?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| DatasetError::Corrupt(key.into()))?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        Ok((format!("[{}]", lines.join(",")), lines.len()))
+    }
+
+    /// Records `skip..skip+top` of a dataset.
+    pub async fn page(
+        &self,
+        key: &str,
+        skip: usize,
+        top: usize,
+    ) -> Result<Vec<Value>, DatasetError> {
+        let bytes = self.blobs.get(&Path::from(key)).await?.bytes().await?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| DatasetError::Corrupt(key.into()))?;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .skip(skip)
+            .take(top)
+            .map(|l| serde_json::from_str(l).map_err(|_| DatasetError::Corrupt(key.into())))
+            .collect()
+    }
+}
