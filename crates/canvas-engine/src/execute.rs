@@ -4,6 +4,7 @@ use crate::Engine;
 use crate::datasets::{Datasets, Records};
 use crate::script::{self, ScriptCall, ScriptError};
 use canvas_domain::catalog::ChainBlock;
+use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
 use canvas_store::model::{ClaimedRun, RunBlock, RunStatus, Workflow};
 use canvas_store::{RunEnd, Store, StoreError};
@@ -112,13 +113,14 @@ impl Engine {
         run: &ClaimedRun,
         flags: &Flags,
     ) -> (Result<(), Stop>, Option<i64>) {
-        let workflow = match self.store.workflow(run.workflow_id).await {
+        let mut workflow = match self.store.workflow(run.workflow_id).await {
             Ok(w) => w,
             Err(StoreError::NotFound) => {
                 return (Err(Stop::Failed("the workflow was deleted".into())), None);
             }
             Err(e) => return (Err(Stop::Failed(format!("store: {e}"))), None),
         };
+        render_variables(&mut workflow, run.id);
         let mut outputs: HashMap<Uuid, String> = HashMap::new();
         let mut last = None;
         let done = self.store.run_blocks(run.id).await.unwrap_or_default();
@@ -279,6 +281,17 @@ impl Engine {
         let values: Vec<serde_json::Value> = serde_json::from_str(&output.records_json)
             .map_err(|e| ScriptError::BadResult(format!("records that are not JSON ({e})")))?;
         Ok(Records::from_values(&values))
+    }
+}
+
+/// `{date:...}`, `{runId}` and `{workflowName}` in every block variable, once per run.
+fn render_variables(workflow: &mut Workflow, run: Uuid) {
+    let run_id = run.to_string();
+    let ctx = TemplateContext { now: now(), run_id: &run_id, workflow_name: &workflow.name };
+    for block in &mut workflow.chain {
+        for value in block.variables.values_mut() {
+            *value = render_value(value, &ctx);
+        }
     }
 }
 

@@ -388,3 +388,20 @@ both_backends!(
     runs_of_one_workflow_never_overlap,
     run_history_of_other_accounts_is_unknown,
 );
+
+async fn variables_render_their_templates_once_per_run(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([{"blockName": "Echo", "script": "return [variables];",
+        "variables": {"file": "out_{date:yyyy}_{workflowName}", "tags": ["{runId}"], "n": 5}}]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    let id = run["id"].as_str().unwrap();
+    let out = app.get(&format!("/api/WorkflowRunOutput?id={id}&block=1")).await.body;
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(out, json!([{"file": format!("out_{year}_Scripts"), "tags": [id], "n": 5}]));
+}
+
+mod templates_tests {
+    use super::*;
+    both_backends!(variables_render_their_templates_once_per_run);
+}
