@@ -143,6 +143,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         lease: Duration::from_secs(config.lease_secs),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         run_timeout: Duration::from_secs(config.run_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         script: ScriptLimits {
             cpu_time: Duration::from_millis(config.script_cpu_ms),
             memory_bytes: config.script_memory_mb * 1024 * 1024,

@@ -1,0 +1,143 @@
+//! The engine across process deaths: `kill -9` and SIGTERM in the middle of a run.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `canvas serve` with short leases; the keys it printed when the store was fresh.
+fn serve(data: &Path) -> (Server, Option<Value>) {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CANVAS_DATA_DIR", data)
+        .env("CANVAS_LEASE_SECS", "1")
+        .env("CANVAS_HEARTBEAT_MS", "200")
+        .env("CANVAS_SHUTDOWN_GRACE_SECS", "0")
+        .env_remove("CANVAS_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let fresh = !data.join("canvas.db").exists();
+    let keys = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok()?;
+        serde_json::from_str::<Value>(&line).ok()
+    });
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let keys = if fresh { keys.join().unwrap() } else { None };
+    (Server { child, base: format!("http://127.0.0.1:{port}") }, keys)
+}
+
+struct Api {
+    base: String,
+    consumer: String,
+    secret: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).header("Consumer", &self.consumer).header("SecretKey", &self.secret);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let text = req.send().await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"))
+    }
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// A two-block workflow whose second block keeps a worker busy for `millis`, and its queued run.
+async fn start_slow_run(api: &Api, millis: u64) -> String {
+    let chain = json!([
+        {"blockName": "Fast", "script": "return [{ n: 1 }, { n: 2 }];"},
+        {"blockName": "Slow", "script": format!("const end = Date.now() + {millis}; while (Date.now() < end) {{}} return input.map(r => ({{ n: r.n * 10 }}));")},
+    ]);
+    let template = api.post("/api/WorkflowTemplate", json!({"name": "Slow", "state": "Published", "applications": [], "chain": chain})).await;
+    let workflow = api.post("/api/Workflow", json!({"workflowTemplateId": template, "applications": {}})).await;
+    assert_eq!(api.post("/api/RunWorkflow", json!({"workflowId": workflow})).await, "Workflow will now run");
+    let runs = api.get(&format!("/api/WorkflowRuns?workflowId={}", workflow.as_str().unwrap())).await;
+    runs[0]["id"].as_str().unwrap().to_string()
+}
+
+async fn wait_until(api: &Api, run: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = api.get(&format!("/api/WorkflowRun?id={run}")).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "waited too long: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn interrupted_run_completes_once_after_restart(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, keys) = serve(dir.path());
+    let keys = keys.unwrap();
+    let mut api = Api {
+        base: server.base.clone(),
+        consumer: keys["consumer"].as_str().unwrap().into(),
+        secret: keys["secretKey"].as_str().unwrap().into(),
+        client: reqwest::Client::new(),
+    };
+    let run = start_slow_run(&api, 1500).await;
+    let before = wait_until(&api, &run, |r| r["blocks"][0]["status"] == "Succeeded" && r["blocks"][1]["status"] == "Running").await;
+    let kill = Command::new("kill").args([signal, &server.child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = server.child.wait().unwrap();
+    if signal == "-TERM" {
+        assert!(status.success(), "SIGTERM exits cleanly, handing the run back: {status}");
+    }
+    drop(server);
+    let (restarted, _) = serve(dir.path());
+    api.base = restarted.base.clone();
+    let after = wait_until(&api, &run, |r| !matches!(r["status"].as_str(), Some("Queued" | "Running"))).await;
+    assert_eq!(after["status"], "Succeeded", "{after}");
+    assert_eq!(after["attempt"], 2, "claimed again after the interruption: {after}");
+    assert_eq!(after["blocks"][0]["dateFinished"], before["blocks"][0]["dateFinished"], "the completed block did not run again");
+    assert_eq!(api.get(&format!("/api/WorkflowRunOutput?id={run}&block=1")).await, json!([{"n": 1}, {"n": 2}]));
+    assert_eq!(api.get(&format!("/api/WorkflowRunOutput?id={run}&block=2")).await, json!([{"n": 10}, {"n": 20}]));
+    let runs = api.get(&format!("/api/WorkflowRuns?workflowId={}", after["workflowId"].as_str().unwrap())).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one run, not a copy");
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_resumes_after_its_last_block_on_restart() {
+    interrupted_run_completes_once_after_restart("-KILL").await;
+}
+
+#[tokio::test]
+async fn sigterm_hands_a_running_run_back_and_it_resumes_on_restart() {
+    interrupted_run_completes_once_after_restart("-TERM").await;
+}
