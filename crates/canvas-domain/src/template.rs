@@ -17,7 +17,11 @@ pub fn render_value(value: &Value, ctx: &TemplateContext<'_>) -> Value {
     match value {
         Value::String(s) => Value::String(render(s, ctx)),
         Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, ctx)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render_value(v, ctx))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_value(v, ctx)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -58,7 +62,10 @@ pub fn format_net_date(t: &Timestamp, format: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
-            let close = chars[i + 1..].iter().position(|&x| x == '\'').map_or(chars.len(), |p| i + 1 + p);
+            let close = chars[i + 1..]
+                .iter()
+                .position(|&x| x == '\'')
+                .map_or(chars.len(), |p| i + 1 + p);
             out.extend(&chars[i + 1..close.min(chars.len())]);
             i = close + 1;
             continue;
@@ -90,11 +97,25 @@ mod tests {
 
     #[test]
     fn templates_render_dates_run_ids_and_names() {
-        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 7, 9, 5, 4).unwrap() + chrono::Duration::milliseconds(42);
-        let ctx = TemplateContext { now, run_id: "r-1", workflow_name: "Export" };
-        assert_eq!(render("NY_Employees_{date:yyyy-MM-dd-HH-mm}", &ctx), "NY_Employees_2026-03-07-09-05");
-        assert_eq!(render("{date:yy M d H:mm:ss.fff}", &ctx), "26 3 7 9:05:04.042");
-        assert_eq!(render("{workflowName}-{runId}-{unknown}", &ctx), "Export-r-1-{unknown}");
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 7, 9, 5, 4).unwrap()
+            + chrono::Duration::milliseconds(42);
+        let ctx = TemplateContext {
+            now,
+            run_id: "r-1",
+            workflow_name: "Export",
+        };
+        assert_eq!(
+            render("NY_Employees_{date:yyyy-MM-dd-HH-mm}", &ctx),
+            "NY_Employees_2026-03-07-09-05"
+        );
+        assert_eq!(
+            render("{date:yy M d H:mm:ss.fff}", &ctx),
+            "26 3 7 9:05:04.042"
+        );
+        assert_eq!(
+            render("{workflowName}-{runId}-{unknown}", &ctx),
+            "Export-r-1-{unknown}"
+        );
         assert_eq!(render("{date:'Week' yyyy}", &ctx), "Week 2026");
         assert_eq!(render("open {brace", &ctx), "open {brace");
     }

@@ -287,7 +287,11 @@ impl Engine {
 /// `{date:...}`, `{runId}` and `{workflowName}` in every block variable, once per run.
 fn render_variables(workflow: &mut Workflow, run: Uuid) {
     let run_id = run.to_string();
-    let ctx = TemplateContext { now: now(), run_id: &run_id, workflow_name: &workflow.name };
+    let ctx = TemplateContext {
+        now: now(),
+        run_id: &run_id,
+        workflow_name: &workflow.name,
+    };
     for block in &mut workflow.chain {
         for value in block.variables.values_mut() {
             *value = render_value(value, &ctx);

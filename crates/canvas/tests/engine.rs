@@ -19,25 +19,40 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `canvas serve` with short leases; the keys it printed when the store was fresh.
 fn serve(data: &Path) -> (Server, Option<Value>) {
+    let fresh = !data.join("canvas.db").exists();
+    serve_on(data, None, fresh)
+}
+
+/// `expect_keys`: the store is fresh, so the server prints its first key.
+fn serve_on(data: &Path, database_url: Option<&str>, expect_keys: bool) -> (Server, Option<Value>) {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canvas"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("CANVAS_DATA_DIR", data)
         .env("CANVAS_LEASE_SECS", "1")
         .env("CANVAS_HEARTBEAT_MS", "200")
         .env("CANVAS_SHUTDOWN_GRACE_SECS", "0")
-        .env_remove("CANVAS_DATABASE_URL")
+        .env_remove("CANVAS_DATABASE_URL");
+    if let Some(url) = database_url {
+        // Nodes sharing a store must share the master key that hashes API secrets and seals credentials.
+        cmd.env("CANVAS_DATABASE_URL", url)
+            .env("CANVAS_MASTER_KEY", "ab".repeat(32));
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let fresh = !data.join("canvas.db").exists();
     let keys = std::thread::spawn(move || {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).ok()?;
@@ -45,11 +60,25 @@ fn serve(data: &Path) -> (Server, Option<Value>) {
     });
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let keys = if fresh { keys.join().unwrap() } else { None };
-    (Server { child, base: format!("http://127.0.0.1:{port}") }, keys)
+    // A server on an initialized store prints nothing until it exits: don't wait for it.
+    let keys = if expect_keys {
+        keys.join().unwrap()
+    } else {
+        None
+    };
+    (
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        },
+        keys,
+    )
 }
 
 struct Api {
@@ -61,7 +90,11 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).header("Consumer", &self.consumer).header("SecretKey", &self.secret);
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Consumer", &self.consumer)
+            .header("SecretKey", &self.secret);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -82,10 +115,29 @@ async fn start_slow_run(api: &Api, millis: u64) -> String {
         {"blockName": "Fast", "script": "return [{ n: 1 }, { n: 2 }];"},
         {"blockName": "Slow", "script": format!("const end = Date.now() + {millis}; while (Date.now() < end) {{}} return input.map(r => ({{ n: r.n * 10 }}));")},
     ]);
-    let template = api.post("/api/WorkflowTemplate", json!({"name": "Slow", "state": "Published", "applications": [], "chain": chain})).await;
-    let workflow = api.post("/api/Workflow", json!({"workflowTemplateId": template, "applications": {}})).await;
-    assert_eq!(api.post("/api/RunWorkflow", json!({"workflowId": workflow})).await, "Workflow will now run");
-    let runs = api.get(&format!("/api/WorkflowRuns?workflowId={}", workflow.as_str().unwrap())).await;
+    let template = api
+        .post(
+            "/api/WorkflowTemplate",
+            json!({"name": "Slow", "state": "Published", "applications": [], "chain": chain}),
+        )
+        .await;
+    let workflow = api
+        .post(
+            "/api/Workflow",
+            json!({"workflowTemplateId": template, "applications": {}}),
+        )
+        .await;
+    assert_eq!(
+        api.post("/api/RunWorkflow", json!({"workflowId": workflow}))
+            .await,
+        "Workflow will now run"
+    );
+    let runs = api
+        .get(&format!(
+            "/api/WorkflowRuns?workflowId={}",
+            workflow.as_str().unwrap()
+        ))
+        .await;
     runs[0]["id"].as_str().unwrap().to_string()
 }
 
@@ -96,7 +148,10 @@ async fn wait_until(api: &Api, run: &str, done: impl Fn(&Value) -> bool) -> Valu
         if done(&r) {
             return r;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "waited too long: {r}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "waited too long: {r}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -112,23 +167,54 @@ async fn interrupted_run_completes_once_after_restart(signal: &str) {
         client: reqwest::Client::new(),
     };
     let run = start_slow_run(&api, 1500).await;
-    let before = wait_until(&api, &run, |r| r["blocks"][0]["status"] == "Succeeded" && r["blocks"][1]["status"] == "Running").await;
-    let kill = Command::new("kill").args([signal, &server.child.id().to_string()]).status().unwrap();
+    let before = wait_until(&api, &run, |r| {
+        r["blocks"][0]["status"] == "Succeeded" && r["blocks"][1]["status"] == "Running"
+    })
+    .await;
+    let kill = Command::new("kill")
+        .args([signal, &server.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = server.child.wait().unwrap();
     if signal == "-TERM" {
-        assert!(status.success(), "SIGTERM exits cleanly, handing the run back: {status}");
+        assert!(
+            status.success(),
+            "SIGTERM exits cleanly, handing the run back: {status}"
+        );
     }
     drop(server);
     let (restarted, _) = serve(dir.path());
     api.base = restarted.base.clone();
-    let after = wait_until(&api, &run, |r| !matches!(r["status"].as_str(), Some("Queued" | "Running"))).await;
+    let after = wait_until(&api, &run, |r| {
+        !matches!(r["status"].as_str(), Some("Queued" | "Running"))
+    })
+    .await;
     assert_eq!(after["status"], "Succeeded", "{after}");
-    assert_eq!(after["attempt"], 2, "claimed again after the interruption: {after}");
-    assert_eq!(after["blocks"][0]["dateFinished"], before["blocks"][0]["dateFinished"], "the completed block did not run again");
-    assert_eq!(api.get(&format!("/api/WorkflowRunOutput?id={run}&block=1")).await, json!([{"n": 1}, {"n": 2}]));
-    assert_eq!(api.get(&format!("/api/WorkflowRunOutput?id={run}&block=2")).await, json!([{"n": 10}, {"n": 20}]));
-    let runs = api.get(&format!("/api/WorkflowRuns?workflowId={}", after["workflowId"].as_str().unwrap())).await;
+    assert_eq!(
+        after["attempt"], 2,
+        "claimed again after the interruption: {after}"
+    );
+    assert_eq!(
+        after["blocks"][0]["dateFinished"], before["blocks"][0]["dateFinished"],
+        "the completed block did not run again"
+    );
+    assert_eq!(
+        api.get(&format!("/api/WorkflowRunOutput?id={run}&block=1"))
+            .await,
+        json!([{"n": 1}, {"n": 2}])
+    );
+    assert_eq!(
+        api.get(&format!("/api/WorkflowRunOutput?id={run}&block=2"))
+            .await,
+        json!([{"n": 10}, {"n": 20}])
+    );
+    let runs = api
+        .get(&format!(
+            "/api/WorkflowRuns?workflowId={}",
+            after["workflowId"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "one run, not a copy");
 }
 
@@ -140,4 +226,87 @@ async fn a_run_killed_with_sigkill_resumes_after_its_last_block_on_restart() {
 #[tokio::test]
 async fn sigterm_hands_a_running_run_back_and_it_resumes_on_restart() {
     interrupted_run_completes_once_after_restart("-TERM").await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgresql_run_each_queued_run_exactly_once() {
+    let base = std::env::var("CANVAS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    canvas_store::Store::open_postgres(&base, Some(&schema))
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432")
+        .close()
+        .await;
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, keys) = serve_on(dir_a.path(), Some(&url), true);
+    let keys = keys.expect("the first server initializes the store");
+    let (b, _) = serve_on(dir_b.path(), Some(&url), false);
+    let api = |base: &str| Api {
+        base: base.to_string(),
+        consumer: keys["consumer"].as_str().unwrap().into(),
+        secret: keys["secretKey"].as_str().unwrap().into(),
+        client: reqwest::Client::new(),
+    };
+    let (api_a, api_b) = (api(&a.base), api(&b.base));
+    let chain = json!([{"blockName": "One", "script": "return [{ at: Date.now() }];"}]);
+    let template = api_a
+        .post(
+            "/api/WorkflowTemplate",
+            json!({"name": "Tiny", "state": "Published", "applications": [], "chain": chain}),
+        )
+        .await;
+    let mut workflows = Vec::new();
+    for _ in 0..50 {
+        workflows.push(
+            api_a
+                .post(
+                    "/api/Workflow",
+                    json!({"workflowTemplateId": template, "applications": {}}),
+                )
+                .await,
+        );
+    }
+    for round in 0..10 {
+        for (i, w) in workflows.iter().enumerate() {
+            let node = if (i + round) % 2 == 0 { &api_a } else { &api_b };
+            assert_eq!(
+                node.post("/api/RunWorkflow", json!({"workflowId": w}))
+                    .await,
+                "Workflow will now run"
+            );
+        }
+    }
+    let started = Instant::now();
+    for w in &workflows {
+        let path = format!(
+            "/api/WorkflowRuns?workflowId={}&top=100",
+            w.as_str().unwrap()
+        );
+        loop {
+            let runs = api_b.get(&path).await;
+            let runs = runs.as_array().unwrap();
+            assert_eq!(runs.len(), 10);
+            if runs.iter().all(|r| r["status"] == "Succeeded") {
+                assert!(
+                    runs.iter().all(|r| r["attempt"] == 1),
+                    "a run was claimed twice: {runs:?}"
+                );
+                break;
+            }
+            assert!(
+                runs.iter().all(|r| matches!(
+                    r["status"].as_str(),
+                    Some("Queued" | "Running" | "Succeeded")
+                )),
+                "{runs:?}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "500 runs did not finish in time"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -396,9 +396,15 @@ async fn variables_render_their_templates_once_per_run(backend: Backend) {
     let (workflow, _) = script_workflow(&app, chain).await;
     let run = run_to_end(&app, json!({"workflowId": workflow})).await;
     let id = run["id"].as_str().unwrap();
-    let out = app.get(&format!("/api/WorkflowRunOutput?id={id}&block=1")).await.body;
+    let out = app
+        .get(&format!("/api/WorkflowRunOutput?id={id}&block=1"))
+        .await
+        .body;
     let year = chrono::Utc::now().format("%Y").to_string();
-    assert_eq!(out, json!([{"file": format!("out_{year}_Scripts"), "tags": [id], "n": 5}]));
+    assert_eq!(
+        out,
+        json!([{"file": format!("out_{year}_Scripts"), "tags": [id], "n": 5}])
+    );
 }
 
 mod templates_tests {
