@@ -8,6 +8,7 @@
 //! ```
 
 mod load;
+mod runs;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,19 @@ enum Bench {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 8)]
         seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
+        postgres: String,
+    },
+    /// End-to-end runs per second of a two-script-block workflow, and claim latency.
+    Runs {
+        #[arg(long = "backend", default_values_t = vec!["sqlite".to_string()])]
+        backends: Vec<String>,
+        #[arg(long = "workers", default_values_t = vec![1, 4])]
+        workers: Vec<usize>,
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
@@ -98,6 +112,25 @@ async fn main() -> anyhow::Result<()> {
                     "\nRSS of the server after load ({backend}): {:.1} MiB\n",
                     server.rss_mib()?
                 );
+            }
+        }
+        Bench::Runs { backends, workers, runs, repeat, postgres } => {
+            println!("| backend | workers | runs/s | queued→started ms | claim→first block ms |");
+            println!("|---|---|---|---|---|");
+            for backend in &backends {
+                for &w in &workers {
+                    let (mut rps, mut q, mut c) = (Vec::new(), Vec::new(), Vec::new());
+                    for _ in 0..repeat {
+                        let database = (backend == "postgres").then(|| postgres.clone());
+                        let env = [("CANVAS_WORKERS", w.to_string()), ("CANVAS_LOG", "warn".to_string())];
+                        let server = server::Server::start_with(&cli.canvas, database.as_deref(), &env).await?;
+                        let f = runs::measure(&server, runs).await?;
+                        rps.push(f.runs_per_second);
+                        q.push(f.queued_to_started_ms);
+                        c.push(f.claim_to_first_block_ms);
+                    }
+                    println!("| {backend} | {w} | {:.0} | {:.2} | {:.2} |", median(rps), median(q), median(c));
+                }
             }
         }
         Bench::Startup { repeat } => {

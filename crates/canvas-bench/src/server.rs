@@ -48,6 +48,10 @@ fn fresh_database(base: &str) -> anyhow::Result<String> {
 
 impl Server {
     pub async fn start(binary: &str, postgres: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(binary, postgres, &[]).await
+    }
+
+    pub async fn start_with(binary: &str, postgres: Option<&str>, env: &[(&str, String)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let addr = free_addr()?;
         let mut cmd = tokio::process::Command::new(binary);
@@ -57,6 +61,9 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if let Some(base) = postgres {
             cmd.env("CANVAS_DATABASE_URL", fresh_database(base)?);
         }
@@ -77,7 +84,12 @@ impl Server {
         })
     }
 
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let text = crate::load::request(self.addr, "GET", path, &self.keys, None).await?;
+        serde_json::from_str(&text).with_context(|| format!("{path}: {text}"))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let text =
             crate::load::request(self.addr, "POST", path, &self.keys, Some(body.to_string()))
                 .await?;
