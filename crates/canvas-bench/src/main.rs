@@ -114,7 +114,13 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
-        Bench::Runs { backends, workers, runs, repeat, postgres } => {
+        Bench::Runs {
+            backends,
+            workers,
+            runs,
+            repeat,
+            postgres,
+        } => {
             println!("| backend | workers | runs/s | queued→started ms | claim→first block ms |");
             println!("|---|---|---|---|---|");
             for backend in &backends {
@@ -122,14 +128,24 @@ async fn main() -> anyhow::Result<()> {
                     let (mut rps, mut q, mut c) = (Vec::new(), Vec::new(), Vec::new());
                     for _ in 0..repeat {
                         let database = (backend == "postgres").then(|| postgres.clone());
-                        let env = [("CANVAS_WORKERS", w.to_string()), ("CANVAS_LOG", "warn".to_string())];
-                        let server = server::Server::start_with(&cli.canvas, database.as_deref(), &env).await?;
+                        let env = [
+                            ("CANVAS_WORKERS", w.to_string()),
+                            ("CANVAS_LOG", "warn".to_string()),
+                        ];
+                        let server =
+                            server::Server::start_with(&cli.canvas, database.as_deref(), &env)
+                                .await?;
                         let f = runs::measure(&server, runs).await?;
                         rps.push(f.runs_per_second);
                         q.push(f.queued_to_started_ms);
                         c.push(f.claim_to_first_block_ms);
                     }
-                    println!("| {backend} | {w} | {:.0} | {:.2} | {:.2} |", median(rps), median(q), median(c));
+                    println!(
+                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} |",
+                        median(rps),
+                        median(q),
+                        median(c)
+                    );
                 }
             }
         }

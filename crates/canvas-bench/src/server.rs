@@ -51,7 +51,11 @@ impl Server {
         Self::start_with(binary, postgres, &[]).await
     }
 
-    pub async fn start_with(binary: &str, postgres: Option<&str>, env: &[(&str, String)]) -> anyhow::Result<Self> {
+    pub async fn start_with(
+        binary: &str,
+        postgres: Option<&str>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let addr = free_addr()?;
         let mut cmd = tokio::process::Command::new(binary);

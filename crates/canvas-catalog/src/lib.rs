@@ -27,9 +27,13 @@ const TEMPLATES: &[(&str, &str)] = data_files!("templates":
     "transferring-of-orders-and-customers",
 );
 
+const UTILITY_BLOCKS: &str = include_str!("../data/blocks/utility.json");
+
 pub struct Catalog {
     applications: Vec<Application>,
     templates: Vec<Template>,
+    /// Blocks every template may use without an application (map, filter, CSV, JSON).
+    utility_blocks: Vec<BlockDef>,
 }
 
 static BUILTIN: LazyLock<Catalog> =
@@ -55,9 +59,12 @@ impl Catalog {
                 parse_template(text).map_err(|e| format!("templates/{name}.json: {e}"))
             })
             .collect::<Result<Vec<Template>, _>>()?;
+        let utility_blocks = serde_json::from_str(UTILITY_BLOCKS)
+            .map_err(|e| format!("blocks/utility.json: {e}"))?;
         Ok(Self {
             applications,
             templates,
+            utility_blocks,
         })
     }
 
@@ -83,12 +90,23 @@ impl Catalog {
         self.templates.iter().find(|t| t.id == id)
     }
 
-    /// The definition of a block named `name` offered by one of `applications`.
+    /// The definition of a block named `name`: a utility block, or one
+    /// offered by one of `applications`.
     pub fn block<'a>(&'a self, applications: &[String], name: &str) -> Option<&'a BlockDef> {
-        applications
-            .iter()
-            .filter_map(|short| self.application_by_short_name(short))
-            .find_map(|app| app.block(name))
+        self.utility_block(name).or_else(|| {
+            applications
+                .iter()
+                .filter_map(|short| self.application_by_short_name(short))
+                .find_map(|app| app.block(name))
+        })
+    }
+
+    pub fn utility_block(&self, name: &str) -> Option<&BlockDef> {
+        self.utility_blocks.iter().find(|b| b.name == name)
+    }
+
+    pub fn utility_blocks(&self) -> &[BlockDef] {
+        &self.utility_blocks
     }
 }
 

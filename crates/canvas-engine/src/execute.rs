@@ -246,12 +246,6 @@ impl Engine {
         record: &mut RunBlock,
         flags: &Flags,
     ) -> Result<Records, ScriptError> {
-        let Some(source) = block.script.clone() else {
-            return Err(ScriptError::Sandbox(format!(
-                "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",
-                block.block_name
-            )));
-        };
         let (input_json, input_len) = match input_key {
             Some(key) => self
                 .datasets
@@ -261,6 +255,9 @@ impl Engine {
             None => ("[]".to_string(), 0),
         };
         record.records_in = input_len as i64;
+        let Some(source) = block.script.clone() else {
+            return run_native(block, &input_json);
+        };
         let variables_json = serde_json::Value::Object(block.variables.clone()).to_string();
         let limits = self.config.script.clone();
         let cancel = flags.interrupt.clone();
@@ -282,6 +279,24 @@ impl Engine {
             .map_err(|e| ScriptError::BadResult(format!("records that are not JSON ({e})")))?;
         Ok(Records::from_values(&values))
     }
+}
+
+/// Blocks written in Rust: the utility blocks (connector blocks come with the connectors).
+fn run_native(block: &ChainBlock, input_json: &str) -> Result<Records, ScriptError> {
+    if canvas_catalog::Catalog::builtin()
+        .utility_block(&block.block_name)
+        .is_none()
+    {
+        return Err(ScriptError::Native(format!(
+            "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",
+            block.block_name
+        )));
+    }
+    let input: Vec<serde_json::Value> = serde_json::from_str(input_json)
+        .map_err(|e| ScriptError::Native(format!("reading the input: {e}")))?;
+    let output = crate::utility::run(&block.block_name, &block.variables, input)
+        .map_err(ScriptError::Native)?;
+    Ok(Records::from_values(&output))
 }
 
 /// `{date:...}`, `{runId}` and `{workflowName}` in every block variable, once per run.

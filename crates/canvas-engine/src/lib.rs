@@ -6,6 +6,7 @@
 mod datasets;
 mod execute;
 pub mod script;
+mod utility;
 
 pub use datasets::{DatasetError, Datasets, Records};
 pub use execute::data_source;

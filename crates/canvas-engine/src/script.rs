@@ -48,6 +48,9 @@ pub enum ScriptError {
     InputTooLarge { limit: usize, actual: usize },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// A failure of a block written in Rust (utility and connector blocks).
+    #[error("{0}")]
+    Native(String),
 }
 
 pub struct ScriptOutput {

@@ -31,6 +31,15 @@ pub async fn list(
 }
 
 pub async fn blocks(State(state): State<AppState>, _acting: Acting) -> Json<Value> {
+    let utility = state.catalog.utility_blocks().iter().map(|b| {
+        json!({
+            "applicationId": null,
+            "shortName": null,
+            "name": b.name,
+            "description": b.description,
+            "variables": b.variables,
+        })
+    });
     let items: Vec<Value> = state
         .catalog
         .applications()
@@ -46,6 +55,7 @@ pub async fn blocks(State(state): State<AppState>, _acting: Acting) -> Json<Valu
                 })
             })
         })
+        .chain(utility)
         .collect();
     Json(Value::Array(items))
 }

@@ -411,3 +411,43 @@ mod templates_tests {
     use super::*;
     both_backends!(variables_render_their_templates_once_per_run);
 }
+
+async fn utility_blocks_filter_map_and_format_records(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        script("People", PEOPLE),
+        {"blockName": "Filter records", "variables": {"field": "active", "operator": "equals", "value": "true"}},
+        {"blockName": "Map fields", "variables": {"fields": {"key": "id", "who": "name"}}},
+        {"blockName": "Format CSV", "variables": {}},
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
+            .await
+            .body,
+        json!([{"key": 1, "who": "ada"}, {"key": 3, "who": "cy"}])
+    );
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=4"))
+            .await
+            .body,
+        json!([{"content": "key,who\n1,ada\n3,cy\n"}])
+    );
+    let blocks = app.get("/api/Blocks").await;
+    assert!(
+        blocks
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "Parse CSV" && b["shortName"].is_null())
+    );
+}
+
+mod utility_tests {
+    use super::*;
+    both_backends!(utility_blocks_filter_map_and_format_records);
+}
