@@ -99,6 +99,11 @@ impl Engine {
             at,
         };
         match self.store.finish_run(run.id, &self.node, &end).await {
+            Ok(true) if status == RunStatus::Failed => {
+                tracing::info!(run = %run.id, status = status.name(), "run finished");
+                self.notify_failure(run, end.error.unwrap_or_default())
+                    .await;
+            }
             Ok(true) => tracing::info!(run = %run.id, status = status.name(), "run finished"),
             Ok(false) => {
                 tracing::warn!(run = %run.id, "the run's lease was lost before it finished")

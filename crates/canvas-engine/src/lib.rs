@@ -5,6 +5,7 @@
 
 mod datasets;
 mod execute;
+mod notify;
 pub mod script;
 mod utility;
 
@@ -46,9 +47,20 @@ impl Default for EngineConfig {
     }
 }
 
+/// What the engine works with; the binary decides what they are.
+pub struct EngineParts {
+    pub store: Store,
+    pub datasets: Datasets,
+    /// Failure notifications; logged when `None`.
+    pub mailer: Option<canvas_connectors::Mailer>,
+    /// Notified when a run is queued, so an idle worker claims it at once.
+    pub wake: Arc<Notify>,
+}
+
 pub struct Engine {
     store: Store,
     datasets: Datasets,
+    mailer: Option<canvas_connectors::Mailer>,
     config: EngineConfig,
     /// This process's name on the leases it takes.
     node: String,
@@ -56,16 +68,18 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        store: Store,
-        datasets: Datasets,
-        config: EngineConfig,
-        wake: Arc<Notify>,
-    ) -> Arc<Self> {
+    pub fn new(parts: EngineParts, config: EngineConfig) -> Arc<Self> {
         let node = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let EngineParts {
+            store,
+            datasets,
+            mailer,
+            wake,
+        } = parts;
         Arc::new(Self {
             store,
             datasets,
+            mailer,
             config,
             node,
             wake,

@@ -5,7 +5,7 @@ use crate::config::Config;
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{Datasets, Engine, EngineConfig, ScriptLimits};
+use canvas_engine::{Datasets, Engine, EngineConfig, EngineParts, ScriptLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -64,12 +64,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_engine, engine_stopped) = watch::channel(false);
     let engine = match config.role.as_str() {
         "all" | "worker" => {
-            let engine = Engine::new(
-                store.clone(),
-                datasets.clone(),
-                engine_config(&config),
-                wake.clone(),
-            );
+            let parts = EngineParts {
+                store: store.clone(),
+                datasets: datasets.clone(),
+                mailer: mailer(&config)?,
+                wake: wake.clone(),
+            };
+            let engine = Engine::new(parts, engine_config(&config));
             Some(tokio::spawn(engine.run(engine_stopped)))
         }
         "api" => None,

@@ -177,12 +177,13 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
     let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs")).unwrap();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let engine = canvas_engine::Engine::new(
-        store.clone(),
-        datasets.clone(),
-        engine_config(),
-        wake.clone(),
-    );
+    let parts = canvas_engine::EngineParts {
+        store: store.clone(),
+        datasets: datasets.clone(),
+        mailer: mailer.clone(),
+        wake: wake.clone(),
+    };
+    let engine = canvas_engine::Engine::new(parts, engine_config());
     let (engine_stop, engine_stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.run(engine_stopped));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

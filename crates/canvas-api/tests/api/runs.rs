@@ -451,3 +451,70 @@ mod utility_tests {
     use super::*;
     both_backends!(utility_blocks_filter_map_and_format_records);
 }
+
+async fn a_failed_run_emails_the_accounts_notification_address(backend: Backend) {
+    let sink = crate::smtp::start().await;
+    let mailer = canvas_connectors::Mailer::new(&canvas_connectors::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        security: canvas_connectors::SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Canvas <canvas@example.com>".into(),
+    })
+    .unwrap();
+    let app = crate::helpers::spawn_app_opts(
+        backend,
+        crate::helpers::Options {
+            mailer: Some(mailer),
+            ..Default::default()
+        },
+    )
+    .await;
+    let body = json!({"firstName": "Ops", "lastName": "Team", "email": "ops@example.com", "roleName": "User",
+        "globalNotifications": true, "defaultNotificationEmail": "alerts@example.com"});
+    let account = app
+        .post("/api/Account", &body)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keys = app.key_for(account.parse().unwrap()).await;
+    let template = app
+        .post(
+            "/api/WorkflowTemplate",
+            &json!({"name": "Breaks", "state": "Published", "applications": [],
+        "chain": [script("Boom", "throw new Error('upstream said no');")]}),
+        )
+        .await;
+    let made = app.post_as("/api/Workflow", &keys, &[], json!({"workflowTemplateId": template.body, "name": "Nightly export", "applications": {}}).to_string()).await;
+    let workflow = made.body.as_str().unwrap().to_string();
+    app.post_as(
+        "/api/RunWorkflow",
+        &keys,
+        &[],
+        json!({"workflowId": workflow}).to_string(),
+    )
+    .await;
+    let started = Instant::now();
+    while sink.messages.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no notification arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mail = sink.messages.lock().unwrap()[0].clone();
+    assert_eq!(mail.to, ["alerts@example.com"]);
+    let text = mail.data.replace("=\n", "");
+    assert!(
+        text.contains("Nightly export") && text.contains("upstream said no"),
+        "{text}"
+    );
+}
+
+mod notification_tests {
+    use super::*;
+    both_backends!(a_failed_run_emails_the_accounts_notification_address);
+}
