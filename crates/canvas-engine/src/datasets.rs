@@ -70,6 +70,14 @@ impl Datasets {
         Ok(())
     }
 
+    /// Deletes a stored dataset; one already gone is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), DatasetError> {
+        match self.blobs.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The dataset as one JSON array text (for a script's `input`) and its length.
     pub async fn read_array(&self, key: &str) -> Result<(String, usize), DatasetError> {
         let bytes = self.blobs.get(&Path::from(key)).await?.bytes().await?;

@@ -6,6 +6,7 @@
 mod datasets;
 mod execute;
 mod notify;
+mod retention;
 pub mod script;
 mod utility;
 
@@ -31,6 +32,9 @@ pub struct EngineConfig {
     pub run_timeout: Duration,
     /// How long running blocks may finish after SIGTERM before their runs are handed back.
     pub shutdown_grace: Duration,
+    /// Finished runs and their outputs are deleted after this long.
+    pub retention: Duration,
+    pub sweep_every: Duration,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +47,8 @@ impl Default for EngineConfig {
             script: ScriptLimits::default(),
             run_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            sweep_every: Duration::from_secs(3600),
         }
     }
 }
@@ -92,9 +98,11 @@ impl Engine {
         let workers: Vec<_> = (0..self.config.workers.max(1))
             .map(|_| tokio::spawn(self.clone().worker(shutdown.clone())))
             .collect();
+        let sweeper = tokio::spawn(self.clone().sweep_periodically(shutdown.clone()));
         for w in workers {
             let _ = w.await;
         }
+        sweeper.abort();
     }
 
     async fn worker(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {

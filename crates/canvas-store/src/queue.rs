@@ -276,4 +276,24 @@ impl Store {
         let key: Option<Option<String>> = with_db!(self, p => sqlx::query_scalar(sql).bind(workflow).bind(block).fetch_optional(p).await?);
         Ok(key.flatten())
     }
+
+    /// Finished runs older than `before`, oldest first, skipping every workflow
+    /// that has a run queued or running (it may still need their outputs).
+    pub async fn expired_runs(&self, before: Timestamp, limit: i64) -> Result<Vec<Uuid>> {
+        let sql = "SELECT r.id FROM runs r WHERE r.status IN ('Succeeded', 'Failed', 'Cancelled') AND r.date_finished < $1 \
+                   AND NOT EXISTS (SELECT 1 FROM runs a WHERE a.workflow_id = r.workflow_id AND a.status IN ('Queued', 'Running')) \
+                   ORDER BY r.date_finished LIMIT $2";
+        with_db!(self, p => Ok(sqlx::query_scalar(sql).bind(before).bind(limit).fetch_all(p).await?))
+    }
+
+    /// Deletes a finished run and its block records.
+    pub async fn delete_run(&self, id: Uuid) -> Result<()> {
+        with_db!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM run_blocks WHERE run_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM runs WHERE id = $1 AND status IN ('Succeeded', 'Failed', 'Cancelled')").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 }

@@ -145,6 +145,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         run_timeout: Duration::from_secs(config.run_timeout_secs),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        retention: Duration::from_secs(config.retention_days * 24 * 3600),
         script: ScriptLimits {
             cpu_time: Duration::from_millis(config.script_cpu_ms),
             memory_bytes: config.script_memory_mb * 1024 * 1024,

@@ -46,6 +46,7 @@ pub struct TestApp {
     pub keys: Keys,
     pub store: Store,
     pub secrets: Secrets,
+    pub datasets: canvas_engine::Datasets,
     _dir: tempfile::TempDir,
     /// Dropping the app stops its engine's workers.
     _engine_stop: tokio::sync::watch::Sender<bool>,
@@ -192,7 +193,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         secrets: secrets.clone(),
         connectors,
         mailer,
-        datasets,
+        datasets: datasets.clone(),
         queue_signal: wake,
     };
     let app = Application::build(config, services, listener);
@@ -206,6 +207,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         keys,
         store,
         secrets,
+        datasets,
         _dir: dir,
         _engine_stop: engine_stop,
     }

@@ -518,3 +518,75 @@ mod notification_tests {
     use super::*;
     both_backends!(a_failed_run_emails_the_accounts_notification_address);
 }
+
+async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (done, _) = script_workflow(&app, json!([script("Quick", PEOPLE)])).await;
+    let old = run_to_end(&app, json!({"workflowId": done})).await;
+    let slow_chain = json!([script(
+        "Slow",
+        "const end = Date.now() + 700; while (Date.now() < end) {} return [{ ok: true }];"
+    )]);
+    let (busy, _) = script_workflow(&app, slow_chain).await;
+    let kept = run_to_end(&app, json!({"workflowId": busy})).await;
+    app.post("/api/RunWorkflow", &json!({"workflowId": busy}))
+        .await;
+    let runs = app
+        .get(&format!("/api/WorkflowRuns?workflowId={busy}"))
+        .await
+        .body;
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+
+    let parts = canvas_engine::EngineParts {
+        store: app.store.clone(),
+        datasets: app.datasets.clone(),
+        mailer: None,
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+    };
+    let sweeper = canvas_engine::Engine::new(parts, crate::helpers::engine_config());
+    let in_31_days = chrono::Utc::now() + chrono::Duration::days(31);
+    assert_eq!(
+        sweeper.sweep(in_31_days).await.unwrap(),
+        1,
+        "only the idle workflow's run"
+    );
+    assert!(
+        app.get(&format!("/api/WorkflowRuns?workflowId={done}"))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_error(
+        &app.get(&format!(
+            "/api/WorkflowRun?id={}",
+            old["id"].as_str().unwrap()
+        ))
+        .await,
+        404,
+        "Unknown run",
+    );
+    let key = canvas_engine::Datasets::key(old["id"].as_str().unwrap().parse().unwrap(), 1);
+    assert!(
+        app.datasets.page(&key, 0, 1).await.is_err(),
+        "the output is gone from the blob store"
+    );
+    let kept_id = kept["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={kept_id}&block=1"))
+            .await
+            .body,
+        json!([{"ok": true}])
+    );
+    assert_eq!(
+        sweeper.sweep(chrono::Utc::now()).await.unwrap(),
+        0,
+        "nothing younger than 30 days"
+    );
+}
+
+mod retention_tests {
+    use super::*;
+    both_backends!(retention_deletes_old_runs_but_not_what_an_active_run_needs);
+}
