@@ -2,7 +2,7 @@
 
 use crate::server::Server;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct RunFigures {
     pub runs_per_second: f64,
@@ -98,35 +98,75 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
             &run["blocks"][0]["dateStarted"],
         ));
     }
-    // Throughput: `total` runs spread over the workflows, queued as fast as the API takes them.
+    // Throughput: `total` runs spread over the workflows, queued by 8 concurrent clients;
+    // measured from the runs' own timestamps (first start to last finish), so
+    // the client's polling does not count.
     let per_workflow = total / flows.len();
-    let start = Instant::now();
-    for _ in 0..per_workflow {
-        for w in &flows {
-            server
-                .post("/api/RunWorkflow", json!({"workflowId": w}))
-                .await?;
-        }
+    let posts: Vec<_> = (0..8)
+        .map(|c| {
+            let mine: Vec<Value> = flows.iter().skip(c).step_by(8).cloned().collect();
+            let (addr, keys) = (
+                server.addr,
+                crate::server::Keys {
+                    consumer: server.keys.consumer.clone(),
+                    secret: server.keys.secret.clone(),
+                },
+            );
+            tokio::spawn(async move {
+                for _ in 0..per_workflow {
+                    for w in &mine {
+                        crate::load::request(
+                            addr,
+                            "POST",
+                            "/api/RunWorkflow",
+                            &keys,
+                            Some(json!({"workflowId": w}).to_string()),
+                        )
+                        .await?;
+                    }
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for p in posts {
+        p.await??;
     }
+    let (mut first, mut last) = (
+        None::<chrono::DateTime<chrono::FixedOffset>>,
+        None::<chrono::DateTime<chrono::FixedOffset>>,
+    );
     for w in &flows {
         let path = format!(
             "/api/WorkflowRuns?workflowId={}&top=1000",
             w.as_str().unwrap_or_default()
         );
-        loop {
+        let runs = loop {
             let runs = server.get(&path).await?;
-            if runs
-                .as_array()
-                .is_some_and(|r| r.iter().all(|x| x["status"] == "Succeeded"))
-            {
-                break;
+            let list = runs.as_array().cloned().unwrap_or_default();
+            if list.iter().all(|x| x["status"] == "Succeeded") {
+                break list;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        // The newest `per_workflow` runs are this phase's.
+        for r in runs.iter().take(per_workflow) {
+            let parse = |v: &Value| {
+                v.as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            };
+            if let (Some(s), Some(f)) = (parse(&r["dateStarted"]), parse(&r["dateFinished"])) {
+                first = Some(first.map_or(s, |x| x.min(s)));
+                last = Some(last.map_or(f, |x| x.max(f)));
+            }
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let span = match (first, last) {
+        (Some(a), Some(b)) => (b - a).num_microseconds().unwrap_or(1) as f64 / 1e6,
+        _ => anyhow::bail!("no run timestamps"),
+    };
     Ok(RunFigures {
-        runs_per_second: (per_workflow * flows.len()) as f64 / elapsed,
+        runs_per_second: (per_workflow * flows.len()) as f64 / span,
         queued_to_started_ms: crate::median(queued_to_started),
         claim_to_first_block_ms: crate::median(claim_to_block),
     })

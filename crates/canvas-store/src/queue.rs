@@ -9,17 +9,19 @@ use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::WorkflowStatus;
 use uuid::Uuid;
 
+/// Claims one candidate run. `$candidates` picks them: queued runs (the
+/// common case, served by the `runs_queued` index) or runs on an expired
+/// lease; both skip a workflow that has an older active run or a live one.
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($candidates:literal, $lock:literal) => {
         concat!(
             "UPDATE runs SET status = 'Running', lease_owner = $1, lease_expires_at = $2, \
              attempt = attempt + 1, date_started = COALESCE(date_started, $3) \
-             WHERE id = (SELECT r.id FROM runs r \
-               WHERE (r.status = 'Queued' OR (r.status = 'Running' AND r.lease_expires_at < $3)) \
-               AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.workflow_id = r.workflow_id AND o.id <> r.id \
-                   AND o.status = 'Running' AND o.lease_expires_at >= $3) \
-               AND NOT EXISTS (SELECT 1 FROM runs e WHERE e.workflow_id = r.workflow_id AND e.id <> r.id \
-                   AND e.status IN ('Queued', 'Running') AND e.date_queued < r.date_queued) \
+             WHERE id = (SELECT r.id FROM runs r WHERE ",
+            $candidates,
+            " AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.workflow_id = r.workflow_id AND o.id <> r.id \
+                   AND o.status IN ('Queued', 'Running') \
+                   AND (o.date_queued < r.date_queued OR (o.status = 'Running' AND o.lease_expires_at >= $3))) \
                ORDER BY r.date_queued LIMIT 1 ",
             $lock,
             ") RETURNING id, workflow_id, run_from, run_till, attempt"
@@ -139,9 +141,9 @@ impl Store {
         expires: Timestamp,
         now: Timestamp,
     ) -> Result<Option<ClaimedRun>> {
-        let claimed: std::result::Result<Option<ClaimRow>, sqlx::Error> = match &self.db {
+        let queued = match &self.db {
             Db::Sqlite(p) => {
-                sqlx::query_as(claim_sql!(""))
+                sqlx::query_as(claim_sql!("r.status = 'Queued'", ""))
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
@@ -149,7 +151,7 @@ impl Store {
                     .await
             }
             Db::Pg(p) => {
-                sqlx::query_as(claim_sql!("FOR UPDATE SKIP LOCKED"))
+                sqlx::query_as(claim_sql!("r.status = 'Queued'", "FOR UPDATE SKIP LOCKED"))
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
@@ -157,22 +159,56 @@ impl Store {
                     .await
             }
         };
-        match claimed.map_err(StoreError::from) {
-            // Another worker started a run of the same workflow first.
-            Err(StoreError::Conflict(_)) => Ok(None),
-            Err(e) => Err(e),
-            Ok(row) => {
-                let Some(r) = row else { return Ok(None) };
-                let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
-                with_db!(self, p => sqlx::query(sql).bind(r.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
-                Ok(Some(ClaimedRun {
-                    id: r.id,
-                    workflow_id: r.workflow_id,
-                    run_from: r.run_from,
-                    run_till: r.run_till,
-                    attempt: r.attempt,
-                }))
+        let row = match self.claimed(queued).await? {
+            Some(row) => Some(row),
+            None => {
+                let expired = match &self.db {
+                    Db::Sqlite(p) => {
+                        sqlx::query_as(claim_sql!(
+                            "r.status = 'Running' AND r.lease_expires_at < $3",
+                            ""
+                        ))
+                        .bind(owner)
+                        .bind(expires)
+                        .bind(now)
+                        .fetch_optional(p)
+                        .await
+                    }
+                    Db::Pg(p) => {
+                        sqlx::query_as(claim_sql!(
+                            "r.status = 'Running' AND r.lease_expires_at < $3",
+                            "FOR UPDATE SKIP LOCKED"
+                        ))
+                        .bind(owner)
+                        .bind(expires)
+                        .bind(now)
+                        .fetch_optional(p)
+                        .await
+                    }
+                };
+                self.claimed(expired).await?
             }
+        };
+        let Some(r) = row else { return Ok(None) };
+        let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
+        with_db!(self, p => sqlx::query(sql).bind(r.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
+        Ok(Some(ClaimedRun {
+            id: r.id,
+            workflow_id: r.workflow_id,
+            run_from: r.run_from,
+            run_till: r.run_till,
+            attempt: r.attempt,
+        }))
+    }
+
+    /// A claim that lost the race for its workflow (unique violation) is no claim.
+    async fn claimed(
+        &self,
+        result: std::result::Result<Option<ClaimRow>, sqlx::Error>,
+    ) -> Result<Option<ClaimRow>> {
+        match result.map_err(StoreError::from) {
+            Err(StoreError::Conflict(_)) => Ok(None),
+            other => other,
         }
     }
 
