@@ -293,10 +293,8 @@ async fn a_running_run_can_be_cancelled(backend: Backend) {
     assert_eq!(r.body.as_str(), Some("Run will be cancelled"), "{}", r.text);
     let run = wait_for_end(&app, &id).await;
     assert_eq!(run["status"], "Cancelled", "{run}");
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "cancelled before the CPU limit stopped it"
-    );
+    // `Cancelled`, not `Failed`: the cancel request stopped the busy block, not its CPU limit.
+    assert_eq!(run["blocks"][0]["error"], "interrupted", "{run}");
     assert_error(
         &app.post("/api/CancelRun", &json!({"runId": id})).await,
         409,
