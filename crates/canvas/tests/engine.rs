@@ -28,19 +28,29 @@ fn free_port() -> u16 {
 
 /// `canvas serve` with short leases; the keys it printed when the store was fresh.
 fn serve(data: &Path) -> (Server, Option<Value>) {
+    serve_with_grace(data, 0)
+}
+
+/// `canvas serve` on the embedded store; SIGTERM lets running blocks finish for `grace` seconds.
+fn serve_with_grace(data: &Path, grace: u64) -> (Server, Option<Value>) {
     let fresh = !data.join("canvas.db").exists();
-    serve_on(data, None, fresh)
+    serve_on(data, None, fresh, grace)
 }
 
 /// `expect_keys`: the store is fresh, so the server prints its first key.
-fn serve_on(data: &Path, database_url: Option<&str>, expect_keys: bool) -> (Server, Option<Value>) {
+fn serve_on(
+    data: &Path,
+    database_url: Option<&str>,
+    expect_keys: bool,
+    grace: u64,
+) -> (Server, Option<Value>) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas"));
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("CANVAS_DATA_DIR", data)
         .env("CANVAS_LEASE_SECS", "1")
         .env("CANVAS_HEARTBEAT_MS", "200")
-        .env("CANVAS_SHUTDOWN_GRACE_SECS", "0")
+        .env("CANVAS_SHUTDOWN_GRACE_SECS", grace.to_string())
         .env_remove("CANVAS_DATABASE_URL");
     if let Some(url) = database_url {
         // Nodes sharing a store must share the master key that hashes API secrets and seals credentials.
@@ -240,9 +250,9 @@ async fn two_servers_on_one_postgresql_run_each_queued_run_exactly_once() {
         .await;
     let url = format!("{base}?options=-c%20search_path%3D{schema}");
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, keys) = serve_on(dir_a.path(), Some(&url), true);
+    let (a, keys) = serve_on(dir_a.path(), Some(&url), true, 0);
     let keys = keys.expect("the first server initializes the store");
-    let (b, _) = serve_on(dir_b.path(), Some(&url), false);
+    let (b, _) = serve_on(dir_b.path(), Some(&url), false, 0);
     let api = |base: &str| Api {
         base: base.to_string(),
         consumer: keys["consumer"].as_str().unwrap().into(),
@@ -309,4 +319,39 @@ async fn two_servers_on_one_postgresql_run_each_queued_run_exactly_once() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_block_finish_within_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, keys) = serve_with_grace(dir.path(), 10);
+    let keys = keys.unwrap();
+    let api = Api {
+        base: server.base.clone(),
+        consumer: keys["consumer"].as_str().unwrap().into(),
+        secret: keys["secretKey"].as_str().unwrap().into(),
+        client: reqwest::Client::new(),
+    };
+    let run = start_slow_run(&api, 800).await;
+    wait_until(&api, &run, |r| r["blocks"][1]["status"] == "Running").await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.child.wait().unwrap().success());
+    drop(server);
+    let (restarted, _) = serve(dir.path());
+    let api = Api {
+        base: restarted.base.clone(),
+        ..api
+    };
+    let after = api.get(&format!("/api/WorkflowRun?id={run}")).await;
+    assert_eq!(
+        after["status"], "Succeeded",
+        "finished before the process exited: {after}"
+    );
+    assert_eq!(after["attempt"], 1);
 }
