@@ -178,15 +178,7 @@ both_backends!(
 
 async fn activation_emails_go_through_the_configured_smtp_server(backend: Backend) {
     let sink = crate::smtp::start().await;
-    let mailer = canvas_connectors::Mailer::new(&canvas_connectors::SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: sink.port,
-        security: canvas_connectors::SmtpSecurity::None,
-        username: None,
-        password: None,
-        from: "Canvas <canvas@example.com>".into(),
-    })
-    .unwrap();
+    let mailer = crate::smtp::mailer(&sink);
     let options = crate::helpers::Options {
         mailer: Some(mailer),
         ..Default::default()

@@ -452,15 +452,7 @@ mod utility_tests {
 
 async fn a_failed_run_emails_the_accounts_notification_address(backend: Backend) {
     let sink = crate::smtp::start().await;
-    let mailer = canvas_connectors::Mailer::new(&canvas_connectors::SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: sink.port,
-        security: canvas_connectors::SmtpSecurity::None,
-        username: None,
-        password: None,
-        from: "Canvas <canvas@example.com>".into(),
-    })
-    .unwrap();
+    let mailer = crate::smtp::mailer(&sink);
     let app = crate::helpers::spawn_app_opts(
         backend,
         crate::helpers::Options {

@@ -82,3 +82,16 @@ async fn session(
     }
     Ok(())
 }
+
+/// A mailer that delivers to `sink`.
+pub fn mailer(sink: &SmtpSink) -> canvas_connectors::Mailer {
+    canvas_connectors::Mailer::new(&canvas_connectors::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        security: canvas_connectors::SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Canvas <canvas@example.com>".into(),
+    })
+    .unwrap()
+}

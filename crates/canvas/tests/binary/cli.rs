@@ -1,8 +1,8 @@
 //! The `canvas` binary as an operator uses it.
 
+use crate::common::Server;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn canvas(data: &std::path::Path, args: &[&str]) -> Output {
@@ -25,54 +25,9 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// `canvas serve` on a fresh data folder and a free port; returns once it
-/// accepts connections, with the first line it printed (the new keys).
+/// `canvas serve` on a fresh data folder and a free port, with the keys it printed.
 fn serve(data: &std::path::Path) -> (Server, Option<Value>) {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canvas"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("CANVAS_DATA_DIR", data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let keys = std::thread::spawn(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
-        serde_json::from_str::<Value>(&line).ok()
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let server = Server { child, base };
-    let keys = keys.join().unwrap();
-    (server, keys)
+    crate::common::serve_on(data, None, true, 0)
 }
 
 #[test]

@@ -1,95 +1,9 @@
 //! The engine across process deaths: `kill -9` and SIGTERM in the middle of a run.
 
+use crate::common::{serve, serve_on, serve_with_grace};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `canvas serve` with short leases; the keys it printed when the store was fresh.
-fn serve(data: &Path) -> (Server, Option<Value>) {
-    serve_with_grace(data, 0)
-}
-
-/// `canvas serve` on the embedded store; SIGTERM lets running blocks finish for `grace` seconds.
-fn serve_with_grace(data: &Path, grace: u64) -> (Server, Option<Value>) {
-    let fresh = !data.join("canvas.db").exists();
-    serve_on(data, None, fresh, grace)
-}
-
-/// `expect_keys`: the store is fresh, so the server prints its first key.
-fn serve_on(
-    data: &Path,
-    database_url: Option<&str>,
-    expect_keys: bool,
-    grace: u64,
-) -> (Server, Option<Value>) {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("CANVAS_DATA_DIR", data)
-        .env("CANVAS_LEASE_SECS", "1")
-        .env("CANVAS_HEARTBEAT_MS", "200")
-        .env("CANVAS_SHUTDOWN_GRACE_SECS", grace.to_string())
-        .env_remove("CANVAS_DATABASE_URL");
-    if let Some(url) = database_url {
-        // Nodes sharing a store must share the master key that hashes API secrets and seals credentials.
-        cmd.env("CANVAS_DATABASE_URL", url)
-            .env("CANVAS_MASTER_KEY", "ab".repeat(32));
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let keys = std::thread::spawn(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
-        serde_json::from_str::<Value>(&line).ok()
-    });
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // A server on an initialized store prints nothing until it exits: don't wait for it.
-    let keys = if expect_keys {
-        keys.join().unwrap()
-    } else {
-        None
-    };
-    (
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        },
-        keys,
-    )
-}
 
 struct Api {
     base: String,

@@ -1,0 +1,5 @@
+//! The `canvas` binary, started as a process the way an operator runs it.
+
+mod cli;
+mod common;
+mod engine;
