@@ -174,10 +174,4 @@ impl Store {
             Ok(n)
         })
     }
-
-    /// How many runs a workflow has in `status`.
-    pub async fn count_runs(&self, workflow: Uuid, status: RunStatus) -> Result<i64> {
-        let sql = "SELECT COUNT(*) FROM runs WHERE workflow_id = $1 AND status = $2";
-        with_db!(self, p => Ok(sqlx::query_scalar(sql).bind(workflow).bind(status.name()).fetch_one(p).await?))
-    }
 }
