@@ -104,8 +104,39 @@ pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
             actual: call.input_len,
         });
     }
+    with_runtime(|runtime| execute(runtime, call))
+}
+
+thread_local! {
+    /// One QuickJS runtime per blocking thread, reused from block to block;
+    /// every block still gets a fresh context (its own global scope).
+    static RUNTIME: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's runtime. A runtime that saw a failure (a limit,
+/// an interruption, an exception) is dropped rather than reused.
+fn with_runtime(
+    f: impl FnOnce(&Runtime) -> Result<ScriptOutput, ScriptError>,
+) -> Result<ScriptOutput, ScriptError> {
+    RUNTIME.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Runtime::new().map_err(|e| ScriptError::Sandbox(e.to_string()))?);
+        }
+        let runtime = slot.as_ref().expect("set above");
+        let out = f(runtime);
+        runtime.set_interrupt_handler(None);
+        if out.is_err() {
+            *slot = None;
+        } else {
+            runtime.run_gc();
+        }
+        out
+    })
+}
+
+fn execute(runtime: &Runtime, call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
-    let runtime = Runtime::new().map_err(sandbox)?;
     runtime.set_memory_limit(call.limits.memory_bytes);
     runtime.set_max_stack_size(1024 * 1024);
     let deadline = Instant::now() + call.limits.cpu_time;
@@ -113,7 +144,7 @@ pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     runtime.set_interrupt_handler(Some(Box::new(move || {
         Instant::now() > deadline || cancel.load(Ordering::Relaxed)
     })));
-    let context = Context::full(&runtime).map_err(sandbox)?;
+    let context = Context::full(runtime).map_err(sandbox)?;
     let log = Rc::new(RefCell::new(Vec::new()));
     let result = context.with(|ctx| -> Result<String, String> {
         let sink = log.clone();
@@ -198,6 +229,13 @@ mod tests {
             r#"[{"id":1,"name":"a","active":true},{"id":2,"name":"b","active":false}]"#).unwrap();
         assert_eq!(out.records_json, r#"[{"id":1,"name":"A"}]"#);
         assert_eq!(out.log, ["n 2 v"]);
+    }
+
+    #[test]
+    fn blocks_sharing_a_thread_never_see_each_others_globals() {
+        call("globalThis.leak = 42; Array.prototype.evil = 1; return [];", "[]").unwrap();
+        let out = call("return [{ leak: typeof leak, evil: typeof [].evil }];", "[]").unwrap();
+        assert_eq!(out.records_json, r#"[{"leak":"undefined","evil":"undefined"}]"#);
     }
 
     #[test]
