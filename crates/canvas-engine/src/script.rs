@@ -233,9 +233,20 @@ mod tests {
 
     #[test]
     fn blocks_sharing_a_thread_never_see_each_others_globals() {
-        call("globalThis.leak = 42; Array.prototype.evil = 1; return [];", "[]").unwrap();
-        let out = call("return [{ leak: typeof leak, evil: typeof [].evil }];", "[]").unwrap();
-        assert_eq!(out.records_json, r#"[{"leak":"undefined","evil":"undefined"}]"#);
+        call(
+            "globalThis.leak = 42; Array.prototype.evil = 1; return [];",
+            "[]",
+        )
+        .unwrap();
+        let out = call(
+            "return [{ leak: typeof leak, evil: typeof [].evil }];",
+            "[]",
+        )
+        .unwrap();
+        assert_eq!(
+            out.records_json,
+            r#"[{"leak":"undefined","evil":"undefined"}]"#
+        );
     }
 
     #[test]

@@ -315,3 +315,16 @@ impl From<AuditRow> for AuditEntry {
         }
     }
 }
+
+impl Store {
+    /// Records `value` under `key` unless one is there; returns the stored value.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let insert =
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+        let select = "SELECT value FROM settings WHERE key = $1";
+        with_db!(self, p => {
+            sqlx::query(insert).bind(key).bind(value).execute(p).await?;
+            Ok(sqlx::query_scalar(select).bind(key).fetch_one(p).await?)
+        })
+    }
+}

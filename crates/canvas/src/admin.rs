@@ -69,7 +69,27 @@ pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
         Some(hex) => MasterKey::from_hex(hex).context("master_key")?,
         None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
     };
-    Ok((store, Secrets::new(&master)))
+    let secrets = Secrets::new(&master);
+    check_master_key(&store, &secrets).await?;
+    Ok((store, secrets))
+}
+
+/// The store remembers a keyed hash made with the master key it was first
+/// opened with; a node with another key would fail every API key silently.
+async fn check_master_key(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
+    let check = hex_encode(&secrets.hash_secret("canvas master key check"));
+    let stored = store.setting_or_insert("master_key_check", &check).await?;
+    if stored != check {
+        bail!(
+            "the master key differs from the one this store was created with: \
+             nodes sharing a store must share master_key (CANVAS_MASTER_KEY or <data_dir>/master.key)"
+        );
+    }
+    Ok(())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {

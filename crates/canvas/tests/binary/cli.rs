@@ -252,3 +252,32 @@ fn configuration_layers_rise_from_file_to_environment_to_flags() {
     run(Some(&from_env), Some(&from_flag));
     assert!(from_flag.join("canvas.db").exists(), "the flag over both");
 }
+
+#[test]
+fn a_different_master_key_is_refused_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = json(&canvas(dir.path(), &["init", "--json"]));
+    let account = created["accountId"].as_str().unwrap();
+    let other = Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args(["keys", "create", "--account", account, "--json"])
+        .env("CANVAS_DATA_DIR", dir.path())
+        .env("CANVAS_MASTER_KEY", "cd".repeat(32))
+        .env_remove("CANVAS_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("master key differs"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert!(
+        canvas(
+            dir.path(),
+            &["keys", "create", "--account", account, "--json"]
+        )
+        .status
+        .success(),
+        "the right key still works"
+    );
+}
