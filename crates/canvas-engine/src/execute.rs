@@ -202,7 +202,7 @@ impl Engine {
         self.save(run.id, &record).await;
         let input_key = self.input_key(workflow, number, outputs).await?;
         let result = self
-            .run_block(block, input_key.as_deref(), &mut record, flags)
+            .run_with_retries(block, input_key.as_deref(), &mut record, flags)
             .await;
         record.date_finished = Some(now());
         match result {
@@ -244,13 +244,48 @@ impl Engine {
         }
     }
 
-    async fn run_block(
+    /// Runs a block, trying again after a transient error with backoff and
+    /// jitter; permanent errors fail at once.
+    async fn run_with_retries(
         &self,
         block: &ChainBlock,
         input_key: Option<&str>,
         record: &mut RunBlock,
         flags: &Flags,
     ) -> Result<Records, ScriptError> {
+        let policy = &self.config.retry;
+        let mut attempt = 1;
+        loop {
+            let input = BlockInput {
+                key: input_key,
+                attempt,
+            };
+            match self.run_block(block, input, record, flags).await {
+                Err(ScriptError::Transient(msg))
+                    if attempt < policy.max_attempts
+                        && !flags.interrupt.load(Ordering::Relaxed) =>
+                {
+                    let wait = policy.delay(attempt);
+                    record.log.push(format!(
+                        "attempt {attempt} failed: {msg}; retrying in {} ms",
+                        wait.as_millis()
+                    ));
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_block(
+        &self,
+        block: &ChainBlock,
+        input: BlockInput<'_>,
+        record: &mut RunBlock,
+        flags: &Flags,
+    ) -> Result<Records, ScriptError> {
+        let input_key = input.key;
         let (input_json, input_len) = match input_key {
             Some(key) => self
                 .datasets
@@ -274,16 +309,23 @@ impl Engine {
                 variables_json: &variables_json,
                 limits: &limits,
                 cancel,
+                attempt: input.attempt,
             })
         })
         .await
         .map_err(|e| ScriptError::Sandbox(e.to_string()))?;
         let output = output?;
-        record.log = output.log;
+        record.log.extend(output.log);
         let values: Vec<serde_json::Value> = serde_json::from_str(&output.records_json)
             .map_err(|e| ScriptError::BadResult(format!("records that are not JSON ({e})")))?;
         Ok(Records::from_values(&values))
     }
+}
+
+/// Where a block reads its input from, and which try this is.
+struct BlockInput<'a> {
+    key: Option<&'a str>,
+    attempt: u32,
 }
 
 /// Blocks written in Rust: the utility blocks (connector blocks come with the connectors).

@@ -32,6 +32,8 @@ pub struct EngineConfig {
     pub run_timeout: Duration,
     /// How long running blocks may finish after SIGTERM before their runs are handed back.
     pub shutdown_grace: Duration,
+    /// Retries of a block that failed with a transient error.
+    pub retry: RetryPolicy,
     /// Finished runs and their outputs are deleted after this long.
     pub retention: Duration,
     pub sweep_every: Duration,
@@ -47,9 +49,40 @@ impl Default for EngineConfig {
             script: ScriptLimits::default(),
             run_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
+            retry: RetryPolicy::default(),
             retention: Duration::from_secs(30 * 24 * 3600),
             sweep_every: Duration::from_secs(3600),
         }
+    }
+}
+
+/// Exponential backoff with jitter for transient block failures.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based): base · 2^(attempt−1),
+    /// capped, times a random factor in [0.5, 1.5) so retries spread out.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
+        exp.min(self.max_delay).mul_f64(0.5 + rand::random::<f64>())
     }
 }
 

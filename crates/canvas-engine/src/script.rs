@@ -48,6 +48,9 @@ pub enum ScriptError {
     InputTooLarge { limit: usize, actual: usize },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// The script marked its error as transient (`err.transient = true`): worth a retry.
+    #[error("transient error: {0}")]
+    Transient(String),
     /// A failure of a block written in Rust (utility and connector blocks).
     #[error("{0}")]
     Native(String),
@@ -67,13 +70,22 @@ pub struct ScriptCall<'a> {
     pub variables_json: &'a str,
     pub limits: &'a ScriptLimits,
     pub cancel: Arc<AtomicBool>,
+    /// 1 on the first try; more when the block is retried after a transient error.
+    pub attempt: u32,
 }
 
 /// Turns whatever the script returned (array, async iterable, nothing) into an array.
 const PRELUDE: &str = r#"
-(async function (run, input, variables, log) {
+(async function (run, input, variables, log, attempt) {
     const inputStream = (async function* () { for (const r of input) yield r; })();
-    let out = await run(input, inputStream, variables, log);
+    let out;
+    try {
+        out = await run(input, inputStream, variables, log, attempt);
+    } catch (e) {
+        // `err.transient = true` asks for a retry (a busy or unreachable service).
+        if (e && e.transient === true) throw new Error('__transient__:' + (e.message || String(e)));
+        throw e;
+    }
     if (out === undefined || out === null) return [];
     if (Array.isArray(out)) return out;
     if (out && typeof out[Symbol.asyncIterator] === 'function') {
@@ -154,12 +166,12 @@ fn execute(runtime: &Runtime, call: &ScriptCall<'_>) -> Result<ScriptOutput, Scr
             .eval("(...a) => __log(a.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join(' '))")
             .catch(&ctx)
             .map_err(|e| e.to_string())?;
-        let body = format!("(async function (input, inputStream, variables, log) {{\n{}\n}})", call.source);
+        let body = format!("(async function (input, inputStream, variables, log, attempt) {{\n{}\n}})", call.source);
         let user: Function = ctx.eval(body).catch(&ctx).map_err(|e| e.to_string())?;
         let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(|e| e.to_string())?;
         let input = ctx.json_parse(call.input_json).catch(&ctx).map_err(|e| e.to_string())?;
         let variables = ctx.json_parse(call.variables_json).catch(&ctx).map_err(|e| e.to_string())?;
-        let promise: Promise = prelude.call((user, input, variables, log_fn)).catch(&ctx).map_err(|e| e.to_string())?;
+        let promise: Promise = prelude.call((user, input, variables, log_fn, call.attempt)).catch(&ctx).map_err(|e| e.to_string())?;
         let out: Value = promise.finish().catch(&ctx).map_err(|e| e.to_string())?;
         let json = ctx.json_stringify(out).catch(&ctx).map_err(|e| e.to_string())?;
         Ok(json.map(|s| s.to_string().unwrap_or_default()).unwrap_or_else(|| "[]".into()))
@@ -188,6 +200,9 @@ fn classify(
     }
     if message.contains("interrupted") || Instant::now() > deadline {
         return ScriptError::CpuTime(limits.cpu_time.as_millis());
+    }
+    if let Some(rest) = message.split("__transient__:").nth(1) {
+        return ScriptError::Transient(rest.lines().next().unwrap_or("").trim().to_string());
     }
     if let Some(kind) = message.split("__bad_result__:").nth(1) {
         return ScriptError::BadResult(
@@ -220,6 +235,7 @@ mod tests {
             variables_json: r#"{"k":"v"}"#,
             limits: &limits,
             cancel: Arc::new(AtomicBool::new(false)),
+            attempt: 1,
         })
     }
 
@@ -247,6 +263,19 @@ mod tests {
             out.records_json,
             r#"[{"leak":"undefined","evil":"undefined"}]"#
         );
+    }
+
+    #[test]
+    fn transient_errors_are_told_apart_and_the_attempt_is_in_scope() {
+        let source = "const e = new Error('busy, try later'); e.transient = attempt < 2; throw e;";
+        assert_eq!(
+            call(source, "[]").err(),
+            Some(ScriptError::Transient("busy, try later".into()))
+        );
+        assert!(matches!(
+            call("throw new Error('bad data')", "[]"),
+            Err(ScriptError::Thrown(_))
+        ));
     }
 
     #[test]

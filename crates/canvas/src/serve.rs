@@ -5,7 +5,7 @@ use crate::config::Config;
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{Datasets, Engine, EngineConfig, EngineParts, ScriptLimits};
+use canvas_engine::{Datasets, Engine, EngineConfig, EngineParts, RetryPolicy, ScriptLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -146,6 +146,11 @@ fn engine_config(config: &Config) -> EngineConfig {
         run_timeout: Duration::from_secs(config.run_timeout_secs),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         retention: Duration::from_secs(config.retention_days * 24 * 3600),
+        retry: RetryPolicy {
+            max_attempts: config.retry_max_attempts.max(1),
+            base_delay: Duration::from_millis(config.retry_base_ms),
+            ..RetryPolicy::default()
+        },
         script: ScriptLimits {
             cpu_time: Duration::from_millis(config.script_cpu_ms),
             memory_bytes: config.script_memory_mb * 1024 * 1024,

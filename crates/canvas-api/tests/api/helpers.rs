@@ -101,6 +101,11 @@ pub fn engine_config() -> canvas_engine::EngineConfig {
             memory_bytes: 64 << 20,
             max_input_records: 100_000,
         },
+        retry: canvas_engine::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        },
         ..canvas_engine::EngineConfig::default()
     }
 }

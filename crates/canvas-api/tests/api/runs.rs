@@ -580,3 +580,62 @@ mod retention_tests {
     use super::*;
     both_backends!(retention_deletes_old_runs_but_not_what_an_active_run_needs);
 }
+
+async fn transient_failures_are_retried_and_permanent_ones_fail_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let flaky = "if (attempt < 3) { const e = new Error('service busy'); e.transient = true; throw e; } return [{ attempt }];";
+    let (workflow, _) = script_workflow(&app, json!([script("Flaky", flaky)])).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let log = run["blocks"][0]["log"].as_array().unwrap();
+    assert_eq!(log.len(), 2, "two retries: {log:?}");
+    assert!(
+        log[0]
+            .as_str()
+            .unwrap()
+            .starts_with("attempt 1 failed: service busy; retrying in ")
+    );
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=1"))
+            .await
+            .body,
+        json!([{"attempt": 3}])
+    );
+
+    let (broken, _) = script_workflow(
+        &app,
+        json!([script(
+            "Broken",
+            "return [{ attempt }].map(r => r.missing.field);"
+        )]),
+    )
+    .await;
+    let run = run_to_end(&app, json!({"workflowId": broken})).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(
+        run["blocks"][0]["log"].as_array().unwrap().is_empty(),
+        "no retry of a permanent error"
+    );
+    let always = "const e = new Error('still down'); e.transient = true; throw e;";
+    let (down, _) = script_workflow(&app, json!([script("Down", always)])).await;
+    let run = run_to_end(&app, json!({"workflowId": down})).await;
+    assert_eq!(run["status"], "Failed");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("transient error: still down"),
+        "{run}"
+    );
+    assert_eq!(
+        run["blocks"][0]["log"].as_array().unwrap().len(),
+        2,
+        "gives up after the last attempt"
+    );
+}
+
+mod retry_tests {
+    use super::*;
+    both_backends!(transient_failures_are_retried_and_permanent_ones_fail_at_once);
+}
