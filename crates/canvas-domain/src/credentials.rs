@@ -76,14 +76,6 @@ impl Credentials {
     pub fn to_secret_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
-
-    /// Reads back credentials that were validated before they were stored.
-    pub fn from_stored(json: &str) -> Option<Self> {
-        match serde_json::from_str(json).ok()? {
-            Value::Object(m) => Some(Self(m)),
-            _ => None,
-        }
-    }
 }
 
 fn is_blank(v: Option<&Value>) -> bool {

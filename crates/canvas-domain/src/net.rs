@@ -25,10 +25,6 @@ impl AllowList {
         self.0.is_empty() || self.0.iter().any(|n| n.contains(&ip))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn to_strings(&self) -> Vec<String> {
         self.0.iter().map(ToString::to_string).collect()
     }

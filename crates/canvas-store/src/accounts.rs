@@ -60,15 +60,6 @@ struct PrincipalRow {
     allowed_cidrs: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct OrganizationRow {
-    id: Uuid,
-    name: String,
-    parent_id: Option<Uuid>,
-    allowed_cidrs: String,
-    date_created: Timestamp,
-}
-
 macro_rules! account_select {
     () => {
         "SELECT a.id, a.organization_id, o.name AS organization_name, a.first_name, a.last_name, \
@@ -152,19 +143,6 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
-    }
-
-    pub async fn organization(&self, id: Uuid) -> Result<Organization> {
-        let sql = "SELECT id, name, parent_id, allowed_cidrs, date_created FROM organizations WHERE id = $1";
-        let r: OrganizationRow =
-            with_db!(self, p => sqlx::query_as(sql).bind(id).fetch_one(p).await?);
-        Ok(Organization {
-            allowed_cidrs: from_json("organizations.allowed_cidrs", &r.allowed_cidrs)?,
-            id: r.id,
-            name: r.name,
-            parent_id: r.parent_id,
-            date_created: r.date_created,
-        })
     }
 
     pub async fn set_allowed_cidrs(&self, organization: Uuid, cidrs: &[String]) -> Result<()> {

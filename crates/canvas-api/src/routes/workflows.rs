@@ -201,6 +201,30 @@ pub async fn create(
     Ok(Json(workflow.id))
 }
 
+/// A run from block k > 1 starts from the stored output of block k's data
+/// source; refuse it while there is none.
+async fn check_stored_input(state: &AppState, w: &Workflow, from: i64) -> ApiResult<()> {
+    let Some(source) = canvas_engine::data_source(&w.chain, from).filter(|_| from > 1) else {
+        return Ok(());
+    };
+    if state
+        .store
+        .latest_block_output(w.id, source)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let number = w
+        .chain
+        .iter()
+        .position(|b| b.unique_block_id == source)
+        .map_or(0, |i| i + 1);
+    Err(bad(format!(
+        "runFromBlock: block {from} takes its input from block {number}, which has no stored output yet; run it first"
+    )))
+}
+
 pub async fn run(
     State(state): State<AppState>,
     acting: Acting,
@@ -214,26 +238,7 @@ pub async fn run(
     .await?;
     let range =
         RunRange::new(dto.run_from_block, dto.run_till_block, w.chain.len()).map_err(bad)?;
-    if range.from > 1 {
-        let source = canvas_engine::data_source(&w.chain, range.from)
-            .expect("block k > 1 has a data source");
-        if state
-            .store
-            .latest_block_output(w.id, source)
-            .await?
-            .is_none()
-        {
-            let number = w
-                .chain
-                .iter()
-                .position(|b| b.unique_block_id == source)
-                .map_or(0, |i| i + 1);
-            return Err(bad(format!(
-                "runFromBlock: block {} takes its input from block {number}, which has no stored output yet; run it first",
-                range.from
-            )));
-        }
-    }
+    check_stored_input(&state, &w, range.from).await?;
     let run = NewRun {
         id: Uuid::new_v4(),
         workflow_id: w.id,
@@ -248,7 +253,7 @@ pub async fn run(
         }
         other => other?,
     }
-    state.queue_signal.notify_waiters();
+    // One permit: an idle worker wakes (or the next to idle claims at once).
     state.queue_signal.notify_one();
     audit(&state, &acting, "Workflow.Run", Some(w.id.to_string())).await;
     Ok(Json("Workflow will now run"))

@@ -117,13 +117,7 @@ async fn inactive_accounts_activate_once_through_their_link(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut body = account_body("inactive@example.com");
     body["activated"] = json!(false);
-    let id = app
-        .post("/api/Account", &body)
-        .await
-        .body
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.post_id("/api/Account", &body).await;
     let listed = |r: &crate::helpers::Resp| {
         r.body
             .as_array()
@@ -186,13 +180,7 @@ async fn activation_emails_go_through_the_configured_smtp_server(backend: Backen
     let app = crate::helpers::spawn_app_opts(backend, options).await;
     let mut body = account_body("mailed@example.com");
     body["activated"] = json!(false);
-    let id = app
-        .post("/api/Account", &body)
-        .await
-        .body
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.post_id("/api/Account", &body).await;
     let received = sink.messages.lock().unwrap().clone();
     assert_eq!(received.len(), 1, "one email");
     assert_eq!(received[0].to, ["mailed@example.com"]);

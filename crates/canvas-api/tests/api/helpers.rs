@@ -321,6 +321,15 @@ impl TestApp {
         self.post_as(path, &self.keys, &[], body.to_string()).await
     }
 
+    /// POSTs `body` and returns the id (a JSON string) the call answered.
+    pub async fn post_id(&self, path: &str, body: &Value) -> String {
+        let r = self.post(path, body).await;
+        r.body
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} answered {} {}", r.status, r.text))
+            .to_string()
+    }
+
     pub async fn post_as(
         &self,
         path: &str,

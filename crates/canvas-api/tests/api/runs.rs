@@ -463,13 +463,7 @@ async fn a_failed_run_emails_the_accounts_notification_address(backend: Backend)
     .await;
     let body = json!({"firstName": "Ops", "lastName": "Team", "email": "ops@example.com", "roleName": "User",
         "globalNotifications": true, "defaultNotificationEmail": "alerts@example.com"});
-    let account = app
-        .post("/api/Account", &body)
-        .await
-        .body
-        .as_str()
-        .unwrap()
-        .to_string();
+    let account = app.post_id("/api/Account", &body).await;
     let keys = app.key_for(account.parse().unwrap()).await;
     let template = app
         .post(

@@ -16,13 +16,7 @@ async fn organization_templates_publish_versions_that_reach_workflows(backend: B
     let block = uuid::Uuid::new_v4();
     let draft = json!({"name": "Mail", "applications": ["cmaf"], "chain": [
         {"uniqueBlockId": block, "blockName": "Send email", "variables": {"subject": "v1", "fileName": "A"}}]});
-    let id = app
-        .post("/api/WorkflowTemplate", &draft)
-        .await
-        .body
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.post_id("/api/WorkflowTemplate", &draft).await;
     let reg = app.register_file_hub(&app.keys).await;
     let make = json!({"workflowTemplateId": id, "applications": {"CMAF": reg}, "chain": [{"uniqueBlockId": block, "variables": {"subject": "mine"}}]});
     assert_error(
