@@ -72,6 +72,14 @@ impl Credentials {
         self.0.get(key).and_then(Value::as_bool)
     }
 
+    /// Credentials as stored (decrypted): they passed `validate` when registered.
+    pub fn from_stored_json(json: &str) -> Option<Self> {
+        match serde_json::from_str(json) {
+            Ok(Value::Object(map)) => Some(Self(map)),
+            _ => None,
+        }
+    }
+
     /// The serialized form, to be encrypted before it is stored.
     pub fn to_secret_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()

@@ -1,8 +1,9 @@
 //! Executing one claimed run: blocks in order, each fed by its data source.
 
 use crate::Engine;
-use crate::datasets::{Datasets, Records};
-use crate::script::{self, ScriptCall, ScriptError};
+use crate::block::{BlockError, CancelToken};
+use crate::datasets::Datasets;
+use crate::run_block::BlockJob;
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
@@ -201,26 +202,26 @@ impl Engine {
         };
         self.save(run.id, &record).await;
         let input_key = self.input_key(workflow, number, outputs).await?;
-        let result = self
-            .run_with_retries(block, input_key.as_deref(), &mut record, flags)
-            .await;
+        let key = Datasets::key(run.id, number);
+        let job = BlockJob {
+            workflow,
+            block,
+            input_key: input_key.as_deref(),
+            output_key: &key,
+            cancel: CancelToken(flags.interrupt.clone()),
+        };
+        let result = self.run_with_retries(&job, &mut record, flags).await;
         record.date_finished = Some(now());
         match result {
-            Ok(records) => {
-                let key = Datasets::key(run.id, number);
-                record.records_out = records.count as i64;
-                if let Err(e) = self.datasets.write(&key, records).await {
-                    return self
-                        .fail(run.id, record, format!("storing the output failed: {e}"))
-                        .await;
-                }
+            Ok(count) => {
+                record.records_out = count as i64;
                 record.status = RunStatus::Succeeded;
                 record.output_key = Some(key.clone());
                 self.save(run.id, &record).await;
                 outputs.insert(block.unique_block_id, key);
                 Ok(())
             }
-            Err(ScriptError::Cancelled) => {
+            Err(BlockError::Cancelled) => {
                 record.status = RunStatus::Cancelled;
                 record.error = Some("interrupted".into());
                 self.save(run.id, &record).await;
@@ -245,23 +246,18 @@ impl Engine {
     }
 
     /// Runs a block, trying again after a transient error with backoff and
-    /// jitter; permanent errors fail at once.
+    /// jitter; permanent errors fail at once. Returns the records written.
     async fn run_with_retries(
         &self,
-        block: &ChainBlock,
-        input_key: Option<&str>,
+        job: &BlockJob<'_>,
         record: &mut RunBlock,
         flags: &Flags,
-    ) -> Result<Records, ScriptError> {
+    ) -> Result<usize, BlockError> {
         let policy = &self.config.retry;
         let mut attempt = 1;
         loop {
-            let input = BlockInput {
-                key: input_key,
-                attempt,
-            };
-            match self.run_block(block, input, record, flags).await {
-                Err(ScriptError::Transient(msg))
+            match self.run_block(job, attempt, record).await {
+                Err(BlockError::Transient(msg))
                     if attempt < policy.max_attempts
                         && !flags.interrupt.load(Ordering::Relaxed) =>
                 {
@@ -277,73 +273,6 @@ impl Engine {
             }
         }
     }
-
-    async fn run_block(
-        &self,
-        block: &ChainBlock,
-        input: BlockInput<'_>,
-        record: &mut RunBlock,
-        flags: &Flags,
-    ) -> Result<Records, ScriptError> {
-        let input_key = input.key;
-        let (input_json, input_len) = match input_key {
-            Some(key) => self
-                .datasets
-                .read_array(key)
-                .await
-                .map_err(|e| ScriptError::Sandbox(format!("reading the input: {e}")))?,
-            None => ("[]".to_string(), 0),
-        };
-        record.records_in = input_len as i64;
-        let Some(source) = block.script.clone() else {
-            return run_native(block, &input_json);
-        };
-        let variables_json = serde_json::Value::Object(block.variables.clone()).to_string();
-        let limits = self.config.script.clone();
-        let cancel = flags.interrupt.clone();
-        let output = tokio::task::spawn_blocking(move || {
-            script::run(&ScriptCall {
-                source: &source,
-                input_json: &input_json,
-                input_len,
-                variables_json: &variables_json,
-                limits: &limits,
-                cancel,
-                attempt: input.attempt,
-            })
-        })
-        .await
-        .map_err(|e| ScriptError::Sandbox(e.to_string()))?;
-        let output = output?;
-        record.log.extend(output.log);
-        let values: Vec<serde_json::Value> = serde_json::from_str(&output.records_json)
-            .map_err(|e| ScriptError::BadResult(format!("records that are not JSON ({e})")))?;
-        Ok(Records::from_values(&values))
-    }
-}
-
-/// Where a block reads its input from, and which try this is.
-struct BlockInput<'a> {
-    key: Option<&'a str>,
-    attempt: u32,
-}
-
-/// Blocks written in Rust: the utility blocks (connector blocks come with the connectors).
-fn run_native(block: &ChainBlock, input_json: &str) -> Result<Records, ScriptError> {
-    if canvas_catalog::Catalog::builtin()
-        .utility_block(&block.block_name)
-        .is_none()
-    {
-        return Err(ScriptError::Native(format!(
-            "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",
-            block.block_name
-        )));
-    }
-    let input: Vec<serde_json::Value> = serde_json::from_str(input_json)
-        .map_err(|e| ScriptError::Native(format!("reading the input: {e}")))?;
-    let output = crate::utility::run(&block.block_name, &block.variables, input)
-        .map_err(ScriptError::Native)?;
-    Ok(Records::from_values(&output))
 }
 
 /// `{date:...}`, `{runId}` and `{workflowName}` in every block variable, once per run.

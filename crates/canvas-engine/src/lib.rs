@@ -3,14 +3,17 @@
 //! whose worker dies is claimed again once its lease expires and resumes
 //! after its last completed block.
 
+pub mod block;
 mod datasets;
 mod execute;
 mod notify;
 mod retention;
+mod run_block;
 pub mod script;
 mod utility;
 
-pub use datasets::{DatasetError, Datasets, Records};
+pub use block::{BlockContext, BlockError, NativeBlock, NativeBlocks};
+pub use datasets::{DatasetError, Datasets, RecordBatch, RecordReader, RecordWriter};
 pub use execute::data_source;
 pub use script::ScriptLimits;
 
@@ -90,6 +93,10 @@ impl RetryPolicy {
 pub struct EngineParts {
     pub store: Store,
     pub datasets: Datasets,
+    /// Opens registered applications' credentials for the blocks that use them.
+    pub secrets: canvas_security::Secrets,
+    /// The blocks written in Rust: [`NativeBlocks::builtin`] plus the connectors'.
+    pub blocks: NativeBlocks,
     /// Failure notifications; logged when `None`.
     pub mailer: Option<canvas_connectors::Mailer>,
     /// Notified when a run is queued, so an idle worker claims it at once.
@@ -99,6 +106,8 @@ pub struct EngineParts {
 pub struct Engine {
     store: Store,
     datasets: Datasets,
+    secrets: canvas_security::Secrets,
+    blocks: NativeBlocks,
     mailer: Option<canvas_connectors::Mailer>,
     config: EngineConfig,
     /// This process's name on the leases it takes.
@@ -112,12 +121,16 @@ impl Engine {
         let EngineParts {
             store,
             datasets,
+            secrets,
+            blocks,
             mailer,
             wake,
         } = parts;
         Arc::new(Self {
             store,
             datasets,
+            secrets,
+            blocks,
             mailer,
             config,
             node,

@@ -7,7 +7,7 @@ use rquickjs::{CatchResultExt, Context, Function, Promise, Runtime, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -43,9 +43,9 @@ pub enum ScriptError {
     )]
     BadResult(String),
     #[error(
-        "input holds at most {limit} records and this block's input has {actual}: read it with `for await (const r of inputStream)` instead"
+        "input holds at most {limit} records and this block's input has more: read it with `for await (const r of inputStream)` instead"
     )]
-    InputTooLarge { limit: usize, actual: usize },
+    InputTooLarge { limit: usize },
     #[error("sandbox: {0}")]
     Sandbox(String),
     /// The script marked its error as transient (`err.transient = true`): worth a retry.
@@ -57,16 +57,20 @@ pub enum ScriptError {
 }
 
 pub struct ScriptOutput {
-    /// The returned records, as one JSON array.
-    pub records_json: String,
     pub log: Vec<String>,
 }
 
-/// What a script sees besides its source.
+/// A batch of output records as NDJSON lines, and how many.
+pub type OutputBatch = (bytes::Bytes, usize);
+
+/// What a script sees besides its source. Input arrives and output leaves in
+/// batches through bounded channels, so a script streaming its records
+/// (`inputStream` in, an async generator out) holds one batch at a time.
 pub struct ScriptCall<'a> {
     pub source: &'a str,
-    pub input_json: &'a str,
-    pub input_len: usize,
+    /// Input batches, each one JSON array text; closed after the last.
+    pub input: tokio::sync::mpsc::Receiver<String>,
+    pub output: tokio::sync::mpsc::Sender<OutputBatch>,
     pub variables_json: &'a str,
     pub limits: &'a ScriptLimits,
     pub cancel: Arc<AtomicBool>,
@@ -74,10 +78,28 @@ pub struct ScriptCall<'a> {
     pub attempt: u32,
 }
 
-/// Turns whatever the script returned (array, async iterable, nothing) into an array.
+/// Wires `input`/`inputStream` to the input batches and sends whatever the
+/// script returned (array, iterable, async iterable, nothing) out in batches.
 const PRELUDE: &str = r#"
-(async function (run, input, variables, log, attempt) {
-    const inputStream = (async function* () { for (const r of input) yield r; })();
+(async function (run, next, emit, variables, log, o) {
+    const { attempt, wantsInput, maxInput, batch } = o;
+    async function* stream() {
+        for (let t = next(); t != null; t = next()) yield* JSON.parse(t);
+    }
+    let input = [];
+    if (wantsInput) {
+        for (let t = next(); t != null; t = next()) {
+            const b = JSON.parse(t);
+            if (input.length + b.length > maxInput) throw new Error('__too_large__:');
+            for (const r of b) input.push(r);
+        }
+    }
+    const inputStream = wantsInput ? (async function* () { yield* input; })() : stream();
+    const flush = (rs) => {
+        if (rs.length === 0) return;
+        const lines = rs.map(r => { const s = JSON.stringify(r); return s === undefined ? 'null' : s; });
+        if (!emit(lines.join('\n') + '\n', rs.length)) throw new Error('the output store stopped');
+    };
     let out;
     try {
         out = await run(input, inputStream, variables, log, attempt);
@@ -86,14 +108,19 @@ const PRELUDE: &str = r#"
         if (e && e.transient === true) throw new Error('__transient__:' + (e.message || String(e)));
         throw e;
     }
-    if (out === undefined || out === null) return [];
-    if (Array.isArray(out)) return out;
-    if (out && typeof out[Symbol.asyncIterator] === 'function') {
-        const all = [];
-        for await (const r of out) all.push(r);
-        return all;
+    if (out === undefined || out === null) return;
+    if (Array.isArray(out)) {
+        for (let i = 0; i < out.length; i += batch) flush(out.slice(i, i + batch));
+        return;
     }
-    throw new TypeError('__bad_result__:' + (typeof out));
+    const iterable = out && (typeof out[Symbol.asyncIterator] === 'function' || typeof out[Symbol.iterator] === 'function');
+    if (!iterable || typeof out === 'string') throw new TypeError('__bad_result__:' + (typeof out));
+    let rs = [];
+    for await (const r of out) {
+        rs.push(r);
+        if (rs.length >= batch) { flush(rs); rs = []; }
+    }
+    flush(rs);
 })
 "#;
 
@@ -109,13 +136,8 @@ fn uses_input(source: &str) -> bool {
     })
 }
 
-pub fn run(call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
-    if call.input_len > call.limits.max_input_records && uses_input(call.source) {
-        return Err(ScriptError::InputTooLarge {
-            limit: call.limits.max_input_records,
-            actual: call.input_len,
-        });
-    }
+/// Runs a script on the calling thread, which may block (a blocking-pool thread).
+pub fn run(call: ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     with_runtime(|runtime| execute(runtime, call))
 }
 
@@ -147,48 +169,150 @@ fn with_runtime(
     })
 }
 
-fn execute(runtime: &Runtime, call: &ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
-    let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
-    runtime.set_memory_limit(call.limits.memory_bytes);
-    runtime.set_max_stack_size(1024 * 1024);
-    let deadline = Instant::now() + call.limits.cpu_time;
-    let cancel = call.cancel.clone();
-    runtime.set_interrupt_handler(Some(Box::new(move || {
-        Instant::now() > deadline || cancel.load(Ordering::Relaxed)
-    })));
-    let context = Context::full(runtime).map_err(sandbox)?;
-    let log = Rc::new(RefCell::new(Vec::new()));
-    let result = context.with(|ctx| -> Result<String, String> {
-        let sink = log.clone();
-        let push = Function::new(ctx.clone(), move |line: String| sink.borrow_mut().push(line)).map_err(|e| e.to_string())?;
-        ctx.globals().set("__log", push).map_err(|e| e.to_string())?;
-        let log_fn: Value = ctx
-            .eval("(...a) => __log(a.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join(' '))")
-            .catch(&ctx)
-            .map_err(|e| e.to_string())?;
-        let body = format!("(async function (input, inputStream, variables, log, attempt) {{\n{}\n}})", call.source);
-        let user: Function = ctx.eval(body).catch(&ctx).map_err(|e| e.to_string())?;
-        let prelude: Function = ctx.eval(PRELUDE).catch(&ctx).map_err(|e| e.to_string())?;
-        let input = ctx.json_parse(call.input_json).catch(&ctx).map_err(|e| e.to_string())?;
-        let variables = ctx.json_parse(call.variables_json).catch(&ctx).map_err(|e| e.to_string())?;
-        let promise: Promise = prelude.call((user, input, variables, log_fn, call.attempt)).catch(&ctx).map_err(|e| e.to_string())?;
-        let out: Value = promise.finish().catch(&ctx).map_err(|e| e.to_string())?;
-        let json = ctx.json_stringify(out).catch(&ctx).map_err(|e| e.to_string())?;
-        Ok(json.map(|s| s.to_string().unwrap_or_default()).unwrap_or_else(|| "[]".into()))
-    });
-    let lines = log.borrow().clone();
-    match result {
-        Ok(records_json) => Ok(ScriptOutput {
-            records_json,
-            log: lines,
-        }),
-        Err(message) => Err(classify(message, deadline, &call.cancel, call.limits)),
+/// Time the script spent running JavaScript: wall time minus the time it
+/// waited for input batches or for the output store.
+#[derive(Clone)]
+struct CpuClock {
+    start: Instant,
+    waited_ns: Arc<AtomicU64>,
+}
+
+impl CpuClock {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            waited_ns: Arc::default(),
+        }
+    }
+
+    fn used(&self) -> Duration {
+        let waited = Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(waited)
+    }
+
+    /// Runs `f` (a wait) without counting its time.
+    fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let at = Instant::now();
+        let out = f();
+        let ns = at.elapsed().as_nanos() as u64;
+        self.waited_ns.fetch_add(ns, Ordering::Relaxed);
+        out
     }
 }
 
+fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
+    let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
+    runtime.set_memory_limit(call.limits.memory_bytes);
+    runtime.set_max_stack_size(1024 * 1024);
+    let clock = CpuClock::new();
+    let (limit, handler_clock, cancel) = (call.limits.cpu_time, clock.clone(), call.cancel.clone());
+    runtime.set_interrupt_handler(Some(Box::new(move || {
+        handler_clock.used() > limit || cancel.load(Ordering::Relaxed)
+    })));
+    let context = Context::full(runtime).map_err(sandbox)?;
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let channels = Channels {
+        input: std::mem::replace(&mut call.input, tokio::sync::mpsc::channel(1).1),
+        output: call.output.clone(),
+    };
+    let result = context.with(|ctx| run_in_context(&ctx, &call, channels, &clock, &log));
+    let lines = log.borrow().clone();
+    match result {
+        Ok(()) => Ok(ScriptOutput { log: lines }),
+        Err(message) => Err(classify(
+            message,
+            clock.used() > limit,
+            &call.cancel,
+            call.limits,
+        )),
+    }
+}
+
+fn run_in_context<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    call: &ScriptCall<'_>,
+    channels: Channels,
+    clock: &CpuClock,
+    log: &Rc<RefCell<Vec<String>>>,
+) -> Result<(), String> {
+    let js = |e: rquickjs::Error| e.to_string();
+    let sink = log.clone();
+    let push = Function::new(ctx.clone(), move |line: String| {
+        sink.borrow_mut().push(line)
+    })
+    .map_err(js)?;
+    ctx.globals().set("__log", push).map_err(js)?;
+    let log_fn: Value = ctx
+        .eval(
+            "(...a) => __log(a.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join(' '))",
+        )
+        .catch(ctx)
+        .map_err(|e| e.to_string())?;
+    let next = next_batch_fn(ctx, channels.input, clock.clone())?;
+    let emit = emit_fn(ctx, channels.output, clock.clone())?;
+    let body = format!(
+        "(async function (input, inputStream, variables, log, attempt) {{\n{}\n}})",
+        call.source
+    );
+    let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
+    let prelude: Function = ctx.eval(PRELUDE).catch(ctx).map_err(|e| e.to_string())?;
+    let variables = ctx
+        .json_parse(call.variables_json)
+        .catch(ctx)
+        .map_err(|e| e.to_string())?;
+    let options = serde_json::json!({
+        "attempt": call.attempt,
+        "wantsInput": uses_input(call.source),
+        "maxInput": call.limits.max_input_records,
+        "batch": OUTPUT_BATCH,
+    });
+    let options = ctx
+        .json_parse(options.to_string())
+        .catch(ctx)
+        .map_err(|e| e.to_string())?;
+    let args = (user, next, emit, variables, log_fn, options);
+    let promise: Promise = prelude.call(args).catch(ctx).map_err(|e| e.to_string())?;
+    promise.finish::<()>().catch(ctx).map_err(|e| e.to_string())
+}
+
+struct Channels {
+    input: tokio::sync::mpsc::Receiver<String>,
+    output: tokio::sync::mpsc::Sender<OutputBatch>,
+}
+
+/// `next()`: the next input batch as JSON array text, or `null` after the last.
+fn next_batch_fn<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    input: tokio::sync::mpsc::Receiver<String>,
+    clock: CpuClock,
+) -> Result<Function<'js>, String> {
+    let input = RefCell::new(input);
+    Function::new(ctx.clone(), move || -> Option<String> {
+        clock.paused(|| input.borrow_mut().blocking_recv())
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// `emit(lines, count)`: hands a batch of NDJSON lines to the output store;
+/// false once the store stopped taking them.
+fn emit_fn<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    output: tokio::sync::mpsc::Sender<OutputBatch>,
+    clock: CpuClock,
+) -> Result<Function<'js>, String> {
+    Function::new(ctx.clone(), move |lines: String, count: usize| -> bool {
+        clock
+            .paused(|| output.blocking_send((bytes::Bytes::from(lines), count)))
+            .is_ok()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Records per output batch sent from a script.
+const OUTPUT_BATCH: usize = crate::datasets::BATCH_RECORDS;
 fn classify(
     message: String,
-    deadline: Instant,
+    over_time: bool,
     cancel: &AtomicBool,
     limits: &ScriptLimits,
 ) -> ScriptError {
@@ -198,7 +322,12 @@ fn classify(
     if message.contains("out of memory") {
         return ScriptError::Memory(limits.memory_bytes / (1024 * 1024));
     }
-    if message.contains("interrupted") || Instant::now() > deadline {
+    if message.contains("__too_large__:") {
+        return ScriptError::InputTooLarge {
+            limit: limits.max_input_records,
+        };
+    }
+    if message.contains("interrupted") || over_time {
         return ScriptError::CpuTime(limits.cpu_time.as_millis());
     }
     if let Some(rest) = message.split("__transient__:").nth(1) {
@@ -219,23 +348,39 @@ fn classify(
 mod tests {
     use super::*;
 
-    fn call(source: &str, input: &str) -> Result<ScriptOutput, ScriptError> {
+    /// The script's output as one JSON array text, and its log.
+    struct Done {
+        records_json: String,
+        log: Vec<String>,
+    }
+
+    fn call(source: &str, input: &str) -> Result<Done, ScriptError> {
         let limits = ScriptLimits {
             cpu_time: Duration::from_millis(300),
             memory_bytes: 32 << 20,
             max_input_records: 10,
         };
-        let len = serde_json::from_str::<Vec<serde_json::Value>>(input)
-            .map(|v| v.len())
-            .unwrap_or(0);
-        run(&ScriptCall {
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(1);
+        in_tx.try_send(input.to_string()).unwrap();
+        drop(in_tx);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+        let out = run(ScriptCall {
             source,
-            input_json: input,
-            input_len: len,
+            input: in_rx,
+            output: out_tx,
             variables_json: r#"{"k":"v"}"#,
             limits: &limits,
             cancel: Arc::new(AtomicBool::new(false)),
             attempt: 1,
+        })?;
+        let mut lines = String::new();
+        while let Ok((batch, _)) = out_rx.try_recv() {
+            lines.push_str(std::str::from_utf8(&batch).unwrap());
+        }
+        let records: Vec<&str> = lines.lines().collect();
+        Ok(Done {
+            records_json: format!("[{}]", records.join(",")),
+            log: out.log,
         })
     }
 
@@ -305,10 +450,7 @@ mod tests {
         let big = serde_json::to_string(&vec![1; 11]).unwrap();
         assert!(matches!(
             call("return input", &big),
-            Err(ScriptError::InputTooLarge {
-                limit: 10,
-                actual: 11
-            })
+            Err(ScriptError::InputTooLarge { limit: 10 })
         ));
         assert!(
             call(

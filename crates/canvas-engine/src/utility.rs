@@ -1,21 +1,189 @@
 //! Built-in utility blocks: map/rename fields, filter records, parse and
-//! format CSV and JSON. They need no application and run in-process.
+//! format CSV and JSON. They need no application, run in-process, and go
+//! batch by batch: memory holds one batch (the Format blocks, which make one
+//! file of their whole input, hold that file).
 
+use crate::block::{BlockContext, BlockError, BlockFuture, NativeBlock};
+use crate::datasets::{RecordReader, RecordWriter};
+use canvas_domain::catalog::{BlockDef, VariableDef};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 type Res<T> = Result<T, String>;
 
-pub fn run(name: &str, vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
-    match name {
-        "Map fields" => map_fields(vars, input),
-        "Filter records" => filter(vars, input),
-        "Parse CSV" => parse_csv(vars, input),
-        "Format CSV" => format_csv(vars, &input),
-        "Parse JSON" => parse_json(vars, input),
-        "Format JSON" => Ok(vec![
-            serde_json::json!({ "content": Value::Array(input).to_string() }),
-        ]),
-        other => Err(format!("'{other}' is not a utility block")),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Map,
+    Filter,
+    ParseCsv,
+    FormatCsv,
+    ParseJson,
+    FormatJson,
+}
+
+impl Kind {
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "Map fields" => Self::Map,
+            "Filter records" => Self::Filter,
+            "Parse CSV" => Self::ParseCsv,
+            "Format CSV" => Self::FormatCsv,
+            "Parse JSON" => Self::ParseJson,
+            "Format JSON" => Self::FormatJson,
+            _ => return None,
+        })
+    }
+}
+
+struct Utility {
+    def: &'static BlockDef,
+    kind: Kind,
+}
+
+/// Every utility block the catalog lists.
+pub fn blocks() -> Vec<Arc<dyn NativeBlock>> {
+    canvas_catalog::Catalog::builtin()
+        .utility_blocks()
+        .iter()
+        .filter_map(|def| {
+            let kind = Kind::of(&def.name)?;
+            Some(Arc::new(Utility { def, kind }) as Arc<dyn NativeBlock>)
+        })
+        .collect()
+}
+
+impl NativeBlock for Utility {
+    fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    fn variables(&self) -> &[VariableDef] {
+        &self.def.variables
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            match self.kind {
+                Kind::FormatCsv | Kind::FormatJson => {
+                    let mut file = FileFormatter::new(self.kind, &cx.variables)
+                        .map_err(BlockError::Permanent)?;
+                    while let Some(values) = input.next_values().await? {
+                        cx.cancel.check()?;
+                        file.add(&values).map_err(BlockError::Permanent)?;
+                    }
+                    output
+                        .write_values(&[file.finish().map_err(BlockError::Permanent)?])
+                        .await?;
+                }
+                kind => {
+                    let mut first = 1;
+                    while let Some(values) = input.next_values().await? {
+                        cx.cancel.check()?;
+                        let n = values.len();
+                        let out = per_batch(kind, &cx.variables, values, first)
+                            .map_err(BlockError::Permanent)?;
+                        output.write_values(&out).await?;
+                        first += n;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// One batch through a record-by-record block; `first` numbers its first record in messages.
+fn per_batch(
+    kind: Kind,
+    vars: &Map<String, Value>,
+    input: Vec<Value>,
+    first: usize,
+) -> Res<Vec<Value>> {
+    match kind {
+        Kind::Map => map_fields(vars, input),
+        Kind::Filter => filter(vars, input),
+        Kind::ParseCsv => parse_csv(vars, input, first),
+        Kind::ParseJson => parse_json(vars, input, first),
+        Kind::FormatCsv | Kind::FormatJson => {
+            Err("a Format block makes one file of its whole input".into())
+        }
+    }
+}
+
+/// The Format blocks: the whole input as one file in one record's `content`.
+enum FileFormatter {
+    Csv {
+        writer: Box<csv::Writer<Vec<u8>>>,
+        headers: Option<Vec<String>>,
+    },
+    Json(String),
+}
+
+impl FileFormatter {
+    fn new(kind: Kind, vars: &Map<String, Value>) -> Res<Self> {
+        Ok(if kind == Kind::FormatCsv {
+            let writer = csv::WriterBuilder::new()
+                .delimiter(delimiter(vars)?)
+                .from_writer(Vec::new());
+            Self::Csv {
+                writer: Box::new(writer),
+                headers: None,
+            }
+        } else {
+            Self::Json(String::from("["))
+        })
+    }
+
+    fn add(&mut self, records: &[Value]) -> Res<()> {
+        match self {
+            Self::Csv { writer, headers } => {
+                for record in records {
+                    let headers = headers.get_or_insert_with(|| {
+                        let names: Vec<String> = record
+                            .as_object()
+                            .map(|m| m.keys().cloned().collect())
+                            .unwrap_or_default();
+                        if !names.is_empty() {
+                            let _ = writer.write_record(&names);
+                        }
+                        names
+                    });
+                    let row: Vec<String> = headers
+                        .iter()
+                        .map(|h| record.get(h).map(plain).unwrap_or_default())
+                        .collect();
+                    writer.write_record(&row).map_err(|e| e.to_string())?;
+                }
+            }
+            Self::Json(text) => {
+                for record in records {
+                    if text.len() > 1 {
+                        text.push(',');
+                    }
+                    text.push_str(&record.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Res<Value> {
+        let content = match self {
+            Self::Csv { writer, .. } => {
+                let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            Self::Json(mut text) => {
+                text.push(']');
+                text
+            }
+        };
+        Ok(serde_json::json!({ "content": content }))
     }
 }
 
@@ -122,23 +290,23 @@ fn delimiter(vars: &Map<String, Value>) -> Res<u8> {
     }
 }
 
-fn parse_csv(vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
+fn parse_csv(vars: &Map<String, Value>, input: Vec<Value>, first: usize) -> Res<Vec<Value>> {
     let field = text(vars, "field", "content");
     let delimiter = delimiter(vars)?;
     let mut out = Vec::new();
     for (i, record) in input.iter().enumerate() {
         let csv_text = at(record, field)
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("record {}: field '{field}' is not text", i + 1))?;
+            .ok_or_else(|| format!("record {}: field '{field}' is not text", i + first))?;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .from_reader(csv_text.as_bytes());
         let headers = reader
             .headers()
-            .map_err(|e| format!("record {}: {e}", i + 1))?
+            .map_err(|e| format!("record {}: {e}", i + first))?
             .clone();
         for row in reader.records() {
-            let row = row.map_err(|e| format!("record {}: {e}", i + 1))?;
+            let row = row.map_err(|e| format!("record {}: {e}", i + first))?;
             let object: Map<String, Value> = headers
                 .iter()
                 .zip(row.iter())
@@ -150,45 +318,20 @@ fn parse_csv(vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
     Ok(out)
 }
 
-fn format_csv(vars: &Map<String, Value>, input: &[Value]) -> Res<Vec<Value>> {
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter(vars)?)
-        .from_writer(Vec::new());
-    let headers: Vec<String> = input
-        .first()
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    if !headers.is_empty() {
-        writer.write_record(&headers).map_err(|e| e.to_string())?;
-    }
-    for record in input {
-        let row: Vec<String> = headers
-            .iter()
-            .map(|h| record.get(h).map(plain).unwrap_or_default())
-            .collect();
-        writer.write_record(&row).map_err(|e| e.to_string())?;
-    }
-    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
-    Ok(vec![
-        serde_json::json!({ "content": String::from_utf8_lossy(&bytes) }),
-    ])
-}
-
-fn parse_json(vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
+fn parse_json(vars: &Map<String, Value>, input: Vec<Value>, first: usize) -> Res<Vec<Value>> {
     let field = text(vars, "field", "content");
     let mut out = Vec::new();
     for (i, record) in input.iter().enumerate() {
         let json_text = at(record, field)
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("record {}: field '{field}' is not text", i + 1))?;
-        match serde_json::from_str(json_text).map_err(|e| format!("record {}: {e}", i + 1))? {
+            .ok_or_else(|| format!("record {}: field '{field}' is not text", i + first))?;
+        match serde_json::from_str(json_text).map_err(|e| format!("record {}: {e}", i + first))? {
             Value::Array(items) => out.extend(items),
             Value::Object(o) => out.push(Value::Object(o)),
             _ => {
                 return Err(format!(
                     "record {}: the JSON is neither an array nor an object",
-                    i + 1
+                    i + first
                 ));
             }
         }
@@ -203,6 +346,18 @@ mod tests {
 
     fn vars(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    /// A whole input as one batch through the block `name`.
+    fn run(name: &str, vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
+        match Kind::of(name).unwrap() {
+            kind @ (Kind::FormatCsv | Kind::FormatJson) => {
+                let mut file = FileFormatter::new(kind, vars)?;
+                file.add(&input)?;
+                Ok(vec![file.finish()?])
+            }
+            kind => per_batch(kind, vars, input, 1),
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ use crate::config::Config;
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{Datasets, Engine, EngineConfig, EngineParts, RetryPolicy, ScriptLimits};
+use canvas_engine::{
+    Datasets, Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -67,6 +69,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let parts = EngineParts {
                 store: store.clone(),
                 datasets: datasets.clone(),
+                secrets: secrets.clone(),
+                blocks: NativeBlocks::builtin(),
                 mailer: mailer(&config)?,
                 wake: wake.clone(),
             };

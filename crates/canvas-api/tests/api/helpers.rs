@@ -186,6 +186,8 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     let parts = canvas_engine::EngineParts {
         store: store.clone(),
         datasets: datasets.clone(),
+        secrets: secrets.clone(),
+        blocks: canvas_engine::NativeBlocks::builtin(),
         mailer: mailer.clone(),
         wake: wake.clone(),
     };

@@ -524,6 +524,8 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
     let parts = canvas_engine::EngineParts {
         store: app.store.clone(),
         datasets: app.datasets.clone(),
+        secrets: app.secrets.clone(),
+        blocks: canvas_engine::NativeBlocks::builtin(),
         mailer: None,
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
     };

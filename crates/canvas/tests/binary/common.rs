@@ -90,3 +90,88 @@ pub fn serve_on(
         keys,
     )
 }
+
+/// A client of a running server, signed with one API key.
+pub struct Api {
+    pub base: String,
+    pub consumer: String,
+    pub secret: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    /// A client signed with the key a fresh server printed.
+    pub fn new(base: &str, keys: &Value) -> Self {
+        Self {
+            base: base.to_string(),
+            consumer: keys["consumer"].as_str().unwrap().into(),
+            secret: keys["secretKey"].as_str().unwrap().into(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Creates a template and a workflow with `chain`, runs it; returns the run id.
+    pub async fn run_new_workflow(&self, chain: Value) -> String {
+        let template = self
+            .post(
+                "/api/WorkflowTemplate",
+                serde_json::json!({"name": "Chain", "state": "Published", "applications": [], "chain": chain}),
+            )
+            .await;
+        let workflow = self
+            .post(
+                "/api/Workflow",
+                serde_json::json!({"workflowTemplateId": template, "applications": {}}),
+            )
+            .await;
+        let workflow = workflow.as_str().unwrap();
+        let ran = self
+            .post(
+                "/api/RunWorkflow",
+                serde_json::json!({"workflowId": workflow}),
+            )
+            .await;
+        assert_eq!(ran, "Workflow will now run");
+        let runs = self
+            .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+            .await;
+        runs[0]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Consumer", &self.consumer)
+            .header("SecretKey", &self.secret);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let text = req.send().await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"))
+    }
+    pub async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Polls a run until `done` says so; fails after `limit`.
+pub async fn wait_until(
+    api: &Api,
+    run: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = api.get(&format!("/api/WorkflowRun?id={run}")).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(started.elapsed() < limit, "waited too long: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

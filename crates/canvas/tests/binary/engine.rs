@@ -1,37 +1,9 @@
 //! The engine across process deaths: `kill -9` and SIGTERM in the middle of a run.
 
-use crate::common::{serve, serve_on, serve_with_grace};
-use serde_json::{Value, json};
+use crate::common::{Api, serve, serve_on, serve_with_grace, wait_until};
+use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Api {
-    base: String,
-    consumer: String,
-    secret: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("Consumer", &self.consumer)
-            .header("SecretKey", &self.secret);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let text = req.send().await.unwrap().text().await.unwrap();
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"))
-    }
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-}
 
 /// A two-block workflow whose second block keeps a worker busy for `millis`, and its queued run.
 async fn start_slow_run(api: &Api, millis: u64) -> String {
@@ -65,21 +37,6 @@ async fn start_slow_run(api: &Api, millis: u64) -> String {
     runs[0]["id"].as_str().unwrap().to_string()
 }
 
-async fn wait_until(api: &Api, run: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let r = api.get(&format!("/api/WorkflowRun?id={run}")).await;
-        if done(&r) {
-            return r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "waited too long: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn interrupted_run_completes_once_after_restart(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, keys) = serve(dir.path());
@@ -91,7 +48,7 @@ async fn interrupted_run_completes_once_after_restart(signal: &str) {
         client: reqwest::Client::new(),
     };
     let run = start_slow_run(&api, 1500).await;
-    let before = wait_until(&api, &run, |r| {
+    let before = wait_until(&api, &run, Duration::from_secs(20), |r| {
         r["blocks"][0]["status"] == "Succeeded" && r["blocks"][1]["status"] == "Running"
     })
     .await;
@@ -110,7 +67,7 @@ async fn interrupted_run_completes_once_after_restart(signal: &str) {
     drop(server);
     let (restarted, _) = serve(dir.path());
     api.base = restarted.base.clone();
-    let after = wait_until(&api, &run, |r| {
+    let after = wait_until(&api, &run, Duration::from_secs(20), |r| {
         !matches!(r["status"].as_str(), Some("Queued" | "Running"))
     })
     .await;
@@ -247,7 +204,10 @@ async fn sigterm_lets_a_running_block_finish_within_the_grace_period() {
         client: reqwest::Client::new(),
     };
     let run = start_slow_run(&api, 800).await;
-    wait_until(&api, &run, |r| r["blocks"][1]["status"] == "Running").await;
+    wait_until(&api, &run, Duration::from_secs(20), |r| {
+        r["blocks"][1]["status"] == "Running"
+    })
+    .await;
     assert!(
         Command::new("kill")
             .args(["-TERM", &server.child.id().to_string()])

@@ -1,0 +1,156 @@
+//! What every block written in Rust implements — the utility blocks here,
+//! the connector blocks in their own crate — and what the engine hands it.
+
+use crate::datasets::{DatasetError, RecordReader, RecordWriter};
+use canvas_domain::catalog::VariableDef;
+use canvas_domain::credentials::Credentials;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use uuid::Uuid;
+
+/// How a block ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// Worth another try later (a network error, a timeout, HTTP 5xx or 429).
+    #[error("transient error: {0}")]
+    Transient(String),
+    /// Trying again would fail the same way.
+    #[error("{0}")]
+    Permanent(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("dataset: {0}")]
+    Dataset(#[from] DatasetError),
+}
+
+/// The registered application a block works with.
+pub struct AppAccess {
+    pub short_name: String,
+    pub reg_application_id: Uuid,
+    pub credentials: Credentials,
+}
+
+impl std::fmt::Debug for AppAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppAccess")
+            .field("short_name", &self.short_name)
+            .field("reg_application_id", &self.reg_application_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Raised when the run is cancelled or interrupted; long blocks check it
+/// between batches (their cancellation points).
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(pub(crate) Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once the run is cancelled: `cx.cancel.check()?` between batches.
+    pub fn check(&self) -> Result<(), BlockError> {
+        if self.is_cancelled() {
+            Err(BlockError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What a native block gets besides its input and output.
+#[derive(Debug)]
+pub struct BlockContext {
+    pub block_name: String,
+    /// The block's variables, templates already rendered for this run.
+    pub variables: Map<String, Value>,
+    /// `None` for blocks that belong to no application (the utility blocks).
+    pub application: Option<AppAccess>,
+    pub cancel: CancelToken,
+    /// 1 on the first try; more when the block is retried after a transient error.
+    pub attempt: u32,
+    log: Vec<String>,
+}
+
+impl BlockContext {
+    pub fn new(block_name: &str, variables: Map<String, Value>, cancel: CancelToken) -> Self {
+        Self {
+            block_name: block_name.to_string(),
+            variables,
+            application: None,
+            cancel,
+            attempt: 1,
+            log: Vec::new(),
+        }
+    }
+
+    /// A line in the run's block log (visible through WorkflowRun). Never log credentials.
+    pub fn log(&mut self, line: impl Into<String>) {
+        self.log.push(line.into());
+    }
+
+    pub fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.log)
+    }
+}
+
+pub type BlockFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BlockError>> + Send + 'a>>;
+
+/// A block written in Rust: reads its input batch by batch and writes its
+/// output as it goes, so memory stays bounded by the batch size.
+pub trait NativeBlock: Send + Sync {
+    /// The block's name as templates use it (`blockName`).
+    fn name(&self) -> &str;
+    /// The variables it takes (the catalog lists them through /api/Blocks).
+    fn variables(&self) -> &[VariableDef];
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a>;
+}
+
+/// The native blocks this engine can execute, by application short name
+/// (`""` for utility blocks) and block name.
+#[derive(Clone, Default)]
+pub struct NativeBlocks {
+    blocks: HashMap<(String, String), Arc<dyn NativeBlock>>,
+}
+
+impl NativeBlocks {
+    /// The built-in utility blocks.
+    pub fn builtin() -> Self {
+        let mut blocks = Self::default();
+        for block in crate::utility::blocks() {
+            blocks.add("", block);
+        }
+        blocks
+    }
+
+    pub fn add(&mut self, application: &str, block: Arc<dyn NativeBlock>) {
+        let key = (application.to_string(), block.name().to_string());
+        self.blocks.insert(key, block);
+    }
+
+    /// The block `name` of one of `applications`, or a utility block; with
+    /// the application's short name.
+    pub fn find(
+        &self,
+        applications: &[String],
+        name: &str,
+    ) -> Option<(Option<String>, Arc<dyn NativeBlock>)> {
+        if let Some(b) = self.blocks.get(&(String::new(), name.to_string())) {
+            return Some((None, b.clone()));
+        }
+        applications.iter().find_map(|app| {
+            let b = self.blocks.get(&(app.clone(), name.to_string()))?;
+            Some((Some(app.clone()), b.clone()))
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! Block outputs in the blob store, as NDJSON (one record a line): written
+//! as they are produced and read back in batches, so memory stays bounded
+//! by the batch size whatever the dataset's size.
+
+mod reader;
+mod writer;
+
+pub use reader::{BATCH_RECORDS, RecordBatch, RecordReader};
+pub use writer::RecordWriter;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use reader::Source;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("blob store")]
+    Blob(#[from] object_store::Error),
+    #[error("stored dataset {0} is not NDJSON")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Datasets {
+    blobs: Arc<dyn ObjectStore>,
+    /// Recently written small datasets, so the next block of a run reads its
+    /// input without a round trip to the blob store.
+    recent: Arc<Mutex<Recent>>,
+}
+
+/// Datasets under this size stay in memory after they are written.
+const RECENT_ITEM_MAX: usize = 256 * 1024;
+const RECENT_TOTAL_MAX: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct Recent {
+    items: VecDeque<(String, Bytes)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn put(&mut self, key: &str, ndjson: Bytes) {
+        self.forget(key);
+        self.bytes += ndjson.len();
+        self.items.push_back((key.to_string(), ndjson));
+        while self.bytes > RECENT_TOTAL_MAX {
+            let Some((_, old)) = self.items.pop_front() else {
+                break;
+            };
+            self.bytes -= old.len();
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Bytes> {
+        self.items
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn forget(&mut self, key: &str) {
+        let found = self.items.iter().position(|(k, _)| k == key);
+        if let Some((_, old)) = found.and_then(|i| self.items.remove(i)) {
+            self.bytes -= old.len();
+        }
+    }
+}
+
+impl Datasets {
+    pub fn new(blobs: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            blobs,
+            recent: Arc::default(),
+        }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, key: &str, ndjson: Bytes) {
+        self.recent().put(key, ndjson);
+    }
+
+    /// A local folder as the blob store.
+    pub fn local(dir: &std::path::Path) -> Result<Self, DatasetError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            DatasetError::Blob(object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })
+        })?;
+        Ok(Self::new(Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(dir)?,
+        )))
+    }
+
+    pub fn key(run: Uuid, block: i64) -> String {
+        format!("runs/{run}/block-{block}.ndjson")
+    }
+
+    /// A writer for the dataset under `key`; nothing is visible there until it finishes.
+    pub fn writer(&self, key: &str) -> RecordWriter {
+        RecordWriter::new(self.clone(), key)
+    }
+
+    /// A reader of the dataset under `key`, from its first record.
+    pub async fn reader(&self, key: &str) -> Result<RecordReader, DatasetError> {
+        let cached = self.recent().get(key);
+        if let Some(ndjson) = cached {
+            return Ok(RecordReader::new(key, Source::Memory(ndjson)));
+        }
+        let stream = self.blobs.get(&Path::from(key)).await?.into_stream();
+        Ok(RecordReader::new(key, Source::Blob(stream.boxed())))
+    }
+
+    /// Stores `values` as the whole dataset under `key`.
+    pub async fn write_values(&self, key: &str, values: &[Value]) -> Result<(), DatasetError> {
+        let mut writer = self.writer(key);
+        writer.write_values(values).await?;
+        writer.finish().await.map(|_| ())
+    }
+
+    /// Deletes a stored dataset; one already gone is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), DatasetError> {
+        self.recent().forget(key);
+        match self.blobs.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records `skip..skip+top` of a dataset, read batch by batch.
+    pub async fn page(
+        &self,
+        key: &str,
+        skip: usize,
+        top: usize,
+    ) -> Result<Vec<Value>, DatasetError> {
+        let mut reader = self.reader(key).await?;
+        let mut seen = 0;
+        let mut page = Vec::new();
+        while page.len() < top {
+            let Some(batch) = reader.next_batch().await? else {
+                break;
+            };
+            if seen + batch.count > skip {
+                let values = batch.values(key)?;
+                let from = skip.saturating_sub(seen);
+                page.extend(values.into_iter().skip(from).take(top - page.len()));
+            }
+            seen += batch.count;
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,85 @@
+//! Writing a block's output as it is produced: small outputs go up in one
+//! put, large ones as a multipart upload of bounded parts.
+
+use super::{DatasetError, Datasets, RECENT_ITEM_MAX};
+use bytes::Bytes;
+use object_store::buffered::BufWriter;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+/// Bytes held before the upload turns multipart (also the part size: S3's minimum is 5 MiB).
+const PART_BYTES: usize = 5 << 20;
+
+pub struct RecordWriter {
+    datasets: Datasets,
+    key: String,
+    blob: BufWriter,
+    count: usize,
+    /// A copy for the recent-outputs cache while the output is small.
+    small: Option<Vec<u8>>,
+}
+
+impl RecordWriter {
+    pub(super) fn new(datasets: Datasets, key: &str) -> Self {
+        let blob = BufWriter::with_capacity(datasets.blobs.clone(), key.into(), PART_BYTES)
+            .with_max_concurrency(2);
+        Self {
+            datasets,
+            key: key.to_string(),
+            blob,
+            count: 0,
+            small: Some(Vec::new()),
+        }
+    }
+
+    pub fn records_written(&self) -> usize {
+        self.count
+    }
+
+    /// Appends `count` records given as NDJSON lines, each ending in `\n`.
+    pub async fn write_ndjson(&mut self, ndjson: Bytes, count: usize) -> Result<(), DatasetError> {
+        if let Some(copy) = &mut self.small {
+            if copy.len() + ndjson.len() <= RECENT_ITEM_MAX {
+                copy.extend_from_slice(&ndjson);
+            } else {
+                self.small = None;
+            }
+        }
+        self.count += count;
+        self.blob.put(ndjson).await?;
+        Ok(())
+    }
+
+    pub async fn write_values(&mut self, values: &[Value]) -> Result<(), DatasetError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut ndjson = Vec::with_capacity(values.len() * 64);
+        for v in values {
+            serde_json::to_writer(&mut ndjson, v).expect("a JSON value serializes");
+            ndjson.push(b'\n');
+        }
+        self.write_ndjson(ndjson.into(), values.len()).await
+    }
+
+    /// Completes the upload; returns how many records the dataset holds.
+    pub async fn finish(mut self) -> Result<usize, DatasetError> {
+        self.blob.shutdown().await.map_err(|e| {
+            DatasetError::Blob(object_store::Error::Generic {
+                store: "blob",
+                source: Box::new(e),
+            })
+        })?;
+        if let Some(copy) = self.small.take() {
+            self.datasets.remember(&self.key, Bytes::from(copy));
+        }
+        Ok(self.count)
+    }
+
+    /// Drops what was written (a failed try); nothing reaches the final key.
+    pub async fn abort(mut self) {
+        if let Err(e) = self.blob.abort().await {
+            tracing::warn!(key = %self.key, error = %e, "aborting an upload failed");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! One try of one block: its input read batch by batch from the data
+//! source's stored output, its output written as it is produced.
+
+use crate::Engine;
+use crate::block::{AppAccess, BlockContext, BlockError, CancelToken};
+use crate::datasets::{DatasetError, RecordReader, RecordWriter};
+use crate::script::{self, OutputBatch, ScriptCall, ScriptError};
+use canvas_domain::catalog::ChainBlock;
+use canvas_domain::credentials::Credentials;
+use canvas_store::model::{RunBlock, Workflow};
+use tokio::sync::mpsc;
+
+/// A block of a run, with where it reads and writes.
+pub(crate) struct BlockJob<'a> {
+    pub workflow: &'a Workflow,
+    pub block: &'a ChainBlock,
+    /// The data source's stored output; `None` for a block with no data source.
+    pub input_key: Option<&'a str>,
+    pub output_key: &'a str,
+    pub cancel: CancelToken,
+}
+
+/// Input batches (and output batches) in flight between the store and a script.
+const SCRIPT_CHANNEL: usize = 2;
+
+impl From<ScriptError> for BlockError {
+    fn from(e: ScriptError) -> Self {
+        match e {
+            ScriptError::Transient(m) => Self::Transient(m),
+            ScriptError::Cancelled => Self::Cancelled,
+            other => Self::Permanent(other.to_string()),
+        }
+    }
+}
+
+impl Engine {
+    /// One try; returns how many records the block wrote. Nothing is left
+    /// under the output key when the try fails.
+    pub(crate) async fn run_block(
+        &self,
+        job: &BlockJob<'_>,
+        attempt: u32,
+        record: &mut RunBlock,
+    ) -> Result<usize, BlockError> {
+        let mut reader = match job.input_key {
+            Some(key) => self.datasets.reader(key).await?,
+            None => RecordReader::empty(),
+        };
+        let mut writer = self.datasets.writer(job.output_key);
+        let outcome = match &job.block.script {
+            Some(source) => {
+                self.run_script(source, job, attempt, (&mut reader, &mut writer))
+                    .await
+            }
+            None => {
+                self.run_native(job, attempt, (&mut reader, &mut writer))
+                    .await
+            }
+        };
+        record.records_in = reader.records_read() as i64;
+        match outcome {
+            Ok(log) => {
+                record.log.extend(log);
+                Ok(writer.finish().await?)
+            }
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_script(
+        &self,
+        source: &str,
+        job: &BlockJob<'_>,
+        attempt: u32,
+        (reader, writer): (&mut RecordReader, &mut RecordWriter),
+    ) -> Result<Vec<String>, BlockError> {
+        let (in_tx, in_rx) = mpsc::channel::<String>(SCRIPT_CHANNEL);
+        let (out_tx, mut out_rx) = mpsc::channel::<OutputBatch>(SCRIPT_CHANNEL);
+        let source = source.to_string();
+        let variables_json = serde_json::Value::Object(job.block.variables.clone()).to_string();
+        let limits = self.config.script.clone();
+        let cancel = job.cancel.0.clone();
+        let js = tokio::task::spawn_blocking(move || {
+            script::run(ScriptCall {
+                source: &source,
+                input: in_rx,
+                output: out_tx,
+                variables_json: &variables_json,
+                limits: &limits,
+                cancel,
+                attempt,
+            })
+        });
+        let feed = async move {
+            while let Some(batch) = reader.next_batch().await? {
+                if in_tx.send(batch.array_json()).await.is_err() {
+                    break; // The script stopped reading.
+                }
+            }
+            Ok::<_, DatasetError>(())
+        };
+        let drain = async move {
+            while let Some((ndjson, count)) = out_rx.recv().await {
+                writer.write_ndjson(ndjson, count).await?;
+            }
+            Ok::<_, DatasetError>(())
+        };
+        let (fed, ran, drained) = tokio::join!(feed, js, drain);
+        drained?;
+        fed?;
+        let output = ran.map_err(|e| BlockError::Permanent(format!("sandbox: {e}")))??;
+        Ok(output.log)
+    }
+
+    async fn run_native(
+        &self,
+        job: &BlockJob<'_>,
+        attempt: u32,
+        (reader, writer): (&mut RecordReader, &mut RecordWriter),
+    ) -> Result<Vec<String>, BlockError> {
+        let apps: Vec<String> = job.workflow.applications.keys().cloned().collect();
+        let Some((app, native)) = self.blocks.find(&apps, &job.block.block_name) else {
+            return Err(BlockError::Permanent(format!(
+                "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",
+                job.block.block_name
+            )));
+        };
+        let mut cx = BlockContext::new(
+            &job.block.block_name,
+            job.block.variables.clone(),
+            job.cancel.clone(),
+        );
+        cx.attempt = attempt;
+        if let Some(short) = app {
+            cx.application = Some(self.app_access(job.workflow, &short).await?);
+        }
+        native.run(&mut cx, reader, writer).await?;
+        Ok(cx.take_log())
+    }
+
+    /// The workflow's registered application `short`, credentials opened.
+    async fn app_access(&self, workflow: &Workflow, short: &str) -> Result<AppAccess, BlockError> {
+        let missing = || {
+            BlockError::Permanent(format!(
+                "the workflow has no registered application for {short}"
+            ))
+        };
+        let id = workflow
+            .applications
+            .get(short)
+            .and_then(|v| v.as_str()?.parse().ok())
+            .ok_or_else(missing)?;
+        let reg = self.store.reg_application(id).await.map_err(|e| match e {
+            canvas_store::StoreError::NotFound => missing(),
+            other => BlockError::Transient(format!("store: {other}")),
+        })?;
+        let credentials = self
+            .secrets
+            .open(&reg.credentials, id.as_bytes())
+            .and_then(|plain| Credentials::from_stored_json(std::str::from_utf8(&plain).ok()?))
+            .ok_or_else(|| {
+                BlockError::Permanent(format!(
+                    "the credentials of {short} cannot be read with this server's master key"
+                ))
+            })?;
+        Ok(AppAccess {
+            short_name: short.to_string(),
+            reg_application_id: id,
+            credentials,
+        })
+    }
+}
