@@ -5,9 +5,11 @@
 //! cargo build --release -p canvas -p canvas-bench
 //! target/release/canvas-bench api --backend sqlite --backend postgres
 //! target/release/canvas-bench startup
+//! target/release/canvas-bench records --records 100000 --records 1000000
 //! ```
 
 mod load;
+mod records;
 mod runs;
 mod server;
 
@@ -51,6 +53,13 @@ enum Bench {
         repeat: usize,
         #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
         postgres: String,
+    },
+    /// Records per second through a native and a script map block, and peak memory.
+    Records {
+        #[arg(long = "records", default_values_t = vec![100_000, 1_000_000])]
+        records: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// Time from `canvas serve` to the first 200 on /healthz, and idle memory.
     Startup {
@@ -147,6 +156,31 @@ async fn main() -> anyhow::Result<()> {
                         median(c)
                     );
                 }
+            }
+        }
+        Bench::Records { records, repeat } => {
+            println!(
+                "| records | generate (script) rec/s | Map fields rec/s | script map rec/s | peak RSS MiB | datasets MiB |"
+            );
+            println!("|---|---|---|---|---|---|");
+            for n in records {
+                let mut figures = Vec::new();
+                for _ in 0..repeat {
+                    // A fresh server each time: its peak memory is this run's alone.
+                    let env = [("CANVAS_SCRIPT_CPU_MS", "600000".to_string())];
+                    let server = server::Server::start_with(&cli.canvas, None, &env).await?;
+                    figures.push(records::measure(&server, n, server.dir.path()).await?);
+                }
+                let m =
+                    |f: fn(&records::RecordFigures) -> f64| median(figures.iter().map(f).collect());
+                println!(
+                    "| {n} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} |",
+                    m(|f| f.generate_per_second),
+                    m(|f| f.map_block_per_second),
+                    m(|f| f.script_map_per_second),
+                    m(|f| f.peak_rss_mib),
+                    m(|f| f.dataset_mib)
+                );
             }
         }
         Bench::Startup { repeat } => {

@@ -17,7 +17,8 @@ pub struct Server {
     child: tokio::process::Child,
     pub addr: SocketAddr,
     pub keys: Keys,
-    _dir: tempfile::TempDir,
+    /// The server's data directory (deleted with the server).
+    pub dir: tempfile::TempDir,
 }
 
 pub struct Targets {
@@ -84,7 +85,7 @@ impl Server {
             child,
             addr,
             keys,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -128,15 +129,24 @@ impl Server {
     pub fn rss_mib(&self) -> anyhow::Result<f64> {
         rss_mib(self.child.id().context("pid")?)
     }
+
+    /// The most memory the server has held so far (VmHWM).
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        memory_mib(self.child.id().context("pid")?, "VmHWM:")
+    }
 }
 
 pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    memory_mib(pid, "VmRSS:")
+}
+
+fn memory_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("VmRSS")?;
+        .with_context(|| field.to_string())?;
     Ok(kb / 1024.0)
 }
 

@@ -42,6 +42,9 @@ pub struct Config {
     pub script_max_input_records: usize,
     #[serde(skip_serializing)]
     pub smtp: Option<SmtpConfig>,
+    /// An S3-compatible store for block outputs; `<data_dir>/blobs` when absent.
+    #[serde(skip_serializing)]
+    pub blobs: Option<crate::blobs::BlobConfig>,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             script_memory_mb: 256,
             script_max_input_records: 100_000,
             smtp: None,
+            blobs: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! line, load the configuration, hand over to the libraries.
 
 mod admin;
+mod blobs;
 mod config;
 mod cron;
 mod serve;

@@ -5,9 +5,7 @@ use crate::config::Config;
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{
-    Datasets, Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits,
-};
+use canvas_engine::{Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -61,7 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(organization = %created.organization_id, account = %created.account_id,
             "initialized a fresh store; the API key was printed to standard output once");
     }
-    let datasets = Datasets::local(&config.data_dir.join("blobs")).context("the blob store")?;
+    let datasets = crate::blobs::datasets(config.blobs.as_ref(), &config.data_dir).await?;
     let wake = Arc::new(Notify::new());
     let (stop_engine, engine_stopped) = watch::channel(false);
     let engine = match config.role.as_str() {

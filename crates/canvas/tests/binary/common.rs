@@ -44,6 +44,37 @@ pub fn serve_on(
     expect_keys: bool,
     grace: u64,
 ) -> (Server, Option<Value>) {
+    launch(&Launch {
+        data,
+        database_url,
+        expect_keys,
+        grace,
+        env: &[],
+    })
+}
+
+/// `canvas serve` on a fresh embedded store with extra `CANVAS_*` settings.
+pub fn serve_env(data: &Path, env: &[(&str, String)]) -> (Server, Option<Value>) {
+    launch(&Launch {
+        data,
+        database_url: None,
+        expect_keys: true,
+        grace: 0,
+        env,
+    })
+}
+
+pub struct Launch<'a> {
+    pub data: &'a Path,
+    pub database_url: Option<&'a str>,
+    /// The store is fresh, so the server prints its first key.
+    pub expect_keys: bool,
+    pub grace: u64,
+    pub env: &'a [(&'a str, String)],
+}
+
+pub fn launch(l: &Launch<'_>) -> (Server, Option<Value>) {
+    let (data, database_url, expect_keys, grace) = (l.data, l.database_url, l.expect_keys, l.grace);
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas"));
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -51,7 +82,8 @@ pub fn serve_on(
         .env("CANVAS_LEASE_SECS", "1")
         .env("CANVAS_HEARTBEAT_MS", "200")
         .env("CANVAS_SHUTDOWN_GRACE_SECS", grace.to_string())
-        .env_remove("CANVAS_DATABASE_URL");
+        .env_remove("CANVAS_DATABASE_URL")
+        .envs(l.env.iter().map(|(k, v)| (k, v)));
     if let Some(url) = database_url {
         // Nodes sharing a store must share the master key that hashes API secrets and seals credentials.
         cmd.env("CANVAS_DATABASE_URL", url)
