@@ -116,11 +116,30 @@ pub trait NativeBlock: Send + Sync {
     ) -> BlockFuture<'a>;
 }
 
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, BlockError>> + Send + 'a>>;
+
+/// What a script can do with a registered application through its handle:
+/// `await apps.FTP.upload(...)` calls `call(app, "upload", args)`.
+pub trait AppOperations: Send + Sync {
+    /// The method names a script's handle offers.
+    fn operations(&self) -> &[&'static str];
+    /// One call; `args` are the script's arguments, as JSON.
+    fn call<'a>(
+        &'a self,
+        app: &'a AppAccess,
+        operation: &'a str,
+        args: Vec<Value>,
+        cancel: CancelToken,
+    ) -> CallFuture<'a>;
+}
+
 /// The native blocks this engine can execute, by application short name
-/// (`""` for utility blocks) and block name.
+/// (`""` for utility blocks) and block name; and the operations scripts can
+/// call on each application.
 #[derive(Clone, Default)]
 pub struct NativeBlocks {
     blocks: HashMap<(String, String), Arc<dyn NativeBlock>>,
+    operations: HashMap<String, Arc<dyn AppOperations>>,
 }
 
 impl NativeBlocks {
@@ -136,6 +155,15 @@ impl NativeBlocks {
     pub fn add(&mut self, application: &str, block: Arc<dyn NativeBlock>) {
         let key = (application.to_string(), block.name().to_string());
         self.blocks.insert(key, block);
+    }
+
+    /// Gives scripts' `apps.<application>` handles these operations.
+    pub fn add_operations(&mut self, application: &str, ops: Arc<dyn AppOperations>) {
+        self.operations.insert(application.to_string(), ops);
+    }
+
+    pub fn operations(&self, application: &str) -> Option<Arc<dyn AppOperations>> {
+        self.operations.get(application).cloned()
     }
 
     /// The block `name` of one of `applications`, or a utility block; with

@@ -3,6 +3,7 @@
 //! whose worker dies is claimed again once its lease expires and resumes
 //! after its last completed block.
 
+mod apps;
 pub mod block;
 mod datasets;
 mod execute;
@@ -12,7 +13,10 @@ mod run_block;
 pub mod script;
 mod utility;
 
-pub use block::{BlockContext, BlockError, NativeBlock, NativeBlocks};
+pub use block::{
+    AppAccess, AppOperations, BlockContext, BlockError, CallFuture, CancelToken, NativeBlock,
+    NativeBlocks,
+};
 pub use datasets::{DatasetError, Datasets, RecordBatch, RecordReader, RecordWriter};
 pub use execute::data_source;
 pub use script::ScriptLimits;

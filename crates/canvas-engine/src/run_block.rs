@@ -2,11 +2,10 @@
 //! source's stored output, its output written as it is produced.
 
 use crate::Engine;
-use crate::block::{AppAccess, BlockContext, BlockError, CancelToken};
+use crate::block::{BlockContext, BlockError, CancelToken};
 use crate::datasets::{DatasetError, RecordReader, RecordWriter};
 use crate::script::{self, OutputBatch, ScriptCall, ScriptError};
 use canvas_domain::catalog::ChainBlock;
-use canvas_domain::credentials::Credentials;
 use canvas_store::model::{RunBlock, Workflow};
 use tokio::sync::mpsc;
 
@@ -83,6 +82,7 @@ impl Engine {
         let variables_json = serde_json::Value::Object(job.block.variables.clone()).to_string();
         let limits = self.config.script.clone();
         let cancel = job.cancel.0.clone();
+        let apps = self.apps_bridge(job.workflow, job.cancel.clone());
         let js = tokio::task::spawn_blocking(move || {
             script::run(ScriptCall {
                 source: &source,
@@ -92,6 +92,7 @@ impl Engine {
                 limits: &limits,
                 cancel,
                 attempt,
+                apps: Some(apps),
             })
         });
         let feed = async move {
@@ -135,41 +136,9 @@ impl Engine {
         );
         cx.attempt = attempt;
         if let Some(short) = app {
-            cx.application = Some(self.app_access(job.workflow, &short).await?);
+            cx.application = Some(self.keys().open(&job.workflow.applications, &short).await?);
         }
         native.run(&mut cx, reader, writer).await?;
         Ok(cx.take_log())
-    }
-
-    /// The workflow's registered application `short`, credentials opened.
-    async fn app_access(&self, workflow: &Workflow, short: &str) -> Result<AppAccess, BlockError> {
-        let missing = || {
-            BlockError::Permanent(format!(
-                "the workflow has no registered application for {short}"
-            ))
-        };
-        let id = workflow
-            .applications
-            .get(short)
-            .and_then(|v| v.as_str()?.parse().ok())
-            .ok_or_else(missing)?;
-        let reg = self.store.reg_application(id).await.map_err(|e| match e {
-            canvas_store::StoreError::NotFound => missing(),
-            other => BlockError::Transient(format!("store: {other}")),
-        })?;
-        let credentials = self
-            .secrets
-            .open(&reg.credentials, id.as_bytes())
-            .and_then(|plain| Credentials::from_stored_json(std::str::from_utf8(&plain).ok()?))
-            .ok_or_else(|| {
-                BlockError::Permanent(format!(
-                    "the credentials of {short} cannot be read with this server's master key"
-                ))
-            })?;
-        Ok(AppAccess {
-            short_name: short.to_string(),
-            reg_application_id: id,
-            credentials,
-        })
     }
 }

@@ -76,13 +76,40 @@ pub struct ScriptCall<'a> {
     pub cancel: Arc<AtomicBool>,
     /// 1 on the first try; more when the block is retried after a transient error.
     pub attempt: u32,
+    /// The workflow's applications as `apps`; `None`: an empty `apps`.
+    pub apps: Option<AppsBridge>,
 }
+
+/// The script's `apps`: handle descriptors and the way out to the connectors.
+pub struct AppsBridge {
+    /// `[{"shortName", "id", "name", "operations": [...]}]`
+    pub handles_json: String,
+    /// `(application, operation, arguments as JSON)` → `{"ok": ...}` or
+    /// `{"error": ..., "transient": bool}`; may block (the script waits).
+    pub call: AppCall,
+}
+
+/// `(application, operation, arguments as JSON)` → the result envelope as JSON.
+pub type AppCall = Box<dyn Fn(&str, &str, &str) -> String + Send>;
 
 /// Wires `input`/`inputStream` to the input batches and sends whatever the
 /// script returned (array, iterable, async iterable, nothing) out in batches.
 const PRELUDE: &str = r#"
-(async function (run, next, emit, variables, log, o) {
+(async function (run, next, emit, variables, log, o, appCall) {
     const { attempt, wantsInput, maxInput, batch } = o;
+    const apps = {};
+    for (const h of o.apps) {
+        const handle = { id: h.id, name: h.name };
+        for (const op of h.operations) {
+            handle[op] = async (...args) => {
+                const r = JSON.parse(appCall(h.shortName, op, JSON.stringify(args)));
+                if ('error' in r) { const e = new Error(r.error); e.transient = r.transient; throw e; }
+                return r.ok;
+            };
+        }
+        apps[h.shortName] = Object.freeze(handle);
+    }
+    Object.freeze(apps);
     async function* stream() {
         for (let t = next(); t != null; t = next()) yield* JSON.parse(t);
     }
@@ -102,7 +129,7 @@ const PRELUDE: &str = r#"
     };
     let out;
     try {
-        out = await run(input, inputStream, variables, log, attempt);
+        out = await run(input, inputStream, variables, log, attempt, apps);
     } catch (e) {
         // `err.transient = true` asks for a retry (a busy or unreachable service).
         if (e && e.transient === true) throw new Error('__transient__:' + (e.message || String(e)));
@@ -211,9 +238,16 @@ fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, 
     })));
     let context = Context::full(runtime).map_err(sandbox)?;
     let log = Rc::new(RefCell::new(Vec::new()));
+    let apps = call.apps.take();
+    let handles = apps
+        .as_ref()
+        .and_then(|a| serde_json::from_str(&a.handles_json).ok())
+        .unwrap_or_else(|| serde_json::json!([]));
     let channels = Channels {
         input: std::mem::replace(&mut call.input, tokio::sync::mpsc::channel(1).1),
         output: call.output.clone(),
+        handles,
+        apps,
     };
     let result = context.with(|ctx| run_in_context(&ctx, &call, channels, &clock, &log));
     let lines = log.borrow().clone();
@@ -250,8 +284,9 @@ fn run_in_context<'js>(
         .map_err(|e| e.to_string())?;
     let next = next_batch_fn(ctx, channels.input, clock.clone())?;
     let emit = emit_fn(ctx, channels.output, clock.clone())?;
+    let app_call = app_call_fn(ctx, channels.apps, clock.clone())?;
     let body = format!(
-        "(async function (input, inputStream, variables, log, attempt) {{\n{}\n}})",
+        "(async function (input, inputStream, variables, log, attempt, apps) {{\n{}\n}})",
         call.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
@@ -265,12 +300,13 @@ fn run_in_context<'js>(
         "wantsInput": uses_input(call.source),
         "maxInput": call.limits.max_input_records,
         "batch": OUTPUT_BATCH,
+        "apps": channels.handles,
     });
     let options = ctx
         .json_parse(options.to_string())
         .catch(ctx)
         .map_err(|e| e.to_string())?;
-    let args = (user, next, emit, variables, log_fn, options);
+    let args = (user, next, emit, variables, log_fn, options, app_call);
     let promise: Promise = prelude.call(args).catch(ctx).map_err(|e| e.to_string())?;
     promise.finish::<()>().catch(ctx).map_err(|e| e.to_string())
 }
@@ -278,6 +314,27 @@ fn run_in_context<'js>(
 struct Channels {
     input: tokio::sync::mpsc::Receiver<String>,
     output: tokio::sync::mpsc::Sender<OutputBatch>,
+    handles: serde_json::Value,
+    apps: Option<AppsBridge>,
+}
+
+/// `appCall(app, op, argsJson)`: a call through the connector layer, waited for.
+fn app_call_fn<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    apps: Option<AppsBridge>,
+    clock: CpuClock,
+) -> Result<Function<'js>, String> {
+    Function::new(
+        ctx.clone(),
+        move |app: String, op: String, args: String| -> String {
+            match &apps {
+                Some(bridge) => clock.paused(|| (bridge.call)(&app, &op, &args)),
+                None => serde_json::json!({ "error": format!("{app} is not available here") })
+                    .to_string(),
+            }
+        },
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `next()`: the next input batch as JSON array text, or `null` after the last.
@@ -372,6 +429,7 @@ mod tests {
             limits: &limits,
             cancel: Arc::new(AtomicBool::new(false)),
             attempt: 1,
+            apps: None,
         })?;
         let mut lines = String::new();
         while let Ok((batch, _)) = out_rx.try_recv() {

@@ -153,6 +153,8 @@ pub struct Options {
     pub config: ApiConfig,
     pub mailer: Option<canvas_connectors::Mailer>,
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// The engine's native blocks and script operations.
+    pub blocks: canvas_engine::NativeBlocks,
 }
 
 impl Default for Options {
@@ -161,6 +163,7 @@ impl Default for Options {
             config: test_config(),
             mailer: None,
             extra_ca_file: None,
+            blocks: canvas_engine::NativeBlocks::builtin(),
         }
     }
 }
@@ -170,6 +173,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         config,
         mailer,
         extra_ca_file,
+        blocks,
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -187,7 +191,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         store: store.clone(),
         datasets: datasets.clone(),
         secrets: secrets.clone(),
-        blocks: canvas_engine::NativeBlocks::builtin(),
+        blocks,
         mailer: mailer.clone(),
         wake: wake.clone(),
     };

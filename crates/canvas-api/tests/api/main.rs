@@ -6,6 +6,7 @@ mod smtp;
 
 mod accounts;
 mod applications;
+mod apps;
 mod auth;
 mod errors;
 mod meta;

@@ -40,7 +40,7 @@ fn script(name: &str, source: &str) -> Value {
 }
 
 /// Queues a run and waits until it ended; returns the run with its blocks.
-async fn run_to_end(app: &TestApp, body: Value) -> Value {
+pub async fn run_to_end(app: &TestApp, body: Value) -> Value {
     let workflow = body["workflowId"].as_str().unwrap().to_string();
     let r = app.post("/api/RunWorkflow", &body).await;
     assert_eq!(
