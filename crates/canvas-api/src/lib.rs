@@ -45,6 +45,7 @@ impl Application {
             store: services.store,
             datasets: services.datasets,
             queue_signal: services.queue_signal,
+            schedule_signal: services.schedule_signal,
             secrets: services.secrets,
             connectors: services.connectors,
             mailer: services.mailer,

@@ -45,6 +45,8 @@ pub struct Services {
     pub datasets: canvas_engine::Datasets,
     /// Wakes the engine's workers when a run is queued.
     pub queue_signal: Arc<tokio::sync::Notify>,
+    /// Wakes the scheduler when a schedule changed (its next fire may be sooner).
+    pub schedule_signal: Arc<tokio::sync::Notify>,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,
@@ -72,6 +74,7 @@ pub struct Shared {
     pub store: Store,
     pub datasets: canvas_engine::Datasets,
     pub queue_signal: Arc<tokio::sync::Notify>,
+    pub schedule_signal: Arc<tokio::sync::Notify>,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,

@@ -56,3 +56,38 @@ fn every_quartz_ground_truth_case_matches() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_daily_0230_schedule_follows_quartz_through_daylight_saving_days() {
+    use canvas_domain::schedule::Schedule;
+    let next = |tz: &str, after: &str| {
+        let s = Schedule::parse_frequency(&format!(
+            r#"{{"cronSchedule":"0 30 2 * * ?","timeZone":"{tz}"}}"#
+        ))
+        .unwrap();
+        let after: chrono::DateTime<chrono::Utc> = after.parse().unwrap();
+        s.next_after(after).unwrap().to_rfc3339()
+    };
+    // Spring forward: no 02:30 that night, no fire that day (as Quartz).
+    assert_eq!(
+        next("Europe/Oslo", "2026-03-28T12:00:00Z"),
+        "2026-03-30T00:30:00+00:00"
+    );
+    assert_eq!(
+        next("America/New_York", "2026-03-07T12:00:00Z"),
+        "2026-03-09T06:30:00+00:00"
+    );
+    // Fall back: one fire, at the second 02:30 in Oslo; New York's 02:30 is plain EST.
+    assert_eq!(
+        next("Europe/Oslo", "2026-10-24T12:00:00Z"),
+        "2026-10-25T01:30:00+00:00"
+    );
+    assert_eq!(
+        next("Europe/Oslo", "2026-10-25T01:30:00Z"),
+        "2026-10-26T01:30:00+00:00"
+    );
+    assert_eq!(
+        next("America/New_York", "2026-10-31T12:00:00Z"),
+        "2026-11-01T07:30:00+00:00"
+    );
+}

@@ -8,10 +8,12 @@ mod accounts;
 mod catalog;
 pub mod model;
 mod queue;
+mod schedules;
 mod workflows;
 
 pub use accounts::NewOrganization;
 pub use queue::{Lease, RunEnd};
+pub use schedules::{DueSchedule, FirePlan};
 pub use workflows::ScheduleUpdate;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -191,6 +191,8 @@ pub struct Run {
     pub date_started: Option<Timestamp>,
     pub date_finished: Option<Timestamp>,
     pub error: Option<String>,
+    /// The schedule fire a scheduled run belongs to.
+    pub fire_time: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

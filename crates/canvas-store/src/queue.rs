@@ -51,6 +51,7 @@ struct RunRow {
     date_started: Option<Timestamp>,
     date_finished: Option<Timestamp>,
     error: Option<String>,
+    fire_time: Option<Timestamp>,
 }
 
 impl TryFrom<RunRow> for Run {
@@ -70,6 +71,7 @@ impl TryFrom<RunRow> for Run {
             date_started: r.date_started,
             date_finished: r.date_finished,
             error: r.error,
+            fire_time: r.fire_time,
         })
     }
 }
@@ -112,7 +114,7 @@ impl TryFrom<BlockRow> for RunBlock {
 macro_rules! run_select {
     () => {
         "SELECT id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued, \
-         date_started, date_finished, error FROM runs "
+         date_started, date_finished, error, fire_time FROM runs "
     };
 }
 

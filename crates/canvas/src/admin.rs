@@ -57,14 +57,7 @@ pub enum KeysCommand {
 /// The store and the secrets, as every command and the server open them.
 pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
     create_private_dir(&config.data_dir)?;
-    let store = match config.database_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Store::open(url)
-            .await
-            .context("opening the PostgreSQL store")?,
-        None => Store::open_sqlite(&config.sqlite_path())
-            .await
-            .context("opening the embedded store")?,
-    };
+    let store = open_store(config).await?;
     let master = match &config.master_key {
         Some(hex) => MasterKey::from_hex(hex).context("master_key")?,
         None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
@@ -72,6 +65,20 @@ pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
     let secrets = Secrets::new(&master);
     check_master_key(&store, &secrets).await?;
     Ok((store, secrets))
+}
+
+/// The configured store (PostgreSQL or the embedded SQLite file).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(
+        match config.database_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => Store::open(url)
+                .await
+                .context("opening the PostgreSQL store")?,
+            None => Store::open_sqlite(&config.sqlite_path())
+                .await
+                .context("opening the embedded store")?,
+        },
+    )
 }
 
 /// The store remembers a keyed hash made with the master key it was first

@@ -40,6 +40,9 @@ pub struct Config {
     pub script_cpu_ms: u64,
     pub script_memory_mb: usize,
     pub script_max_input_records: usize,
+    /// A schedule fire later than this is a misfire: it and the fires missed
+    /// after it make one run now.
+    pub schedule_misfire_ms: u64,
     #[serde(skip_serializing)]
     pub smtp: Option<SmtpConfig>,
     /// An S3-compatible store for block outputs; `<data_dir>/blobs` when absent.
@@ -75,6 +78,7 @@ impl Default for Config {
             script_cpu_ms: 30_000,
             script_memory_mb: 256,
             script_max_input_records: 100_000,
+            schedule_misfire_ms: 1000,
             smtp: None,
             blobs: None,
         }

@@ -5,6 +5,7 @@ mod admin;
 mod blobs;
 mod config;
 mod cron;
+mod scheduling;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -61,9 +61,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let datasets = crate::blobs::datasets(config.blobs.as_ref(), &config.data_dir).await?;
     let wake = Arc::new(Notify::new());
+    let schedule_signal = Arc::new(Notify::new());
     let (stop_engine, engine_stopped) = watch::channel(false);
+    let mut scheduler = None;
     let engine = match config.role.as_str() {
         "all" | "worker" => {
+            let signals = crate::scheduling::Signals {
+                wake_workers: wake.clone(),
+                changed: schedule_signal.clone(),
+            };
+            scheduler = Some(crate::scheduling::start(
+                &config,
+                signals,
+                engine_stopped.clone(),
+            )?);
             let parts = EngineParts {
                 store: store.clone(),
                 datasets: datasets.clone(),
@@ -86,6 +97,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             store: store.clone(),
             datasets,
             queue_signal: wake,
+            schedule_signal,
             secrets,
             connectors: connectors(&config)?,
             mailer: mailer(&config)?,
@@ -101,6 +113,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_engine.send(true);
     if let Some(engine) = engine {
         let _ = engine.await;
+    }
+    if let Some(scheduler) = scheduler {
+        let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
     }
     store.close().await;
     tracing::info!("stopped");

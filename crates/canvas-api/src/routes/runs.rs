@@ -30,6 +30,8 @@ struct RunView<'a> {
     date_started: Option<String>,
     date_finished: Option<String>,
     error: Option<&'a str>,
+    /// The schedule fire a scheduled run belongs to; null for manual runs.
+    date_scheduled: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocks: Option<Vec<BlockView<'a>>>,
 }
@@ -63,6 +65,7 @@ impl<'a> RunView<'a> {
             date_started: r.date_started.as_ref().map(format_offset),
             date_finished: r.date_finished.as_ref().map(format_offset),
             error: r.error.as_deref(),
+            date_scheduled: r.fire_time.as_ref().map(format_offset),
             blocks: blocks.map(|b| b.iter().map(BlockView::from).collect()),
         }
     }

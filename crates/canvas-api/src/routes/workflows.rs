@@ -302,6 +302,7 @@ pub async fn schedule(
         at: now,
     };
     state.store.update_schedule(w.id, &update).await?;
+    state.schedule_signal.notify_one();
     audit(
         &state,
         &acting,

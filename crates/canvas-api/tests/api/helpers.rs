@@ -197,7 +197,15 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     };
     let engine = canvas_engine::Engine::new(parts, engine_config());
     let (engine_stop, engine_stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(engine.run(engine_stopped));
+    tokio::spawn(engine.run(engine_stopped.clone()));
+    let schedule_signal = std::sync::Arc::new(tokio::sync::Notify::new());
+    let scheduler = canvas_scheduler::Scheduler::new(
+        store.clone(),
+        canvas_scheduler::SchedulerConfig::default(),
+        wake.clone(),
+        schedule_signal.clone(),
+    );
+    tokio::spawn(scheduler.run(engine_stopped));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let services = Services {
         store: store.clone(),
@@ -206,6 +214,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         mailer,
         datasets: datasets.clone(),
         queue_signal: wake,
+        schedule_signal,
     };
     let app = Application::build(config, services, listener);
     let address = format!("http://{}", app.local_addr().unwrap());

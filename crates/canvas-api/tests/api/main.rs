@@ -11,5 +11,6 @@ mod auth;
 mod errors;
 mod meta;
 mod runs;
+mod schedules;
 mod templates;
 mod workflows;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// A published template of script blocks (no applications) and a workflow made from it.
-async fn script_workflow(app: &TestApp, chain: Value) -> (String, Vec<String>) {
+pub async fn script_workflow(app: &TestApp, chain: Value) -> (String, Vec<String>) {
     let template =
         json!({"name": "Scripts", "state": "Published", "applications": [], "chain": chain});
     let t = app.post("/api/WorkflowTemplate", &template).await;

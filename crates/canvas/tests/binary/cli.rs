@@ -281,3 +281,91 @@ fn a_different_master_key_is_refused_loudly() {
         "the right key still works"
     );
 }
+
+/// `canvas cron next --json` for one case: fire times, or the error and status 2.
+fn cron_next(
+    dir: &std::path::Path,
+    expr: &str,
+    tz: &str,
+    after: &str,
+    count: usize,
+) -> Result<Value, Value> {
+    let count = count.to_string();
+    let out = canvas(
+        dir,
+        &[
+            "cron", "next", expr, "--tz", tz, "--after", after, "--count", &count, "--json",
+        ],
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    match out.status.code() {
+        Some(0) => Ok(printed),
+        Some(2) => Err(printed),
+        other => panic!("{expr}: exit status {other:?}"),
+    }
+}
+
+#[test]
+fn cron_next_matches_every_quartz_ground_truth_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = include_str!("../../../canvas-domain/tests/data/quartz-public.json");
+    let truth: Value = serde_json::from_str(raw).unwrap();
+    let mut failures = Vec::new();
+    for case in truth["cases"].as_array().unwrap() {
+        let expr = case["expr"].as_str().unwrap();
+        let tz = case["tz"].as_str().unwrap();
+        let after = case["after"].as_str().unwrap_or("2026-01-01T00:00:00Z");
+        let got = cron_next(dir.path(), expr, tz, after, 5);
+        let ok = match (&got, case["valid"].as_bool().unwrap()) {
+            (Ok(times), true) => *times == case["next"],
+            (Err(e), false) => e["error"].as_str().is_some_and(|m| !m.is_empty()),
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{expr} ({tz}) after {after}: {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_daily_0230_schedule_follows_quartz_through_daylight_saving_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let next3 =
+        |tz: &str, after: &str| cron_next(dir.path(), "0 30 2 * * ?", tz, after, 3).unwrap();
+    // Spring forward: 02:30 does not exist that night, and Quartz fires no run that day.
+    assert_eq!(
+        next3("Europe/Oslo", "2026-03-28T12:00:00Z"),
+        serde_json::json!([
+            "2026-03-30T00:30:00Z",
+            "2026-03-31T00:30:00Z",
+            "2026-04-01T00:30:00Z"
+        ])
+    );
+    assert_eq!(
+        next3("America/New_York", "2026-03-07T12:00:00Z"),
+        serde_json::json!([
+            "2026-03-09T06:30:00Z",
+            "2026-03-10T06:30:00Z",
+            "2026-03-11T06:30:00Z"
+        ])
+    );
+    // Fall back: Oslo lives 02:00–03:00 twice and fires once, at the second 02:30 (CET);
+    // New York repeats 01:00–02:00 only, so 02:30 is plain EST.
+    assert_eq!(
+        next3("Europe/Oslo", "2026-10-24T12:00:00Z"),
+        serde_json::json!([
+            "2026-10-25T01:30:00Z",
+            "2026-10-26T01:30:00Z",
+            "2026-10-27T01:30:00Z"
+        ])
+    );
+    assert_eq!(
+        next3("America/New_York", "2026-10-31T12:00:00Z"),
+        serde_json::json!([
+            "2026-11-01T07:30:00Z",
+            "2026-11-02T07:30:00Z",
+            "2026-11-03T07:30:00Z"
+        ])
+    );
+}
