@@ -6,11 +6,13 @@
 //! target/release/canvas-bench api --backend sqlite --backend postgres
 //! target/release/canvas-bench startup
 //! target/release/canvas-bench records --records 100000 --records 1000000
+//! target/release/canvas-bench schedule --backend sqlite --backend postgres
 //! ```
 
 mod load;
 mod records;
 mod runs;
+mod schedule;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +62,21 @@ enum Bench {
         records: Vec<usize>,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// Scheduler lateness, missed and doubled fires under many schedules.
+    Schedule {
+        #[arg(long = "backend", default_values_t = vec!["sqlite".to_string()])]
+        backends: Vec<String>,
+        /// Workflows on per-minute schedules, spread over the seconds of the minute.
+        #[arg(long, default_value_t = 10_000)]
+        per_minute: usize,
+        /// Workflows firing every second.
+        #[arg(long, default_value_t = 100)]
+        per_second: usize,
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
+        postgres: String,
     },
     /// Time from `canvas serve` to the first 200 on /healthz, and idle memory.
     Startup {
@@ -180,6 +197,34 @@ async fn main() -> anyhow::Result<()> {
                     m(|f| f.script_map_per_second),
                     m(|f| f.peak_rss_mib),
                     m(|f| f.dataset_mib)
+                );
+            }
+        }
+        Bench::Schedule {
+            backends,
+            per_minute,
+            per_second,
+            seconds,
+            postgres,
+        } => {
+            println!(
+                "| backend | fires/s | lateness p50 ms | p99 ms | max ms | missed | doubled | scheduler CPU % of a core | server RSS MiB |"
+            );
+            println!("|---|---|---|---|---|---|---|---|---|");
+            for backend in backends {
+                let database = (backend == "postgres").then(|| postgres.clone());
+                let server = server::Server::start(&cli.canvas, database.as_deref()).await?;
+                let f = schedule::measure(&server, per_minute, per_second, seconds).await?;
+                println!(
+                    "| {backend} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} |",
+                    f.fires_per_second,
+                    f.late_p50_ms,
+                    f.late_p99_ms,
+                    f.late_max_ms,
+                    f.missed,
+                    f.doubled,
+                    f.scheduler_cpu_percent,
+                    f.rss_mib
                 );
             }
         }

@@ -14,7 +14,7 @@ pub struct Keys {
 }
 
 pub struct Server {
-    child: tokio::process::Child,
+    pub child: tokio::process::Child,
     pub addr: SocketAddr,
     pub keys: Keys,
     /// The server's data directory (deleted with the server).

@@ -76,7 +76,18 @@ impl Engine {
         attempt: u32,
         (reader, writer): (&mut RecordReader, &mut RecordWriter),
     ) -> Result<Vec<String>, BlockError> {
-        let (in_tx, in_rx) = mpsc::channel::<String>(SCRIPT_CHANNEL);
+        // A small input already in memory goes in whole before the script
+        // starts, so the script never waits for it.
+        let mut preloaded = Vec::new();
+        if reader.is_in_memory() {
+            while let Some(batch) = reader.next_batch().await? {
+                preloaded.push(batch.array_json());
+            }
+        }
+        let (in_tx, in_rx) = mpsc::channel::<String>(SCRIPT_CHANNEL.max(preloaded.len()));
+        for batch in preloaded {
+            let _ = in_tx.try_send(batch);
+        }
         let (out_tx, mut out_rx) = mpsc::channel::<OutputBatch>(SCRIPT_CHANNEL);
         let source = source.to_string();
         let variables_json = serde_json::Value::Object(job.block.variables.clone()).to_string();

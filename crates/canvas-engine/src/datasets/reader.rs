@@ -73,6 +73,11 @@ impl RecordReader {
         Self::new("", Source::Empty)
     }
 
+    /// Whether the whole dataset is already in memory (a small recent output).
+    pub fn is_in_memory(&self) -> bool {
+        matches!(self.source, Source::Memory(_) | Source::Empty)
+    }
+
     /// Records handed out so far.
     pub fn records_read(&self) -> usize {
         self.read

@@ -142,21 +142,30 @@ impl Api {
         }
     }
 
-    /// Creates a template and a workflow with `chain`, runs it; returns the run id.
-    pub async fn run_new_workflow(&self, chain: Value) -> String {
-        let template = self
-            .post(
-                "/api/WorkflowTemplate",
-                serde_json::json!({"name": "Chain", "state": "Published", "applications": [], "chain": chain}),
-            )
-            .await;
-        let workflow = self
+    /// A published template of `chain` (no applications); returns its id.
+    pub async fn template(&self, chain: Value) -> Value {
+        self.post(
+            "/api/WorkflowTemplate",
+            serde_json::json!({"name": "Chain", "state": "Published", "applications": [], "chain": chain}),
+        )
+        .await
+    }
+
+    /// A workflow made from `template`; returns its id.
+    pub async fn workflow(&self, template: &Value) -> String {
+        let w = self
             .post(
                 "/api/Workflow",
                 serde_json::json!({"workflowTemplateId": template, "applications": {}}),
             )
             .await;
-        let workflow = workflow.as_str().unwrap();
+        w.as_str().unwrap().to_string()
+    }
+
+    /// Creates a template and a workflow with `chain`, runs it; returns the run id.
+    pub async fn run_new_workflow(&self, chain: Value) -> String {
+        let template = self.template(chain).await;
+        let workflow = self.workflow(&template).await;
         let ran = self
             .post(
                 "/api/RunWorkflow",
@@ -168,6 +177,42 @@ impl Api {
             .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
             .await;
         runs[0]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Turns a workflow's schedule on (with `cron`) or off.
+    pub async fn schedule(&self, workflow: &str, on: bool, cron: &str) {
+        let frequency = serde_json::json!({ "cronSchedule": cron }).to_string();
+        let r = self
+            .post(
+                "/api/WorkflowScheduler",
+                serde_json::json!({"workflowId": workflow, "isScheduled": on, "scheduleFrequency": frequency}),
+            )
+            .await;
+        assert!(
+            r.as_str()
+                .is_some_and(|m| m.starts_with("Workflow Scheduler")),
+            "{r}"
+        );
+    }
+
+    /// The fire times of a workflow's runs (all scheduled), oldest first, with their runs.
+    pub async fn fires(&self, workflow: &str) -> Vec<(chrono::DateTime<chrono::Utc>, Value)> {
+        let runs = self
+            .get(&format!("/api/WorkflowRuns?workflowId={workflow}&top=1000"))
+            .await;
+        let mut fires: Vec<_> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["dateScheduled"].as_str().unwrap().parse().unwrap(),
+                    r.clone(),
+                )
+            })
+            .collect();
+        fires.sort_by_key(|(f, _)| *f);
+        fires
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

@@ -4,3 +4,4 @@ mod cli;
 mod common;
 mod datasets;
 mod engine;
+mod schedules;
