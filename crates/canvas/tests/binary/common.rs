@@ -26,6 +26,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A database URL on a fresh, migrated PostgreSQL schema, for servers that share it.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("CANVAS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    canvas_store::Store::open_postgres(&base, Some(&schema))
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432")
+        .close()
+        .await;
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    url
+}
+
 /// `canvas serve` with short leases; the keys it printed when the store was fresh.
 pub fn serve(data: &Path) -> (Server, Option<Value>) {
     serve_with_grace(data, 0)

@@ -111,15 +111,7 @@ async fn sigterm_hands_a_running_run_back_and_it_resumes_on_restart() {
 
 #[tokio::test]
 async fn two_servers_on_one_postgresql_run_each_queued_run_exactly_once() {
-    let base = std::env::var("CANVAS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    canvas_store::Store::open_postgres(&base, Some(&schema))
-        .await
-        .expect("PostgreSQL at 127.0.0.1:5432")
-        .close()
-        .await;
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let url = crate::common::fresh_postgres_url().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, keys) = serve_on(dir_a.path(), Some(&url), true, 0);
     let keys = keys.expect("the first server initializes the store");

@@ -73,15 +73,7 @@ async fn fires_missed_while_the_server_was_down_make_one_run_at_start_up() {
 
 #[tokio::test]
 async fn two_servers_on_one_postgresql_fire_each_schedule_once_per_second() {
-    let base = std::env::var("CANVAS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    canvas_store::Store::open_postgres(&base, Some(&schema))
-        .await
-        .expect("PostgreSQL at 127.0.0.1:5432")
-        .close()
-        .await;
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let url = crate::common::fresh_postgres_url().await;
     // Late fires still fire one by one (no coalescing) on this loaded machine:
     // the test is about each fire making exactly one run.
     let env = [
