@@ -145,7 +145,7 @@ async fn collect(
     for (i, id) in ids.iter().enumerate() {
         let runs = server
             .get(&format!(
-                "/api/WorkflowRuns?workflowId={}&top=10000",
+                "/api/WorkflowRuns?workflowId={}&top=1000",
                 id.as_str().unwrap_or_default()
             ))
             .await?;

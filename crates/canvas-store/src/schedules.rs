@@ -65,29 +65,80 @@ impl Store {
             .collect())
     }
 
-    /// Commits fires in one transaction. A plan applies only while its
-    /// workflow is still scheduled at `fire` — a schedule disabled, changed,
-    /// deleted or fired by another node meanwhile is left alone. Returns the
-    /// runs queued.
+    /// Commits fires in one transaction of two statements. A plan applies
+    /// only while its workflow is still scheduled at `fire` — a schedule
+    /// disabled, changed, deleted or fired by another node meanwhile is left
+    /// alone. A run's `date_queued` is stamped when the batch is written (not
+    /// when it was planned), so lateness figures include the batch's own
+    /// time. Returns the runs queued.
     pub async fn commit_fires(&self, plans: &[FirePlan]) -> Result<usize> {
-        let advance = "UPDATE workflows SET date_next_schedule = $3 \
-                       WHERE id = $1 AND is_scheduled AND date_next_schedule = $2";
-        let enqueue = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, \
-                       attempt, date_queued, fire_time) VALUES ($1, $2, 'Queued', $3, $4, $5, 0, $6, $7) \
-                       ON CONFLICT DO NOTHING";
+        if plans.is_empty() {
+            return Ok(0);
+        }
+        let advance = advance_sql(plans.len());
         with_db!(self, p => {
             let mut tx = p.begin().await?;
-            let mut queued = 0;
+            let mut update = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(advance));
             for plan in plans {
-                let moved = sqlx::query(advance).bind(plan.workflow_id).bind(plan.fire).bind(plan.next)
-                    .execute(&mut *tx).await?.rows_affected();
-                let Some(run) = plan.run.as_ref().filter(|_| moved == 1) else { continue };
-                queued += sqlx::query(enqueue).bind(run.id).bind(run.workflow_id).bind(run.trigger.name())
-                    .bind(run.run_from).bind(run.run_till).bind(run.date_queued).bind(plan.fire)
-                    .execute(&mut *tx).await?.rows_affected() as usize;
+                update = update.bind(plan.workflow_id).bind(plan.fire).bind(plan.next);
+            }
+            let moved: std::collections::HashSet<Uuid> = update.fetch_all(&mut *tx).await?.into_iter().collect();
+            let runs: Vec<(&NewRun, Timestamp)> = plans
+                .iter()
+                .filter(|plan| moved.contains(&plan.workflow_id))
+                .filter_map(|plan| Some((plan.run.as_ref()?, plan.fire)))
+                .collect();
+            let mut queued = 0;
+            if !runs.is_empty() {
+                let at = canvas_domain::time::now();
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(enqueue_sql(runs.len())));
+                for (run, fire) in &runs {
+                    insert = insert.bind(run.id).bind(run.workflow_id).bind(run.trigger.name())
+                        .bind(run.run_from).bind(run.run_till).bind(at).bind(*fire);
+                }
+                queued = insert.execute(&mut *tx).await?.rows_affected() as usize;
             }
             tx.commit().await?;
             Ok(queued)
         })
     }
+}
+
+/// `$1, $2, ...` in rows of `width`, as `($1, $2), ($3, $4)`.
+fn value_rows(rows: usize, width: usize, wrap: impl Fn(&str) -> String) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            wrap(&params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Moves each listed workflow's next fire from `fire` to `next` where it is
+/// still scheduled at `fire`; returns the ids moved. Valid on both backends.
+fn advance_sql(rows: usize) -> String {
+    format!(
+        "WITH v(id, fire, next) AS (VALUES {}) \
+         UPDATE workflows SET date_next_schedule = v.next FROM v \
+         WHERE workflows.id = v.id AND workflows.is_scheduled \
+         AND workflows.date_next_schedule = v.fire \
+         RETURNING workflows.id",
+        value_rows(rows, 3, |p| format!("({p})"))
+    )
+}
+
+/// The runs of fires, at most one per (workflow, fire time).
+fn enqueue_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, \
+         date_queued, fire_time) VALUES {} ON CONFLICT DO NOTHING",
+        value_rows(rows, 7, |p| {
+            let p: Vec<&str> = p.split(", ").collect();
+            format!(
+                "({}, {}, 'Queued', {}, {}, {}, 0, {}, {})",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+            )
+        })
+    )
 }
