@@ -17,7 +17,9 @@ pub use block::{
     AppAccess, AppOperations, BlockContext, BlockError, CallFuture, CancelToken, NativeBlock,
     NativeBlocks,
 };
-pub use datasets::{DatasetError, Datasets, RecordBatch, RecordReader, RecordWriter};
+pub use datasets::{
+    DatasetError, Datasets, FileInfo, RecordBatch, RecordReader, RecordWriter, check_file_name,
+};
 pub use execute::data_source;
 pub use script::ScriptLimits;
 

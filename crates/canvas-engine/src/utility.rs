@@ -76,9 +76,18 @@ impl NativeBlock for Utility {
                         cx.cancel.check()?;
                         file.add(&values).map_err(BlockError::Permanent)?;
                     }
-                    output
-                        .write_values(&[file.finish().map_err(BlockError::Permanent)?])
-                        .await?;
+                    let record = file.finish().map_err(BlockError::Permanent)?;
+                    let default = if self.kind == Kind::FormatCsv {
+                        "data.csv"
+                    } else {
+                        "data.json"
+                    };
+                    let name = text(&cx.variables, "fileName", default).to_string();
+                    crate::datasets::check_file_name(&name)
+                        .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
+                    let content = record["content"].as_str().unwrap_or_default().to_string();
+                    output.put_file(&name, content.into()).await?;
+                    output.write_values(&[record]).await?;
                 }
                 kind => {
                     let mut first = 1;

@@ -88,6 +88,35 @@ const OUTPUT: &[QuerySpec] = &[
         required: false,
     },
 ];
+const FILES: &[QuerySpec] = &[
+    QuerySpec {
+        name: "id",
+        type_name: "guid",
+        required: true,
+    },
+    QuerySpec {
+        name: "block",
+        type_name: "int",
+        required: true,
+    },
+];
+const FILE: &[QuerySpec] = &[
+    QuerySpec {
+        name: "id",
+        type_name: "guid",
+        required: true,
+    },
+    QuerySpec {
+        name: "block",
+        type_name: "int",
+        required: true,
+    },
+    QuerySpec {
+        name: "name",
+        type_name: "string",
+        required: true,
+    },
+];
 const TOKEN: &[QuerySpec] = &[QuerySpec {
     name: "token",
     type_name: "string",
@@ -370,6 +399,32 @@ pub fn api() -> Vec<Route> {
                 OUTPUT,
             ),
             get(runs::output),
+        ),
+        r(
+            with_query(
+                spec(
+                    "WorkflowRunFiles",
+                    M::GET,
+                    true,
+                    "Lists the files a block stored beside its output records",
+                    "JSON array of {name, size}",
+                ),
+                FILES,
+            ),
+            get(runs::files),
+        ),
+        r(
+            with_query(
+                spec(
+                    "WorkflowRunFile",
+                    M::GET,
+                    true,
+                    "Returns one file a block stored, as bytes",
+                    "file",
+                ),
+                FILE,
+            ),
+            get(runs::file),
         ),
         r(
             with_body::<CancelRunApiDto>(

@@ -9,7 +9,10 @@ use crate::spec::CancelRunApiDto;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use canvas_domain::time::format_offset;
+use canvas_engine::DatasetError;
 use canvas_store::StoreError;
 use canvas_store::model::{Run, RunBlock, RunStatus};
 use serde::Serialize;
@@ -133,22 +136,17 @@ pub async fn get_one(
     json(RunView::new(&run, Some(&blocks)))
 }
 
-pub async fn output(
-    State(state): State<AppState>,
-    acting: Acting,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    let run = owned_run(&state, &acting, params.guid("id")?).await?;
+/// The stored output key of block `block` (a required query parameter) of a run the caller owns.
+async fn block_output(state: &AppState, acting: &Acting, params: &Params) -> ApiResult<String> {
+    let run = owned_run(state, acting, params.guid("id")?).await?;
     let number = params.int("block", 0, 1..=i64::MAX)?;
     if number == 0 {
         return Err(ApiError::BadRequest(
             "block: is required (a block number, from 1)".into(),
         ));
     }
-    let top = params.int("top", 100, 1..=10_000)?;
-    let skip = params.int("skip", 0, 0..=i64::MAX)?;
     let blocks = state.store.run_blocks(run.id).await?;
-    let key = blocks
+    blocks
         .iter()
         .find(|b| b.number == number)
         .and_then(|b| b.output_key.clone())
@@ -157,13 +155,73 @@ pub async fn output(
                 "run {} has no stored output for block {number}",
                 run.id
             ))
-        })?;
+        })
+}
+
+pub async fn output(
+    State(state): State<AppState>,
+    acting: Acting,
+    params: Params,
+) -> ApiResult<Json<Value>> {
+    let key = block_output(&state, &acting, &params).await?;
+    let top = params.int("top", 100, 1..=10_000)?;
+    let skip = params.int("skip", 0, 0..=i64::MAX)?;
     let page = state
         .datasets
         .page(&key, skip as usize, top as usize)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(page)))
+}
+
+pub async fn files(
+    State(state): State<AppState>,
+    acting: Acting,
+    params: Params,
+) -> ApiResult<Json<Value>> {
+    let key = block_output(&state, &acting, &params).await?;
+    let files = state
+        .datasets
+        .files(&key)
+        .await
+        .map_err(ApiError::internal)?;
+    let list = files
+        .into_iter()
+        .map(|f| serde_json::json!({"name": f.name, "size": f.size}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+pub async fn file(
+    State(state): State<AppState>,
+    acting: Acting,
+    params: Params,
+) -> ApiResult<Response> {
+    let key = block_output(&state, &acting, &params).await?;
+    let name = params
+        .text("name")
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::BadRequest("name: is required (a file name from WorkflowRunFiles)".into())
+        })?;
+    let content = match state.datasets.read_file(&key, &name).await {
+        Ok(bytes) => bytes,
+        Err(e @ DatasetError::BadFileName(_)) => {
+            return Err(ApiError::BadRequest(format!("name: {e}")));
+        }
+        Err(e @ DatasetError::NoSuchFile(_)) => return Err(ApiError::NotFound(e.to_string())),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        content,
+    )
+        .into_response())
 }
 
 pub async fn cancel(

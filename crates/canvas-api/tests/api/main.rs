@@ -9,6 +9,7 @@ mod applications;
 mod apps;
 mod auth;
 mod errors;
+mod files;
 mod meta;
 mod runs;
 mod schedules;

@@ -24,6 +24,40 @@ pub enum DatasetError {
     Blob(#[from] object_store::Error),
     #[error("stored dataset {0} is not NDJSON")]
     Corrupt(String),
+    #[error(
+        "file name '{0}': must be 1 to 200 characters, without '/', '\\' or control characters, and not '.' or '..'"
+    )]
+    BadFileName(String),
+    #[error("no file named '{0}'")]
+    NoSuchFile(String),
+}
+
+/// A file a block stored beside its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+/// Where the files of the dataset under `key` live: `<key>.files/`.
+fn files_prefix(key: &str) -> String {
+    format!("{key}.files/")
+}
+
+/// A file name a block may use: one path segment, printable.
+pub fn check_file_name(name: &str) -> Result<(), DatasetError> {
+    let bad = name.is_empty()
+        || name.chars().count() > 200
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        Err(DatasetError::BadFileName(name.chars().take(200).collect()))
+    } else {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -115,10 +149,10 @@ impl Datasets {
     pub async fn reader(&self, key: &str) -> Result<RecordReader, DatasetError> {
         let cached = self.recent().get(key);
         if let Some(ndjson) = cached {
-            return Ok(RecordReader::new(key, Source::Memory(ndjson)));
+            return Ok(RecordReader::new(key, Source::Memory(ndjson)).with_files(self));
         }
         let stream = self.blobs.get(&Path::from(key)).await?.into_stream();
-        Ok(RecordReader::new(key, Source::Blob(stream.boxed())))
+        Ok(RecordReader::new(key, Source::Blob(stream.boxed())).with_files(self))
     }
 
     /// Stores `values` as the whole dataset under `key`.
@@ -128,13 +162,62 @@ impl Datasets {
         writer.finish().await.map(|_| ())
     }
 
-    /// Deletes a stored dataset; one already gone is not an error.
+    /// Deletes a stored dataset and its files; one already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), DatasetError> {
         self.recent().forget(key);
+        for file in self.files(key).await? {
+            self.delete_blob(&format!("{}{}", files_prefix(key), file.name))
+                .await?;
+        }
+        self.delete_blob(key).await
+    }
+
+    async fn delete_blob(&self, key: &str) -> Result<(), DatasetError> {
         match self.blobs.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The files stored beside the dataset under `key`, by name.
+    pub async fn files(&self, key: &str) -> Result<Vec<FileInfo>, DatasetError> {
+        let prefix = files_prefix(key);
+        let mut listing = self.blobs.list(Some(&Path::from(prefix.as_str())));
+        let mut files = Vec::new();
+        while let Some(meta) = listing.next().await.transpose()? {
+            if let Some(name) = meta.location.filename() {
+                files.push(FileInfo {
+                    name: name.to_string(),
+                    size: meta.size,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
+    /// One file stored beside the dataset under `key`.
+    pub async fn read_file(&self, key: &str, name: &str) -> Result<Bytes, DatasetError> {
+        check_file_name(name)?;
+        let path = Path::from(format!("{}{name}", files_prefix(key)));
+        match self.blobs.get(&path).await {
+            Ok(got) => Ok(got.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(DatasetError::NoSuchFile(name.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_file(&self, key: &str, name: &str) -> Result<(), DatasetError> {
+        self.delete_blob(&format!("{}{name}", files_prefix(key)))
+            .await
+    }
+
+    /// Stores a file beside the dataset under `key`.
+    async fn put_file(&self, key: &str, name: &str, content: Bytes) -> Result<(), DatasetError> {
+        check_file_name(name)?;
+        let path = Path::from(format!("{}{name}", files_prefix(key)));
+        self.blobs.put(&path, content.into()).await?;
+        Ok(())
     }
 
     /// Records `skip..skip+top` of a dataset, read batch by batch.

@@ -1,7 +1,7 @@
 //! Reading a stored dataset batch by batch: memory holds one batch and one
 //! blob chunk, whatever the dataset's size.
 
-use super::DatasetError;
+use super::{DatasetError, Datasets, FileInfo};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -54,6 +54,8 @@ pub struct RecordReader {
     lines: usize,
     scanned: usize,
     read: usize,
+    /// Where the source's files are (none for the empty reader).
+    store: Option<Datasets>,
 }
 
 impl RecordReader {
@@ -65,6 +67,28 @@ impl RecordReader {
             lines: 0,
             scanned: 0,
             read: 0,
+            store: None,
+        }
+    }
+
+    pub(super) fn with_files(mut self, store: &Datasets) -> Self {
+        self.store = Some(store.clone());
+        self
+    }
+
+    /// The files the data source stored beside its records.
+    pub async fn files(&self) -> Result<Vec<FileInfo>, DatasetError> {
+        match &self.store {
+            Some(store) => store.files(&self.key).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// One of the data source's files.
+    pub async fn read_file(&self, name: &str) -> Result<Bytes, DatasetError> {
+        match &self.store {
+            Some(store) => store.read_file(&self.key, name).await,
+            None => Err(DatasetError::NoSuchFile(name.into())),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct RecordWriter {
     count: usize,
     /// A copy for the recent-outputs cache while the output is small.
     small: Option<Vec<u8>>,
+    /// Files stored so far (removed again if the try fails).
+    files: Vec<String>,
 }
 
 impl RecordWriter {
@@ -29,7 +31,16 @@ impl RecordWriter {
             blob,
             count: 0,
             small: Some(Vec::new()),
+            files: Vec::new(),
         }
+    }
+
+    /// Stores a file beside the records (a block that makes files: a CSV
+    /// export, a downloaded document). Listed by `WorkflowRunFiles`.
+    pub async fn put_file(&mut self, name: &str, content: Bytes) -> Result<(), DatasetError> {
+        self.datasets.put_file(&self.key, name, content).await?;
+        self.files.push(name.to_string());
+        Ok(())
     }
 
     pub fn records_written(&self) -> usize {
@@ -80,6 +91,11 @@ impl RecordWriter {
     pub async fn abort(mut self) {
         if let Err(e) = self.blob.abort().await {
             tracing::warn!(key = %self.key, error = %e, "aborting an upload failed");
+        }
+        for name in &self.files {
+            if let Err(e) = self.datasets.delete_file(&self.key, name).await {
+                tracing::warn!(key = %self.key, error = %e, "removing a failed try's file failed");
+            }
         }
     }
 }

@@ -1,0 +1,48 @@
+//! Files blocks store beside their records: WorkflowRunFiles, WorkflowRunFile.
+
+use crate::helpers::{Backend, both_backends, spawn_app};
+use crate::runs::{run_to_end, script_workflow};
+use serde_json::json;
+
+async fn a_format_block_stores_a_file_that_can_be_listed_and_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        {"blockName": "Rows", "script": "return [{ a: '1', b: 'x, y' }, { a: '2', b: 'z' }];", "variables": {}},
+        {"blockName": "Format CSV", "variables": {"fileName": "export-{runId}.csv"}},
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let name = format!("export-{id}.csv");
+    let csv = "a,b\n1,\"x, y\"\n2,z\n";
+    let listed = app
+        .get(&format!("/api/WorkflowRunFiles?id={id}&block=2"))
+        .await;
+    assert_eq!(listed.body, json!([{"name": name, "size": csv.len()}]));
+    let file = app
+        .get(&format!("/api/WorkflowRunFile?id={id}&block=2&name={name}"))
+        .await;
+    assert_eq!((file.status, file.text.as_str()), (200, csv));
+    let none = app
+        .get(&format!("/api/WorkflowRunFiles?id={id}&block=1"))
+        .await;
+    assert_eq!(none.body, json!([]));
+    let missing = app
+        .get(&format!(
+            "/api/WorkflowRunFile?id={id}&block=2&name=other.csv"
+        ))
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    let sneaky = app
+        .get(&format!(
+            "/api/WorkflowRunFile?id={id}&block=2&name=..%2F..%2Fcanvas.db"
+        ))
+        .await;
+    assert_eq!(sneaky.status, 400, "{}", sneaky.text);
+    assert!(sneaky.text.contains("name:"), "{}", sneaky.text);
+}
+
+both_backends!(a_format_block_stores_a_file_that_can_be_listed_and_read);
