@@ -115,8 +115,13 @@ impl Engine {
             Ok::<_, DatasetError>(())
         };
         let drain = async move {
-            while let Some((ndjson, count)) = out_rx.recv().await {
-                writer.write_ndjson(ndjson, count).await?;
+            while let Some(out) = out_rx.recv().await {
+                match out {
+                    OutputBatch::Records(ndjson, count) => {
+                        writer.write_ndjson(ndjson, count).await?
+                    }
+                    OutputBatch::File(name, content) => writer.put_file(&name, content).await?,
+                }
             }
             Ok::<_, DatasetError>(())
         };

@@ -60,8 +60,14 @@ pub struct ScriptOutput {
     pub log: Vec<String>,
 }
 
-/// A batch of output records as NDJSON lines, and how many.
-pub type OutputBatch = (bytes::Bytes, usize);
+/// What a script hands to the output store.
+#[derive(Debug)]
+pub enum OutputBatch {
+    /// Records as NDJSON lines, and how many.
+    Records(bytes::Bytes, usize),
+    /// `saveFile(name, content)`: a file beside the records.
+    File(String, bytes::Bytes),
+}
 
 /// What a script sees besides its source. Input arrives and output leaves in
 /// batches through bounded channels, so a script streaming its records
@@ -129,7 +135,11 @@ const PRELUDE: &str = r#"
     };
     let out;
     try {
-        out = await run(input, inputStream, variables, log, attempt, apps);
+        const saveFile = (name, content) => {
+            const text = typeof content === 'string' ? content : JSON.stringify(content);
+            if (!__saveFile(String(name), text)) throw new Error('the output store stopped');
+        };
+        out = await run(input, inputStream, variables, log, attempt, apps, saveFile);
     } catch (e) {
         // `err.transient = true` asks for a retry (a busy or unreachable service).
         if (e && e.transient === true) throw new Error('__transient__:' + (e.message || String(e)));
@@ -282,11 +292,43 @@ fn run_in_context<'js>(
         )
         .catch(ctx)
         .map_err(|e| e.to_string())?;
-    let next = next_batch_fn(ctx, channels.input, clock.clone())?;
-    let emit = emit_fn(ctx, channels.output, clock.clone())?;
-    let app_call = app_call_fn(ctx, channels.apps, clock.clone())?;
+    ctx.globals().set("__logLine", log_fn).map_err(js)?;
+    // The channel ends are dropped when the script ends, whatever JavaScript
+    // still holds on to: the tasks feeding and draining them stop waiting.
+    let input = Rc::new(RefCell::new(Some(channels.input)));
+    let output = Rc::new(RefCell::new(Some(channels.output)));
+    let result = (|| {
+        let next = next_batch_fn(ctx, input.clone(), clock.clone())?;
+        let save = save_file_fn(ctx, output.clone(), clock.clone())?;
+        ctx.globals().set("__saveFile", save).map_err(js)?;
+        let emit = emit_fn(ctx, output.clone(), clock.clone())?;
+        call_prelude(
+            ctx,
+            call,
+            (next, emit),
+            channels.handles,
+            channels.apps,
+            clock,
+        )
+    })();
+    input.borrow_mut().take();
+    output.borrow_mut().take();
+    result
+}
+
+/// Calls the prelude with the user's function, the channel functions and the options.
+fn call_prelude<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    call: &ScriptCall<'_>,
+    (next, emit): (Function<'js>, Function<'js>),
+    handles: serde_json::Value,
+    apps: Option<AppsBridge>,
+    clock: &CpuClock,
+) -> Result<(), String> {
+    let log_fn: Value = ctx.globals().get("__logLine").map_err(|e| e.to_string())?;
+    let app_call = app_call_fn(ctx, apps, clock.clone())?;
     let body = format!(
-        "(async function (input, inputStream, variables, log, attempt, apps) {{\n{}\n}})",
+        "(async function (input, inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
         call.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
@@ -300,7 +342,7 @@ fn run_in_context<'js>(
         "wantsInput": uses_input(call.source),
         "maxInput": call.limits.max_input_records,
         "batch": OUTPUT_BATCH,
-        "apps": channels.handles,
+        "apps": handles,
     });
     let options = ctx
         .json_parse(options.to_string())
@@ -340,27 +382,55 @@ fn app_call_fn<'js>(
 /// `next()`: the next input batch as JSON array text, or `null` after the last.
 fn next_batch_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    input: tokio::sync::mpsc::Receiver<String>,
+    input: Rc<RefCell<Option<tokio::sync::mpsc::Receiver<String>>>>,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
-    let input = RefCell::new(input);
     Function::new(ctx.clone(), move || -> Option<String> {
-        clock.paused(|| input.borrow_mut().blocking_recv())
+        let mut input = input.borrow_mut();
+        clock.paused(|| input.as_mut()?.blocking_recv())
     })
     .map_err(|e| e.to_string())
+}
+
+/// The output channel, closed from Rust when the script ends.
+type Output = Rc<RefCell<Option<tokio::sync::mpsc::Sender<OutputBatch>>>>;
+
+/// Sends to the output store, waiting (uncounted) for room; false once it is closed.
+fn send(output: &Output, clock: &CpuClock, batch: OutputBatch) -> bool {
+    let output = output.borrow();
+    let Some(tx) = output.as_ref() else {
+        return false;
+    };
+    clock.paused(|| tx.blocking_send(batch)).is_ok()
 }
 
 /// `emit(lines, count)`: hands a batch of NDJSON lines to the output store;
 /// false once the store stopped taking them.
 fn emit_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    output: tokio::sync::mpsc::Sender<OutputBatch>,
+    output: Output,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
     Function::new(ctx.clone(), move |lines: String, count: usize| -> bool {
-        clock
-            .paused(|| output.blocking_send((bytes::Bytes::from(lines), count)))
-            .is_ok()
+        let batch = OutputBatch::Records(bytes::Bytes::from(lines), count);
+        send(&output, &clock, batch)
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// `__saveFile(name, content)`: a file beside the block's records; false once
+/// the store stopped taking output.
+fn save_file_fn<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+    output: Output,
+    clock: CpuClock,
+) -> Result<Function<'js>, String> {
+    Function::new(ctx.clone(), move |name: String, content: String| -> bool {
+        send(
+            &output,
+            &clock,
+            OutputBatch::File(name, bytes::Bytes::from(content)),
+        )
     })
     .map_err(|e| e.to_string())
 }
@@ -432,8 +502,10 @@ mod tests {
             apps: None,
         })?;
         let mut lines = String::new();
-        while let Ok((batch, _)) = out_rx.try_recv() {
-            lines.push_str(std::str::from_utf8(&batch).unwrap());
+        while let Ok(out) = out_rx.try_recv() {
+            if let OutputBatch::Records(batch, _) = out {
+                lines.push_str(std::str::from_utf8(&batch).unwrap());
+            }
         }
         let records: Vec<&str> = lines.lines().collect();
         Ok(Done {

@@ -45,4 +45,42 @@ async fn a_format_block_stores_a_file_that_can_be_listed_and_read(backend: Backe
     assert!(sneaky.text.contains("name:"), "{}", sneaky.text);
 }
 
-both_backends!(a_format_block_stores_a_file_that_can_be_listed_and_read);
+async fn scripts_store_files_with_save_file(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let source = "saveFile('hello-' + variables.who + '.txt', 'hi ' + variables.who); saveFile('data.json', { n: 1 }); return [{ ok: true }];";
+    let chain = json!([{"blockName": "Files", "script": source, "variables": {"who": "ada"}}]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let listed = app
+        .get(&format!("/api/WorkflowRunFiles?id={id}&block=1"))
+        .await;
+    assert_eq!(
+        listed.body,
+        json!([{"name": "data.json", "size": 7}, {"name": "hello-ada.txt", "size": 6}])
+    );
+    let file = app
+        .get(&format!(
+            "/api/WorkflowRunFile?id={id}&block=1&name=hello-ada.txt"
+        ))
+        .await;
+    assert_eq!(file.text, "hi ada");
+    let bad = script_workflow(&app, json!([{"blockName": "Bad", "script": "saveFile('../x', 'no'); return [];", "variables": {}}])).await.0;
+    let failed = run_to_end(&app, json!({"workflowId": bad})).await;
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("file name '../x'"),
+        "{failed}"
+    );
+}
+
+both_backends!(
+    a_format_block_stores_a_file_that_can_be_listed_and_read,
+    scripts_store_files_with_save_file
+);
