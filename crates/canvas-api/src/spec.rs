@@ -159,6 +159,15 @@ pub struct QuerySpec {
     pub required: bool,
 }
 
+/// A query parameter of a route: name, type as GetMetaData spells it, required.
+pub const fn query(name: &'static str, type_name: &'static str, required: bool) -> QuerySpec {
+    QuerySpec {
+        name,
+        type_name,
+        required,
+    }
+}
+
 /// One API route, as `GetMetaData` lists it.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {

@@ -14,7 +14,7 @@ use crate::spec::{
     AddAccountApiDto, AddRegApplicationApiDto, AddWorkflowApiDto, AddWorkflowTemplateApiDto,
     CancelRunApiDto, RunMetadataApiDto, UpdateWorkfowSchedulerApiDto,
 };
-use crate::spec::{Dto, QuerySpec, RouteSpec};
+use crate::spec::{Dto, QuerySpec, RouteSpec, query};
 use crate::state::AppState;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
@@ -27,101 +27,27 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-const ID: &[QuerySpec] = &[QuerySpec {
-    name: "id",
-    type_name: "guid",
-    required: true,
-}];
-const NAME: &[QuerySpec] = &[QuerySpec {
-    name: "name",
-    type_name: "string",
-    required: true,
-}];
-const PAGE: &[QuerySpec] = &[
-    QuerySpec {
-        name: "top",
-        type_name: "int",
-        required: false,
-    },
-    QuerySpec {
-        name: "skip",
-        type_name: "int",
-        required: false,
-    },
-];
+const ID: &[QuerySpec] = &[query("id", "guid", true)];
+const NAME: &[QuerySpec] = &[query("name", "string", true)];
+const PAGE: &[QuerySpec] = &[query("top", "int", false), query("skip", "int", false)];
 const RUNS: &[QuerySpec] = &[
-    QuerySpec {
-        name: "workflowId",
-        type_name: "guid",
-        required: true,
-    },
-    QuerySpec {
-        name: "top",
-        type_name: "int",
-        required: false,
-    },
-    QuerySpec {
-        name: "skip",
-        type_name: "int",
-        required: false,
-    },
+    query("workflowId", "guid", true),
+    query("top", "int", false),
+    query("skip", "int", false),
 ];
 const OUTPUT: &[QuerySpec] = &[
-    QuerySpec {
-        name: "id",
-        type_name: "guid",
-        required: true,
-    },
-    QuerySpec {
-        name: "block",
-        type_name: "int",
-        required: true,
-    },
-    QuerySpec {
-        name: "skip",
-        type_name: "int",
-        required: false,
-    },
-    QuerySpec {
-        name: "top",
-        type_name: "int",
-        required: false,
-    },
+    query("id", "guid", true),
+    query("block", "int", true),
+    query("skip", "int", false),
+    query("top", "int", false),
 ];
-const FILES: &[QuerySpec] = &[
-    QuerySpec {
-        name: "id",
-        type_name: "guid",
-        required: true,
-    },
-    QuerySpec {
-        name: "block",
-        type_name: "int",
-        required: true,
-    },
-];
+const FILES: &[QuerySpec] = &[query("id", "guid", true), query("block", "int", true)];
 const FILE: &[QuerySpec] = &[
-    QuerySpec {
-        name: "id",
-        type_name: "guid",
-        required: true,
-    },
-    QuerySpec {
-        name: "block",
-        type_name: "int",
-        required: true,
-    },
-    QuerySpec {
-        name: "name",
-        type_name: "string",
-        required: true,
-    },
+    query("id", "guid", true),
+    query("block", "int", true),
+    query("name", "string", true),
 ];
-const TOKEN: &[QuerySpec] = &[QuerySpec {
-    name: "token",
-    type_name: "string",
-    required: true,
-}];
+const TOKEN: &[QuerySpec] = &[query("token", "string", true)];
 
 fn spec(
     name: &'static str,

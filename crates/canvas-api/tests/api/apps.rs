@@ -2,6 +2,7 @@
 //! application's credentials; scripts reach applications through `apps`.
 
 use crate::helpers::{Backend, Options, TestApp, both_backends, spawn_app_opts};
+use crate::runs::output;
 use canvas_domain::catalog::VariableDef;
 use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, CallFuture, CancelToken, NativeBlock,
@@ -134,14 +135,9 @@ async fn native_blocks_get_their_applications_credentials(backend: Backend) {
 
     assert_eq!(run["status"], "Succeeded", "{run}");
     assert_eq!(run["blocks"][1]["log"], json!(["probed"]));
-    let out = app
-        .get(&format!(
-            "/api/WorkflowRunOutput?id={}&block=2",
-            run["id"].as_str().unwrap()
-        ))
-        .await;
+    let out = output(&app, run["id"].as_str().unwrap(), 2).await;
     assert_eq!(
-        out.body,
+        out,
         json!([{"app": "FTP", "user": "partner", "passwordMatches": true, "records": 2,
             "filename": format!("out-{}.csv", run["id"].as_str().unwrap())}])
     );
@@ -166,14 +162,9 @@ async fn scripts_call_applications_through_their_handles(backend: Backend) {
     let run = run_and_wait(&app, &workflow).await;
 
     assert_eq!(run["status"], "Succeeded", "{run}");
-    let out = app
-        .get(&format!(
-            "/api/WorkflowRunOutput?id={}&block=1",
-            run["id"].as_str().unwrap()
-        ))
-        .await;
+    let out = output(&app, run["id"].as_str().unwrap(), 1).await;
     assert_eq!(
-        out.body,
+        out,
         json!([{
             "echoed": {"app": "FTP", "args": [{"a": 1}, "two"], "port": true},
             "missing": "TypeError",

@@ -35,6 +35,13 @@ pub async fn script_workflow(app: &TestApp, chain: Value) -> (String, Vec<String
     (w.body.as_str().unwrap().to_string(), ids)
 }
 
+/// The stored output records of block `block` of run `run` (first page).
+pub async fn output(app: &TestApp, run: &str, block: i64) -> Value {
+    app.get(&format!("/api/WorkflowRunOutput?id={run}&block={block}"))
+        .await
+        .body
+}
+
 fn script(name: &str, source: &str) -> Value {
     json!({"blockName": name, "script": source, "variables": {}})
 }
@@ -136,12 +143,7 @@ async fn a_three_block_script_chain_runs_end_to_end(backend: Backend) {
         .body,
         json!([{"id": 3, "name": "CY"}])
     );
-    assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
-            .await
-            .body,
-        json!([{"count": 2}])
-    );
+    assert_eq!(output(&app, id, 3).await, json!([{"count": 2}]));
     let w = app.get(&format!("/api/Workflow?id={workflow}")).await.body;
     assert_eq!(
         (w["status"].as_str(), w["currentBlock"].as_i64()),
@@ -163,9 +165,7 @@ async fn blocks_read_their_data_source_not_the_block_before(backend: Backend) {
     assert_eq!(run["status"], "Succeeded", "{run}");
     let id = run["id"].as_str().unwrap();
     assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
-            .await
-            .body,
+        output(&app, id, 3).await,
         json!([{"id": 1}, {"id": 2}, {"id": 3}])
     );
 }
@@ -211,12 +211,7 @@ async fn partial_runs_start_from_stored_outputs(backend: Backend) {
         .collect();
     assert_eq!(numbers, [2, 3]);
     let id = rest["id"].as_str().unwrap();
-    assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
-            .await
-            .body,
-        json!([{"n": 3}])
-    );
+    assert_eq!(output(&app, id, 3).await, json!([{"n": 3}]));
 }
 
 async fn sandbox_limits_fail_the_block_and_the_server_stays_healthy(backend: Backend) {
@@ -423,15 +418,11 @@ async fn utility_blocks_filter_map_and_format_records(backend: Backend) {
     assert_eq!(run["status"], "Succeeded", "{run}");
     let id = run["id"].as_str().unwrap();
     assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=3"))
-            .await
-            .body,
+        output(&app, id, 3).await,
         json!([{"key": 1, "who": "ada"}, {"key": 3, "who": "cy"}])
     );
     assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=4"))
-            .await
-            .body,
+        output(&app, id, 4).await,
         json!([{"content": "key,who\n1,ada\n3,cy\n"}])
     );
     let blocks = app.get("/api/Blocks").await;
@@ -559,12 +550,7 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         "the output is gone from the blob store"
     );
     let kept_id = kept["id"].as_str().unwrap();
-    assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={kept_id}&block=1"))
-            .await
-            .body,
-        json!([{"ok": true}])
-    );
+    assert_eq!(output(&app, kept_id, 1).await, json!([{"ok": true}]));
     assert_eq!(
         sweeper.sweep(chrono::Utc::now()).await.unwrap(),
         0,
@@ -592,12 +578,7 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_at_once(backend:
             .starts_with("attempt 1 failed: service busy; retrying in ")
     );
     let id = run["id"].as_str().unwrap();
-    assert_eq!(
-        app.get(&format!("/api/WorkflowRunOutput?id={id}&block=1"))
-            .await
-            .body,
-        json!([{"attempt": 3}])
-    );
+    assert_eq!(output(&app, id, 1).await, json!([{"attempt": 3}]));
 
     let (broken, _) = script_workflow(
         &app,

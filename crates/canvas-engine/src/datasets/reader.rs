@@ -21,13 +21,8 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// The batch as one JSON array text, without parsing a record.
     pub fn array_json(&self) -> String {
-        let mut out = String::with_capacity(self.ndjson.len() + 2);
-        out.push('[');
         let text = String::from_utf8_lossy(&self.ndjson);
-        out.push_str(text.trim_end_matches('\n'));
-        let mut json = out.replace('\n', ",");
-        json.push(']');
-        json
+        format!("[{}]", text.trim_end_matches('\n').replace('\n', ","))
     }
 
     pub fn values(&self, key: &str) -> Result<Vec<Value>, DatasetError> {
