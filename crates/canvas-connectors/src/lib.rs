@@ -1,15 +1,18 @@
-//! Connectors: the code that talks to an application itself. Today each
-//! connector checks credentials at registration (`RegApplication`); the
-//! engine will run the connectors' native blocks through the same types.
-//! Heavy client libraries stay in this crate.
+//! Connectors: the code that talks to an application itself — the
+//! credential check at registration (`RegApplication`), the application's
+//! native blocks and the operations scripts call on `apps.<SHORT>`. Heavy
+//! client libraries (FTP, SQL drivers) stay in this crate.
 
+mod filehub;
+mod files;
 mod ftp;
-mod mail;
+mod sql;
 
-pub use mail::{MailError, Mailer, SmtpConfig, SmtpSecurity};
+pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurity};
 
-use canvas_domain::catalog::{Application, ConnectorKind};
+use canvas_domain::catalog::{Application, ConnectorKind, VariableDef};
 use canvas_domain::credentials::Credentials;
+use canvas_engine::{BlockError, NativeBlocks};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use std::time::Duration;
 /// Settings shared by every connector.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
-    /// How long a credential check may take before it counts as unreachable.
+    /// How long connecting and logging in may take before the application counts as unreachable.
     pub timeout: Duration,
     /// Extra PEM certificates trusted for TLS (e.g. a company CA for FTPS).
     pub extra_ca_file: Option<PathBuf>,
@@ -45,6 +48,51 @@ pub enum CheckError {
         "{0} cannot be registered yet: its connector is not implemented in this version of Canvas"
     )]
     NoConnector(String),
+}
+
+/// What a connector's work can end in; mapped once to a [`CheckError`] at
+/// registration and to a [`BlockError`] in a run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectorError {
+    /// The application refused the credentials.
+    #[error("{0}")]
+    Rejected(String),
+    /// Not reachable now (connection refused, timeout).
+    #[error("could not reach {0}")]
+    Unreachable(String),
+    /// Failed in a way worth another try (connection lost, a 4xx FTP reply).
+    #[error("{0}")]
+    Transient(String),
+    /// The application said no, and would again.
+    #[error("{0}")]
+    Failed(String),
+    /// The block's variables or arguments are wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<ConnectorError> for CheckError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::Rejected(m)
+            | ConnectorError::Failed(m)
+            | ConnectorError::Invalid(m) => CheckError::Rejected(m),
+            ConnectorError::Unreachable(m) | ConnectorError::Transient(m) => {
+                CheckError::Unreachable(m)
+            }
+        }
+    }
+}
+
+impl From<ConnectorError> for BlockError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::Rejected(m) => BlockError::Unauthorized(m),
+            e @ ConnectorError::Unreachable(_) => BlockError::Transient(e.to_string()),
+            ConnectorError::Transient(m) => BlockError::Transient(m),
+            ConnectorError::Failed(m) | ConnectorError::Invalid(m) => BlockError::Permanent(m),
+        }
+    }
 }
 
 /// What a successful check established.
@@ -76,25 +124,75 @@ impl Connectors {
         app: &Application,
         credentials: &Credentials,
     ) -> Result<CheckOutcome, CheckError> {
-        match app.connector {
-            Some(ConnectorKind::FileHub) => Ok(CheckOutcome {
-                verified_remotely: false,
-            }),
-            Some(ConnectorKind::Ftp) => {
-                let check = ftp::check(credentials, self.tls.clone());
-                match tokio::time::timeout(self.config.timeout, check).await {
-                    Ok(result) => result.map(|()| CheckOutcome {
-                        verified_remotely: true,
-                    }),
-                    Err(_) => Err(CheckError::Unreachable(format!(
-                        "the FTP server: no answer within {} s",
-                        self.config.timeout.as_secs()
-                    ))),
-                }
+        let timeout = self.config.timeout;
+        let checked = match app.connector {
+            Some(ConnectorKind::FileHub) => {
+                return Ok(CheckOutcome {
+                    verified_remotely: false,
+                });
             }
-            None => Err(CheckError::NoConnector(app.name.clone())),
+            Some(ConnectorKind::Ftp) => ftp::check(credentials, self.tls.clone(), timeout).await,
+            Some(ConnectorKind::Postgresql) => {
+                sql::check(sql::Dialect::Postgres, credentials, timeout).await
+            }
+            Some(ConnectorKind::Mysql) => {
+                sql::check(sql::Dialect::MySql, credentials, timeout).await
+            }
+            None => return Err(CheckError::NoConnector(app.name.clone())),
+        };
+        checked?;
+        Ok(CheckOutcome {
+            verified_remotely: true,
+        })
+    }
+
+    /// Adds every connector's blocks and script operations to `blocks`.
+    /// `mailer` sends File Hub's `Send email`; without it that block fails
+    /// saying no SMTP server is configured.
+    pub fn register_blocks(&self, blocks: &mut NativeBlocks, mailer: Option<Mailer>) {
+        let services = BlockServices {
+            tls: self.tls.clone(),
+            timeout: self.config.timeout,
+            mailer,
+        };
+        for app in canvas_catalog::Catalog::builtin().applications() {
+            match app.connector {
+                Some(ConnectorKind::Ftp) => ftp::register(blocks, &services, &app.short_name),
+                Some(ConnectorKind::FileHub) => {
+                    filehub::register(blocks, &services, &app.short_name)
+                }
+                Some(ConnectorKind::Postgresql) => sql::register(
+                    blocks,
+                    sql::Dialect::Postgres,
+                    &app.short_name,
+                    services.timeout,
+                ),
+                Some(ConnectorKind::Mysql) => sql::register(
+                    blocks,
+                    sql::Dialect::MySql,
+                    &app.short_name,
+                    services.timeout,
+                ),
+                None => {}
+            }
         }
     }
+}
+
+/// What the connectors' blocks share.
+#[derive(Clone)]
+pub(crate) struct BlockServices {
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    mailer: Option<Mailer>,
+}
+
+/// The variables the catalog lists for `block` of the application `app`.
+pub(crate) fn catalog_variables(app: &str, block: &str) -> &'static [VariableDef] {
+    canvas_catalog::Catalog::builtin()
+        .application_by_short_name(app)
+        .and_then(|a| a.block(block))
+        .map_or(&[], |b| b.variables.as_slice())
 }
 
 fn tls_config(extra_ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, ConfigError> {

@@ -56,6 +56,8 @@ impl CredentialField {
 pub enum ConnectorKind {
     Ftp,
     FileHub,
+    Postgresql,
+    Mysql,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,6 +21,10 @@ pub enum BlockError {
     /// Trying again would fail the same way.
     #[error("{0}")]
     Permanent(String),
+    /// The application refused the registered credentials: the run marks
+    /// the registration `faulted`.
+    #[error("Authentication Error: {0}")]
+    Unauthorized(String),
     #[error("cancelled")]
     Cancelled,
     #[error("dataset: {0}")]
@@ -74,6 +78,9 @@ pub struct BlockContext {
     pub cancel: CancelToken,
     /// 1 on the first try; more when the block is retried after a transient error.
     pub attempt: u32,
+    /// Where the workflow's account gets email: its `defaultNotificationEmail`,
+    /// else its email. Set for application blocks.
+    pub account_email: Option<String>,
     log: Vec<String>,
 }
 
@@ -85,6 +92,7 @@ impl BlockContext {
             application: None,
             cancel,
             attempt: 1,
+            account_email: None,
             log: Vec::new(),
         }
     }
@@ -155,6 +163,12 @@ impl NativeBlocks {
     pub fn add(&mut self, application: &str, block: Arc<dyn NativeBlock>) {
         let key = (application.to_string(), block.name().to_string());
         self.blocks.insert(key, block);
+    }
+
+    /// Adds (or replaces with) every block and operation of `other`.
+    pub fn extend(&mut self, other: NativeBlocks) {
+        self.blocks.extend(other.blocks);
+        self.operations.extend(other.operations);
     }
 
     /// Gives scripts' `apps.<application>` handles these operations.

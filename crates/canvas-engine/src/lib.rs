@@ -14,8 +14,8 @@ pub mod script;
 mod utility;
 
 pub use block::{
-    AppAccess, AppOperations, BlockContext, BlockError, CallFuture, CancelToken, NativeBlock,
-    NativeBlocks,
+    AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
+    NativeBlock, NativeBlocks,
 };
 pub use datasets::{
     DatasetError, Datasets, FileInfo, RecordBatch, RecordReader, RecordWriter, check_file_name,
@@ -104,7 +104,7 @@ pub struct EngineParts {
     /// The blocks written in Rust: [`NativeBlocks::builtin`] plus the connectors'.
     pub blocks: NativeBlocks,
     /// Failure notifications; logged when `None`.
-    pub mailer: Option<canvas_connectors::Mailer>,
+    pub mailer: Option<canvas_mail::Mailer>,
     /// Notified when a run is queued, so an idle worker claims it at once.
     pub wake: Arc<Notify>,
 }
@@ -114,7 +114,7 @@ pub struct Engine {
     datasets: Datasets,
     secrets: canvas_security::Secrets,
     blocks: NativeBlocks,
-    mailer: Option<canvas_connectors::Mailer>,
+    mailer: Option<canvas_mail::Mailer>,
     config: EngineConfig,
     /// This process's name on the leases it takes.
     node: String,

@@ -153,8 +153,25 @@ impl Engine {
         cx.attempt = attempt;
         if let Some(short) = app {
             cx.application = Some(self.keys().open(&job.workflow.applications, &short).await?);
+            cx.account_email = self.account_email(job.workflow.account_id).await;
         }
-        native.run(&mut cx, reader, writer).await?;
+        let result = native.run(&mut cx, reader, writer).await;
+        if let (Err(BlockError::Unauthorized(_)), Some(app)) = (&result, &cx.application) {
+            self.mark_faulted(app.reg_application_id).await;
+        }
+        result?;
         Ok(cx.take_log())
+    }
+
+    async fn account_email(&self, account: uuid::Uuid) -> Option<String> {
+        let account = self.store.account(account).await.ok()?;
+        Some(account.default_notification_email.unwrap_or(account.email))
+    }
+
+    /// The credentials stopped working: the registration says so until it is updated.
+    async fn mark_faulted(&self, reg_application: uuid::Uuid) {
+        if let Err(e) = self.store.mark_faulted(reg_application).await {
+            tracing::error!(%reg_application, error = %e, "marking the application faulted failed");
+        }
     }
 }

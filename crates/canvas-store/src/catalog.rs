@@ -120,6 +120,14 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// A run found the credentials refused: `faulted`, no longer authenticated.
+    pub async fn mark_faulted(&self, id: Uuid) -> Result<()> {
+        let sql =
+            "UPDATE reg_applications SET faulted = TRUE, is_authenticated = FALSE WHERE id = $1";
+        with_db!(self, p => sqlx::query(sql).bind(id).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
     pub async fn reg_application(&self, id: Uuid) -> Result<RegApplication> {
         let sql = concat!(reg_app_select!(), "WHERE id = $1");
         let row: RegApplicationRow =

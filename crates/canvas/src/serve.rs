@@ -75,11 +75,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 signals,
                 engine_stopped.clone(),
             )?);
+            let mut blocks = NativeBlocks::builtin();
+            connectors(&config)?.register_blocks(&mut blocks, mailer(&config)?);
             let parts = EngineParts {
                 store: store.clone(),
                 datasets: datasets.clone(),
                 secrets: secrets.clone(),
-                blocks: NativeBlocks::builtin(),
+                blocks,
                 mailer: mailer(&config)?,
                 wake: wake.clone(),
             };

@@ -46,7 +46,19 @@ async fn blocks_lists_each_applications_blocks_with_variables(backend: Backend) 
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["filename", "fileformat", "filepath"]);
+    assert_eq!(
+        names,
+        [
+            "filename",
+            "fileformat",
+            "filepath",
+            "delimiter",
+            "header",
+            "encoding",
+            "recordElement",
+            "rootElement"
+        ]
+    );
 }
 
 async fn missing_ftp_fields_give_the_seed_message(backend: Backend) {

@@ -39,7 +39,21 @@ pub struct FtpServer {
     pub port: u16,
     /// With FTPS: the server's self-signed certificate, to be trusted as a CA.
     pub certificate: Option<std::path::PathBuf>,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FtpServer {
+    /// The folder the server serves.
+    pub fn files(&self) -> std::path::PathBuf {
+        self.root.path().join("files")
+    }
+}
+
+impl Drop for FtpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 pub async fn start(user: &str, password: &str) -> FtpServer {
@@ -52,11 +66,19 @@ pub async fn start_secure(user: &str, password: &str) -> FtpServer {
     start_with(user, password, true).await
 }
 
+/// A server on `port` (one that an earlier server left).
+pub async fn start_on(port: u16, user: &str, password: &str) -> FtpServer {
+    start_at(port, user, password, false).await
+}
+
 async fn start_with(user: &str, password: &str, tls: bool) -> FtpServer {
+    start_at(free_port(), user, password, tls).await
+}
+
+async fn start_at(port: u16, user: &str, password: &str, tls: bool) -> FtpServer {
     let root = tempfile::tempdir().unwrap();
     let files = root.path().join("files");
     std::fs::create_dir(&files).unwrap();
-    let port = free_port();
     let auth = Arc::new(OneUser {
         user: user.into(),
         password: password.into(),
@@ -78,7 +100,9 @@ async fn start_with(user: &str, password: &str, tls: bool) -> FtpServer {
         certificate = Some(cert_file);
     }
     let server = builder.build().unwrap();
-    tokio::spawn(server.listen(format!("127.0.0.1:{port}")));
+    let task = tokio::spawn(async move {
+        let _ = server.listen(format!("127.0.0.1:{port}")).await;
+    });
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -91,7 +115,8 @@ async fn start_with(user: &str, password: &str, tls: bool) -> FtpServer {
     FtpServer {
         port,
         certificate,
-        _root: root,
+        root,
+        task,
     }
 }
 
@@ -101,4 +126,45 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A TCP proxy to the control port of the server on `port` that cuts the
+/// first connection storing a file just after the transfer starts (the
+/// server gone mid-transfer, as the client sees it); the rest pass.
+/// Returns the proxy's port.
+pub async fn cutting_proxy(port: u16) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let cut_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let cut_done = cut_done.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let down = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = client_read.read(&mut buf).await {
+                    if n == 0 || server_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    if String::from_utf8_lossy(&buf[..n]).contains("STOR")
+                        && !cut_done.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        // Let the transfer start, then the server is gone.
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        break;
+                    }
+                }
+                down.abort();
+            });
+        }
+    });
+    proxy_port
 }

@@ -184,6 +184,10 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         extra_ca_file,
     })
     .unwrap();
+    // The connectors' blocks, then the test's own (which may replace them).
+    let mut all_blocks = canvas_engine::NativeBlocks::builtin();
+    connectors.register_blocks(&mut all_blocks, mailer.clone());
+    all_blocks.extend(blocks);
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
     let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs")).unwrap();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -191,7 +195,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         store: store.clone(),
         datasets: datasets.clone(),
         secrets: secrets.clone(),
-        blocks,
+        blocks: all_blocks,
         mailer: mailer.clone(),
         wake: wake.clone(),
     };

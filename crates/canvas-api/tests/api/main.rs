@@ -8,6 +8,7 @@ mod accounts;
 mod applications;
 mod apps;
 mod auth;
+mod connectors;
 mod errors;
 mod files;
 mod meta;

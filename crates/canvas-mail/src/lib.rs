@@ -1,6 +1,8 @@
-//! Outgoing email through the server's SMTP configuration.
+//! Outgoing email through the server's SMTP configuration: failure
+//! notifications and File Hub's `Send email`.
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -56,6 +58,17 @@ pub enum MailError {
     Build(#[source] lettre::error::Error),
 }
 
+/// A message carrying one file.
+pub struct AttachmentMail<'a> {
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub note: &'a str,
+    pub file_name: &'a str,
+    /// A MIME type, e.g. `text/csv`.
+    pub content_type: &'a str,
+    pub content: Vec<u8>,
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -86,6 +99,31 @@ impl Mailer {
             transport: builder.build(),
             from,
         })
+    }
+
+    /// A text message with one attachment, to every address in `to`.
+    pub async fn send_attachment(&self, mail: AttachmentMail<'_>) -> Result<(), MailError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(mail.subject);
+        for to in mail.to {
+            let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
+            builder = builder.to(to);
+        }
+        let content_type = ContentType::parse(mail.content_type)
+            .map_err(|_| MailError::Config(format!("content type '{}'", mail.content_type)))?;
+        // Base64 keeps the file's bytes exactly, whatever they are.
+        let body = Body::new_with_encoding(mail.content, ContentTransferEncoding::Base64)
+            .map_err(|_| MailError::Config("the attachment cannot be base64-encoded".into()))?;
+        let body = MultiPart::mixed()
+            .singlepart(SinglePart::plain(mail.note.to_string()))
+            .singlepart(Attachment::new(mail.file_name.to_string()).body(body, content_type));
+        let message = builder.multipart(body).map_err(MailError::Build)?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(MailError::Send)?;
+        Ok(())
     }
 
     pub async fn send_text(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {

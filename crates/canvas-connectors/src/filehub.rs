@@ -1,0 +1,116 @@
+//! File Hub (CMAF): `Send email` — the input records as an attachment,
+//! through the server's SMTP configuration.
+
+use crate::BlockServices;
+use crate::files::text;
+use canvas_engine::{
+    BlockContext, BlockError, BlockFuture, NativeBlock, NativeBlocks, RecordReader, RecordWriter,
+};
+use canvas_formats::FileFormat;
+use canvas_mail::{AttachmentMail, MailError, Mailer};
+use serde_json::json;
+use std::sync::Arc;
+
+pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app: &str) {
+    blocks.add(
+        app,
+        Arc::new(SendEmail {
+            mailer: services.mailer.clone(),
+            app: app.to_string(),
+        }),
+    );
+}
+
+struct SendEmail {
+    mailer: Option<Mailer>,
+    app: String,
+}
+
+impl NativeBlock for SendEmail {
+    fn name(&self) -> &str {
+        "Send email"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let permanent = |e: &dyn ToString| BlockError::Permanent(e.to_string());
+            let Some(mailer) = &self.mailer else {
+                return Err(BlockError::Permanent(
+                    "no SMTP server is configured for this Canvas server ([smtp] in canvas.toml)"
+                        .into(),
+                ));
+            };
+            let subject = text(&cx.variables, "subject")
+                .ok_or_else(|| BlockError::Permanent("variable 'subject' is required".into()))?
+                .to_string();
+            let to = recipients(cx)?;
+            let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
+            let base = text(&cx.variables, "fileName").unwrap_or("Data");
+            let file_name = if base.contains('.') {
+                base.to_string()
+            } else {
+                format!("{base}.{}", format.extension())
+            };
+            let mut file = format.writer();
+            let mut content = Vec::new();
+            while let Some(values) = input.next_values().await? {
+                cx.cancel.check()?;
+                file.write(&values).map_err(|e| permanent(&e))?;
+                content.extend(file.take());
+            }
+            let records = file.records();
+            content.extend(file.finish());
+            let size = content.len();
+            let note = text(&cx.variables, "note").unwrap_or_default().to_string();
+            mailer
+                .send_attachment(AttachmentMail {
+                    to: &to,
+                    subject: &subject,
+                    note: &note,
+                    file_name: &file_name,
+                    content_type: format.content_type(),
+                    content,
+                })
+                .await
+                .map_err(|e| match e {
+                    MailError::Send(_) => BlockError::Transient(format!("sending the email: {e}")),
+                    other => permanent(&other),
+                })?;
+            cx.log(format!(
+                "sent {file_name} ({records} records, {size} bytes) to {}",
+                to.join(", ")
+            ));
+            let record = json!({"to": to, "subject": subject, "fileName": file_name, "records": records, "size": size});
+            output.write_values(&[record]).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The `to` variable's addresses, else the account's notification address.
+fn recipients(cx: &BlockContext) -> Result<Vec<String>, BlockError> {
+    let listed: Vec<String> = text(&cx.variables, "to")
+        .unwrap_or_default()
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    cx.account_email.clone().map(|a| vec![a]).ok_or_else(|| {
+        BlockError::Permanent(
+            "no recipient: set the variable 'to' or the account's defaultNotificationEmail".into(),
+        )
+    })
+}

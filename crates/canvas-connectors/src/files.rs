@@ -1,0 +1,133 @@
+//! What the file blocks share: folders, names and patterns from variables.
+
+use canvas_engine::BlockError;
+use canvas_formats::FileFormat;
+use serde_json::{Map, Value};
+
+pub(crate) fn text<'a>(vars: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    vars.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// `a/b/` → `/a/b`: absolute, no trailing slash (except the root).
+pub(crate) fn normalize_dir(dir: &str) -> String {
+    let trimmed = dir.trim().trim_end_matches('/');
+    if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+pub(crate) fn folder(vars: &Map<String, Value>, name: &str) -> Result<String, BlockError> {
+    let dir = normalize_dir(text(vars, name).unwrap_or("/"));
+    if dir.split('/').any(|part| part == "..") {
+        return Err(BlockError::Permanent(format!(
+            "variable '{name}': '..' is not allowed in a folder"
+        )));
+    }
+    Ok(dir)
+}
+
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir == "/" || dir.is_empty() {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Where an upload goes: a folder and a file name.
+pub(crate) struct FileTarget {
+    pub dir: String,
+    pub name: String,
+}
+
+impl FileTarget {
+    /// `name_variable` holds the file name; without an extension the
+    /// format's is added (`Employees_2024-01-31` → `Employees_2024-01-31.csv`).
+    pub fn from_variables(
+        vars: &Map<String, Value>,
+        name_variable: &str,
+        format: &FileFormat,
+    ) -> Result<Self, BlockError> {
+        let name = text(vars, name_variable).ok_or_else(|| {
+            BlockError::Permanent(format!("variable '{name_variable}' is required"))
+        })?;
+        if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
+            return Err(BlockError::Permanent(format!(
+                "variable '{name_variable}': '{name}' must be a file name, not a path (put folders in 'filepath')"
+            )));
+        }
+        let name = if name.contains('.') {
+            name.to_string()
+        } else {
+            format!("{name}.{}", format.extension())
+        };
+        Ok(Self {
+            dir: folder(vars, "filepath")?,
+            name,
+        })
+    }
+
+    pub fn path(&self) -> String {
+        join(&self.dir, &self.name)
+    }
+
+    /// The name written to before the rename; the same on every try, so a
+    /// try after a crash overwrites what the crashed one left.
+    pub fn temporary_path(&self) -> String {
+        join(&self.dir, &format!(".{}.part", self.name))
+    }
+}
+
+/// Shell-style wildcards: `*` any run of characters, `?` one character;
+/// letters compare without case.
+pub(crate) fn matches(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let n: Vec<char> = name.to_lowercase().chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let mut back: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            back = Some((pi, ni));
+            pi += 1;
+        } else if let Some((star, at)) = back {
+            pi = star + 1;
+            ni = at + 1;
+            back = Some((star, at + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_like_a_shell() {
+        assert!(matches("*.csv", "orders.CSV"));
+        assert!(matches("orders_??.csv", "orders_01.csv"));
+        assert!(matches("*", "x"));
+        assert!(matches("a*b*c", "aXbYbc"));
+        assert!(!matches("*.csv", "orders.csv.part"));
+        assert!(!matches("orders_?.csv", "orders_10.csv"));
+    }
+
+    #[test]
+    fn folders_are_absolute_and_stay_inside() {
+        assert_eq!(normalize_dir("out/"), "/out");
+        assert_eq!(normalize_dir("/"), "/");
+        assert_eq!(join("", "a.csv"), "/a.csv");
+        let vars = serde_json::json!({"filepath": "/a/../../etc"});
+        assert!(folder(vars.as_object().unwrap(), "filepath").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! `FTP Upload` and `FTP Download`, and what scripts call on `apps.FTP`.
+
+use super::client::{FtpSession, FtpSettings};
+use crate::files::{self, FileTarget};
+use crate::{BlockServices, ConnectorError};
+use canvas_engine::{
+    AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
+    NativeBlock, NativeBlocks, RecordReader, RecordWriter,
+};
+use canvas_formats::FileFormat;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app: &str) {
+    let ftp = Arc::new(Ftp {
+        services: services.clone(),
+        app: app.to_string(),
+    });
+    blocks.add(app, Arc::new(Upload(ftp.clone())));
+    blocks.add(app, Arc::new(Download(ftp.clone())));
+    blocks.add_operations(app, ftp);
+}
+
+struct Ftp {
+    services: BlockServices,
+    app: String,
+}
+
+impl Ftp {
+    async fn session(&self, app: Option<&AppAccess>) -> Result<FtpSession, ConnectorError> {
+        let app = app.ok_or_else(|| ConnectorError::Invalid("no FTP Server application".into()))?;
+        let settings = FtpSettings::from_credentials(&app.credentials)?;
+        FtpSession::open(&settings, self.services.tls.clone(), self.services.timeout).await
+    }
+}
+
+struct Upload(Arc<Ftp>);
+struct Download(Arc<Ftp>);
+
+impl NativeBlock for Upload {
+    fn name(&self) -> &str {
+        "FTP Upload"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.0.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let format = FileFormat::from_variables(&cx.variables).map_err(invalid)?;
+            let target = FileTarget::from_variables(&cx.variables, "filename", &format)?;
+            let mut session = self.0.session(cx.application.as_ref()).await?;
+            let written = upload(&mut session, &target, &format, cx, input).await;
+            if written.is_err() {
+                let _ = session.remove(&target.temporary_path()).await;
+            }
+            session.quit().await;
+            let (records, bytes) = written?;
+            cx.log(format!(
+                "uploaded {} ({records} records, {bytes} bytes)",
+                target.path()
+            ));
+            let record = json!({"fileName": target.name, "path": target.path(), "records": records, "size": bytes});
+            output.write_values(&[record]).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Streams the input as a file to a temporary name beside the target, then
+/// renames it: the target is never seen half written.
+async fn upload(
+    session: &mut FtpSession,
+    target: &FileTarget,
+    format: &FileFormat,
+    cx: &BlockContext,
+    input: &mut RecordReader,
+) -> Result<(usize, u64), BlockError> {
+    let temporary = target.temporary_path();
+    session.ensure_dir(&target.dir).await;
+    let mut upload = session.upload_stream(&temporary).await?;
+    let mut file = format.writer();
+    let mut bytes = 0u64;
+    while let Some(values) = input.next_values().await? {
+        cx.cancel.check()?;
+        file.write(&values)
+            .map_err(|e| BlockError::Permanent(e.to_string()))?;
+        let chunk = file.take();
+        bytes += chunk.len() as u64;
+        upload.write(&chunk).await?;
+    }
+    let records = file.records();
+    let last = file.finish();
+    bytes += last.len() as u64;
+    upload.write(&last).await?;
+    upload.finish().await?;
+    session.rename(&temporary, &target.path()).await?;
+    Ok((records, bytes))
+}
+
+impl NativeBlock for Download {
+    fn name(&self) -> &str {
+        "FTP Download"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.0.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        _input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let format = FileFormat::from_variables(&cx.variables).map_err(invalid)?;
+            let dir = files::folder(&cx.variables, "filepath")?;
+            let pattern = files::text(&cx.variables, "pattern")
+                .unwrap_or("*")
+                .to_string();
+            let move_to = files::text(&cx.variables, "moveTo").map(files::normalize_dir);
+            let mut session = self.0.session(cx.application.as_ref()).await?;
+            let mut names: Vec<String> = session
+                .names(&dir)
+                .await?
+                .into_iter()
+                .filter(|n| files::matches(&pattern, n))
+                .collect();
+            names.sort();
+            for name in &names {
+                cx.cancel.check()?;
+                let path = files::join(&dir, name);
+                let bytes = session.download(&path).await?;
+                let records = format
+                    .parse(name, &bytes)
+                    .map_err(|e| BlockError::Permanent(e.to_string()))?;
+                cx.log(format!("read {path}: {} records", records.len()));
+                for chunk in records.chunks(1000) {
+                    output.write_values(chunk).await?;
+                }
+                output.put_file(name, bytes.into()).await?;
+            }
+            if names.is_empty() {
+                cx.log(format!("no file in {dir} matches '{pattern}'"));
+            }
+            // Moved only once every file was read, so a failed try reads them all again.
+            if let Some(to) = move_to {
+                session.ensure_dir(&to).await;
+                for name in &names {
+                    session
+                        .rename(&files::join(&dir, name), &files::join(&to, name))
+                        .await?;
+                }
+            }
+            session.quit().await;
+            Ok(())
+        })
+    }
+}
+
+fn invalid(e: impl ToString) -> BlockError {
+    BlockError::Permanent(e.to_string())
+}
+
+/// `apps.FTP.upload(path, text)`, `apps.FTP.download(path)` (text),
+/// `apps.FTP.list(folder)` (names), `apps.FTP.remove(path)`.
+impl AppOperations for Ftp {
+    fn operations(&self) -> &[&'static str] {
+        &["upload", "download", "list", "remove"]
+    }
+
+    fn call<'a>(
+        &'a self,
+        app: &'a AppAccess,
+        operation: &'a str,
+        args: Vec<Value>,
+        _cancel: CancelToken,
+    ) -> CallFuture<'a> {
+        Box::pin(async move {
+            let arg = |i: usize, name: &str| -> Result<String, BlockError> {
+                match args.get(i) {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    _ => Err(BlockError::Permanent(format!(
+                        "apps.{}.{operation}: argument {} ({name}) must be text",
+                        app.short_name,
+                        i + 1
+                    ))),
+                }
+            };
+            let mut session = self.session(Some(app)).await?;
+            let result = match operation {
+                "upload" => {
+                    let (path, content) = (arg(0, "path")?, arg(1, "content")?);
+                    let temporary = format!("{path}.part");
+                    let mut upload = session.upload_stream(&temporary).await?;
+                    upload.write(content.as_bytes()).await?;
+                    upload.finish().await?;
+                    session.rename(&temporary, &path).await?;
+                    json!({"path": path, "size": content.len()})
+                }
+                "download" => {
+                    let bytes = session.download(&arg(0, "path")?).await?;
+                    Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                }
+                "list" => json!(
+                    session
+                        .names(&arg(0, "folder").unwrap_or("/".into()))
+                        .await?
+                ),
+                "remove" => {
+                    session.remove(&arg(0, "path")?).await?;
+                    Value::Null
+                }
+                other => {
+                    return Err(BlockError::Permanent(format!(
+                        "apps.{} has no operation '{other}'",
+                        app.short_name
+                    )));
+                }
+            };
+            session.quit().await;
+            Ok(result)
+        })
+    }
+}

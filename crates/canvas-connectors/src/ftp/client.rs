@@ -1,0 +1,291 @@
+//! Connect and log in, and the transfers the blocks need.
+
+use crate::ConnectorError;
+use canvas_domain::credentials::Credentials;
+use std::sync::Arc;
+use std::time::Duration;
+use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Security {
+    Plain,
+    /// `AUTH TLS` on the control connection after connecting.
+    Explicit,
+    /// TLS from the first byte (usually port 990).
+    Implicit,
+}
+
+/// Where and how to log in, from a registration's credentials.
+pub(crate) struct FtpSettings {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    security: Security,
+}
+
+impl FtpSettings {
+    pub fn from_credentials(credentials: &Credentials) -> Result<Self, ConnectorError> {
+        let port = credentials.get_i64("port").unwrap_or(21);
+        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+            ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
+        })?;
+        let security = if credentials.get_bool("implicitTls").unwrap_or(false) {
+            Security::Implicit
+        } else if credentials.get_bool("secure").unwrap_or(false) {
+            Security::Explicit
+        } else {
+            Security::Plain
+        };
+        Ok(Self {
+            host: credentials
+                .get_str("address")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            port,
+            user: credentials
+                .get_str("username")
+                .unwrap_or_default()
+                .to_string(),
+            password: credentials
+                .get_str("password")
+                .unwrap_or_default()
+                .to_string(),
+            security,
+        })
+    }
+
+    fn target(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A logged-in session in binary transfer mode.
+pub(crate) struct FtpSession {
+    stream: AsyncRustlsFtpStream,
+}
+
+impl FtpSession {
+    pub async fn open(
+        settings: &FtpSettings,
+        tls: Arc<rustls::ClientConfig>,
+        timeout: Duration,
+    ) -> Result<Self, ConnectorError> {
+        let target = settings.target();
+        let connect = Self::connect(settings, tls);
+        let mut stream = tokio::time::timeout(timeout, connect).await.map_err(|_| {
+            ConnectorError::Unreachable(format!(
+                "the FTP server at {target}: no answer within {} s",
+                timeout.as_secs()
+            ))
+        })??;
+        stream
+            .login(settings.user.as_str(), settings.password.as_str())
+            .await
+            .map_err(|e| match e {
+                FtpError::UnexpectedResponse(_) => ConnectorError::Rejected(format!(
+                    "the FTP server refused the login: {}",
+                    describe(&e)
+                )),
+                other => transport(&target, &other),
+            })?;
+        stream
+            .transfer_type(FileType::Binary)
+            .await
+            .map_err(|e| remote("TYPE I", &e))?;
+        Ok(Self { stream })
+    }
+
+    async fn connect(
+        settings: &FtpSettings,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<AsyncRustlsFtpStream, ConnectorError> {
+        let target = settings.target();
+        let connector = || AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(tls));
+        let negotiation = |e: FtpError| {
+            ConnectorError::Rejected(format!(
+                "FTPS negotiation with {target} failed: {}",
+                describe(&e)
+            ))
+        };
+        match settings.security {
+            Security::Implicit => AsyncRustlsFtpStream::connect_secure_implicit(
+                target.as_str(),
+                connector(),
+                &settings.host,
+            )
+            .await
+            .map_err(|e| match e {
+                FtpError::SecureError(_) => negotiation(e),
+                other => transport(&target, &other),
+            }),
+            security => {
+                let stream = AsyncRustlsFtpStream::connect(target.as_str())
+                    .await
+                    .map_err(|e| transport(&target, &e))?;
+                if security == Security::Explicit {
+                    stream
+                        .into_secure(connector(), &settings.host)
+                        .await
+                        .map_err(negotiation)
+                } else {
+                    Ok(stream)
+                }
+            }
+        }
+    }
+
+    /// Stores `chunks` under `path`, writing each as it comes.
+    pub async fn upload_stream(&mut self, path: &str) -> Result<Upload<'_>, ConnectorError> {
+        let stream = self
+            .stream
+            .put_with_stream(path)
+            .await
+            .map_err(|e| remote(&format!("STOR {path}"), &e))?;
+        Ok(Upload {
+            stream: Some(stream),
+            path: path.to_string(),
+            _session: std::marker::PhantomData,
+        })
+    }
+
+    pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, ConnectorError> {
+        let mut stream = self
+            .stream
+            .retr_as_stream(path)
+            .await
+            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
+        let mut bytes = Vec::new();
+        stream
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))?;
+        stream
+            .finish()
+            .await
+            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
+        Ok(bytes)
+    }
+
+    /// The names (not paths) of the entries of `dir`.
+    pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
+        let entries = self
+            .stream
+            .nlst(Some(dir))
+            .await
+            .map_err(|e| remote(&format!("NLST {dir}"), &e))?;
+        Ok(entries
+            .iter()
+            .map(|e| e.rsplit('/').next().unwrap_or(e).to_string())
+            .filter(|n| !n.is_empty() && n != "." && n != "..")
+            .collect())
+    }
+
+    /// Renames `from` to `to`, replacing `to` when the server will not.
+    pub async fn rename(&mut self, from: &str, to: &str) -> Result<(), ConnectorError> {
+        if self.stream.rename(from, to).await.is_ok() {
+            return Ok(());
+        }
+        let _ = self.stream.rm(to).await;
+        self.stream
+            .rename(from, to)
+            .await
+            .map_err(|e| remote(&format!("RNFR {from} / RNTO {to}"), &e))
+    }
+
+    pub async fn remove(&mut self, path: &str) -> Result<(), ConnectorError> {
+        self.stream
+            .rm(path)
+            .await
+            .map_err(|e| remote(&format!("DELE {path}"), &e))
+    }
+
+    /// Creates `dir` if it is missing.
+    pub async fn ensure_dir(&mut self, dir: &str) {
+        if self.stream.cwd(dir).await.is_err() {
+            let _ = self.stream.mkdir(dir).await;
+        }
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.stream.quit().await;
+    }
+}
+
+/// An upload in progress; `finish` completes it, dropping it abandons it.
+pub(crate) struct Upload<'a> {
+    stream: Option<suppaftp::tokio::TransferStream<suppaftp::tokio::AsyncRustlsStream>>,
+    path: String,
+    _session: std::marker::PhantomData<&'a mut FtpSession>,
+}
+
+impl Upload<'_> {
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnectorError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("writing {}: {e}", self.path)))
+    }
+
+    pub async fn finish(mut self) -> Result<(), ConnectorError> {
+        let Some(stream) = self.stream.take() else {
+            return Ok(());
+        };
+        stream
+            .finish()
+            .await
+            .map_err(|e| remote(&format!("STOR {}", self.path), &e))
+    }
+}
+
+/// Logs in and out: the credential check at registration.
+pub(crate) async fn check(
+    credentials: &Credentials,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<(), ConnectorError> {
+    let settings = FtpSettings::from_credentials(credentials)?;
+    FtpSession::open(&settings, tls, timeout)
+        .await?
+        .quit()
+        .await;
+    Ok(())
+}
+
+/// A command failed: 4xx replies are worth a retry, 5xx are not.
+fn remote(command: &str, e: &FtpError) -> ConnectorError {
+    match e {
+        FtpError::UnexpectedResponse(r) if r.status == Status::NotLoggedIn => {
+            ConnectorError::Rejected(describe(e))
+        }
+        FtpError::UnexpectedResponse(r) if r.status.code() < 500 => {
+            ConnectorError::Transient(format!("{command}: {}", describe(e)))
+        }
+        FtpError::UnexpectedResponse(_) => {
+            ConnectorError::Failed(format!("{command}: {}", describe(e)))
+        }
+        other => ConnectorError::Transient(format!("{command}: {}", describe(other))),
+    }
+}
+
+fn transport(target: &str, e: &FtpError) -> ConnectorError {
+    ConnectorError::Unreachable(format!("the FTP server at {target}: {}", describe(e)))
+}
+
+/// The server's own words where it gave any; never the credentials.
+fn describe(e: &FtpError) -> String {
+    match e {
+        FtpError::UnexpectedResponse(r) => {
+            let body = String::from_utf8_lossy(&r.body);
+            format!("{} {}", r.status.code(), body.trim())
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,174 @@
+//! SQL databases: PostgreSQL and MySQL/MariaDB through sqlx. One
+//! connection per block; `SQL Query` streams rows out as records
+//! (`query.rs`), `SQL Write` inserts or upserts records in batches, one
+//! transaction per batch (`write.rs`). Values are always bound; identifiers
+//! are checked against the table's own columns, then quoted.
+
+mod blocks;
+mod query;
+mod write;
+
+pub(crate) use blocks::register;
+
+use crate::ConnectorError;
+use canvas_domain::credentials::Credentials;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{ConnectOptions, Connection};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::MySql => "MySQL",
+        }
+    }
+
+    /// `name` quoted as an identifier (a quote inside is doubled).
+    pub fn quote(self, name: &str) -> String {
+        match self {
+            Self::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+            Self::MySql => format!("`{}`", name.replace('`', "``")),
+        }
+    }
+}
+
+/// An open connection to one of the dialects.
+pub(crate) enum Db {
+    Pg(PgConnection),
+    My(MySqlConnection),
+}
+
+/// Connects with the registration's credentials.
+pub(crate) async fn connect(
+    dialect: Dialect,
+    credentials: &Credentials,
+    timeout: Duration,
+) -> Result<Db, ConnectorError> {
+    let host = credentials
+        .get_str("address")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let default_port = if dialect == Dialect::Postgres {
+        5432
+    } else {
+        3306
+    };
+    let port = credentials.get_i64("port").unwrap_or(default_port);
+    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+        ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
+    })?;
+    let database = credentials.get_str("database").unwrap_or_default();
+    let user = credentials.get_str("username").unwrap_or_default();
+    let password = credentials.get_str("password").unwrap_or_default();
+    let target = format!("the {} server at {host}:{port}", dialect.name());
+    let connecting = async {
+        match dialect {
+            Dialect::Postgres => {
+                let tls = credentials.get_bool("tls").unwrap_or(false);
+                let mut options = PgConnectOptions::new()
+                    .host(&host)
+                    .port(port)
+                    .database(database)
+                    .username(user)
+                    .ssl_mode(if tls {
+                        PgSslMode::Require
+                    } else {
+                        PgSslMode::Disable
+                    })
+                    .disable_statement_logging();
+                if !password.is_empty() {
+                    options = options.password(password);
+                }
+                options.connect().await.map(Db::Pg)
+            }
+            Dialect::MySql => {
+                let mut options = MySqlConnectOptions::new()
+                    .host(&host)
+                    .port(port)
+                    .database(database)
+                    .username(user)
+                    .ssl_mode(MySqlSslMode::Disabled)
+                    .disable_statement_logging();
+                // An empty password is no password (a login without one).
+                if !password.is_empty() {
+                    options = options.password(password);
+                }
+                options.connect().await.map(Db::My)
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(classify(&target, e)),
+        Err(_) => Err(ConnectorError::Unreachable(format!(
+            "{target}: no answer within {} s",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+/// A connection and `SELECT 1`: the credential check at registration.
+pub(crate) async fn check(
+    dialect: Dialect,
+    credentials: &Credentials,
+    timeout: Duration,
+) -> Result<(), ConnectorError> {
+    let db = connect(dialect, credentials, timeout).await?;
+    let target = format!("the {} server", dialect.name());
+    match db {
+        Db::Pg(mut c) => {
+            sqlx::query("SELECT 1")
+                .execute(&mut c)
+                .await
+                .map_err(|e| classify(&target, e))?;
+            let _ = c.close().await;
+        }
+        Db::My(mut c) => {
+            sqlx::query("SELECT 1")
+                .execute(&mut c)
+                .await
+                .map_err(|e| classify(&target, e))?;
+            let _ = c.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// Refused logins and unknown databases are the credentials' fault; lost
+/// connections are worth a retry; what the server refuses otherwise is not.
+pub(crate) fn classify(target: &str, e: sqlx::Error) -> ConnectorError {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let message = format!("{} ({code})", db.message());
+            match code.as_str() {
+                // PostgreSQL: invalid password / authorization / unknown database;
+                // MySQL: access denied (user, database), unknown database.
+                "28P01" | "28000" | "3D000" | "1045" | "1044" | "1049" => {
+                    ConnectorError::Rejected(format!("{target} refused: {message}"))
+                }
+                // Serialization failure, deadlock, too many connections, lock wait timeout.
+                "40001" | "40P01" | "53300" | "1040" | "1205" | "1213" => {
+                    ConnectorError::Transient(message)
+                }
+                _ => ConnectorError::Failed(message),
+            }
+        }
+        sqlx::Error::Io(io) => ConnectorError::Unreachable(format!("{target}: {io}")),
+        sqlx::Error::Tls(tls) => ConnectorError::Rejected(format!("{target}: TLS: {tls}")),
+        sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
+            ConnectorError::Transient(format!("{target}: {e}"))
+        }
+        sqlx::Error::Protocol(p) => ConnectorError::Transient(format!("{target}: {p}")),
+        other => ConnectorError::Failed(format!("{target}: {other}")),
+    }
+}

@@ -1,0 +1,238 @@
+//! `SQL Write`: records into a table, in batches of one transaction each.
+//! Column names come from the records but must be the table's own; every
+//! value is bound as text and converted by the database to the column's type.
+
+use super::{Db, Dialect, classify};
+use canvas_engine::BlockError;
+use serde_json::Value;
+use sqlx::{Connection, Row};
+
+/// Bind parameters per statement stay under both servers' limit (65,535).
+const MAX_PARAMETERS: usize = 60_000;
+
+/// A table and its columns, read from the database's catalog.
+pub(crate) struct Table {
+    dialect: Dialect,
+    /// Quoted, schema-qualified when given so.
+    quoted: String,
+    name: String,
+    /// (name, type) in table order.
+    columns: Vec<(String, String)>,
+    keys: Vec<String>,
+}
+
+impl Table {
+    /// `table` may be `schema.table`; `keys` name the columns of a unique key for upserts.
+    pub async fn open(
+        db: &mut Db,
+        dialect: Dialect,
+        table: &str,
+        keys: Vec<String>,
+    ) -> Result<Self, BlockError> {
+        let (schema, name) = match table.split_once('.') {
+            Some((s, n)) => (Some(s.to_string()), n.to_string()),
+            None => (None, table.to_string()),
+        };
+        let columns = columns(db, dialect, schema.as_deref(), &name).await?;
+        if columns.is_empty() {
+            return Err(BlockError::Permanent(format!(
+                "variable 'table': the table '{table}' does not exist (or this login cannot see it)"
+            )));
+        }
+        let quoted = match &schema {
+            Some(s) => format!("{}.{}", dialect.quote(s), dialect.quote(&name)),
+            None => dialect.quote(&name),
+        };
+        let table = Self {
+            dialect,
+            quoted,
+            name: table.to_string(),
+            columns,
+            keys,
+        };
+        for key in &table.keys {
+            table
+                .column(key)
+                .map_err(|e| BlockError::Permanent(format!("variable 'keyColumns': {e}")))?;
+        }
+        Ok(table)
+    }
+
+    fn column(&self, name: &str) -> Result<&(String, String), String> {
+        self.columns
+            .iter()
+            .find(|(c, _)| c == name)
+            .ok_or_else(|| format!("the table '{}' has no column '{name}'", self.name))
+    }
+
+    /// Inserts (or upserts) `records` in one transaction; `first` numbers the
+    /// first record in messages.
+    pub async fn write(
+        &self,
+        db: &mut Db,
+        records: &[Value],
+        first: usize,
+    ) -> Result<(), BlockError> {
+        let names = field_names(records);
+        let mut columns = Vec::with_capacity(names.len());
+        for name in &names {
+            columns.push(self.column(name).map_err(BlockError::Permanent)?);
+        }
+        let rows_per_statement = (MAX_PARAMETERS / columns.len().max(1)).max(1);
+        let label = format!("records {first}–{}", first + records.len() - 1);
+        let fail = |e| match classify(self.dialect.name(), e) {
+            crate::ConnectorError::Failed(m) => BlockError::Permanent(format!("{label}: {m}")),
+            other => BlockError::from(other),
+        };
+        macro_rules! in_transaction {
+            ($conn:expr) => {{
+                let mut tx = $conn.begin().await.map_err(fail)?;
+                for chunk in records.chunks(rows_per_statement) {
+                    let sql = self.insert_sql(&columns, chunk.len());
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for record in chunk {
+                        for (name, _) in &columns {
+                            query = query.bind(text(self.dialect, record.get(name.as_str())));
+                        }
+                    }
+                    query.execute(&mut *tx).await.map_err(fail)?;
+                }
+                tx.commit().await.map_err(fail)?;
+            }};
+        }
+        match db {
+            Db::Pg(c) => in_transaction!(c),
+            Db::My(c) => in_transaction!(c),
+        }
+        Ok(())
+    }
+
+    fn insert_sql(&self, columns: &[&(String, String)], rows: usize) -> String {
+        let d = self.dialect;
+        let names: Vec<String> = columns.iter().map(|(c, _)| d.quote(c)).collect();
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.quoted, names.join(", "));
+        let mut n = 0;
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (i, (_, ty)) in columns.iter().enumerate() {
+                n += 1;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                match d {
+                    Dialect::Postgres => sql.push_str(&format!("${n}::{}", d.quote(ty))),
+                    Dialect::MySql => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(&self.upsert_clause(&names));
+        sql
+    }
+
+    /// With key columns, a row whose key exists is updated instead.
+    fn upsert_clause(&self, quoted_names: &[String]) -> String {
+        if self.keys.is_empty() {
+            return String::new();
+        }
+        let d = self.dialect;
+        let keys: Vec<String> = self.keys.iter().map(|k| d.quote(k)).collect();
+        let others: Vec<&String> = quoted_names.iter().filter(|n| !keys.contains(n)).collect();
+        match d {
+            Dialect::Postgres if others.is_empty() => {
+                format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
+            }
+            Dialect::Postgres => {
+                let set: Vec<String> = others
+                    .iter()
+                    .map(|c| format!("{c} = EXCLUDED.{c}"))
+                    .collect();
+                format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    keys.join(", "),
+                    set.join(", ")
+                )
+            }
+            Dialect::MySql => {
+                let target = others.first().copied().unwrap_or(&keys[0]);
+                let set: Vec<String> = if others.is_empty() {
+                    vec![format!("{target} = {target}")]
+                } else {
+                    others
+                        .iter()
+                        .map(|c| format!("{c} = VALUES({c})"))
+                        .collect()
+                };
+                format!(" ON DUPLICATE KEY UPDATE {}", set.join(", "))
+            }
+        }
+    }
+}
+
+/// Every field name of the batch, in first-seen order.
+fn field_names(records: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for record in records {
+        if let Value::Object(fields) = record {
+            for key in fields.keys() {
+                if !names.iter().any(|n| n == key) {
+                    names.push(key.clone());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A value as the text the database converts to the column's type.
+fn text(dialect: Dialect, value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) if dialect == Dialect::MySql => Some(if *b { "1" } else { "0" }.into()),
+        other => Some(other.to_string()),
+    }
+}
+
+async fn columns(
+    db: &mut Db,
+    dialect: Dialect,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<(String, String)>, BlockError> {
+    let fail = |e| BlockError::from(classify(dialect.name(), e));
+    let rows: Vec<(String, String)> = match db {
+        Db::Pg(c) => sqlx::query(
+            "SELECT column_name::text, udt_name::text FROM information_schema.columns \
+             WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
+             ORDER BY ordinal_position",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(fail)?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(fail)?,
+        Db::My(c) => sqlx::query(
+            "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+             ORDER BY ordinal_position",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(fail)?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(fail)?,
+    };
+    Ok(rows)
+}
