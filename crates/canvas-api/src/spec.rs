@@ -85,6 +85,7 @@ api_dto!(
         variables: Option<Map> => "variables", "dictionary", "string,object", false;
         datasource: Option<Uuid> => "datasource", "guid", "", false;
         script: Option<String> => "script", "string", "", false;
+        application: Option<String> => "application", "string", "", false;
     }
 );
 

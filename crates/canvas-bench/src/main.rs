@@ -7,8 +7,10 @@
 //! target/release/canvas-bench startup
 //! target/release/canvas-bench records --records 100000 --records 1000000
 //! target/release/canvas-bench schedule --backend sqlite --backend postgres
+//! target/release/canvas-bench connectors --rows 100000 --rows 1000000
 //! ```
 
+mod connectors;
 mod load;
 mod records;
 mod runs;
@@ -77,6 +79,13 @@ enum Bench {
         seconds: u64,
         #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
         postgres: String,
+    },
+    /// Rows per second PostgreSQL → CSV on FTP and PostgreSQL → MariaDB, and peak memory.
+    Connectors {
+        #[arg(long = "rows", default_values_t = vec![100_000, 1_000_000])]
+        rows: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// Time from `canvas serve` to the first 200 on /healthz, and idle memory.
     Startup {
@@ -226,6 +235,43 @@ async fn main() -> anyhow::Result<()> {
                     f.scheduler_cpu_percent,
                     f.rss_mib
                 );
+            }
+        }
+        Bench::Connectors { rows, repeat } => {
+            println!(
+                "| rows | path | SQL Query rows/s | delivering block rows/s | whole run rows/s | peak RSS MiB |"
+            );
+            println!("|---|---|---|---|---|---|");
+            let ftp_root = tempfile::tempdir()?;
+            let ftp_port = connectors::start_ftp(ftp_root.path()).await?;
+            for n in rows {
+                connectors::prepare_source(n)?;
+                for path in [
+                    "PostgreSQL → FTP Upload (CSV)",
+                    "PostgreSQL → SQL Write (MariaDB)",
+                ] {
+                    let mut figures = Vec::new();
+                    for _ in 0..repeat {
+                        // A fresh server each time: its peak memory is this run's alone.
+                        let env = [("CANVAS_LOG", "warn".to_string())];
+                        let server = server::Server::start_with(&cli.canvas, None, &env).await?;
+                        figures.push(if path.contains("FTP") {
+                            connectors::to_ftp(&server, n, ftp_port, ftp_root.path()).await?
+                        } else {
+                            connectors::to_mariadb(&server, n).await?
+                        });
+                    }
+                    let m = |f: fn(&connectors::Figures) -> f64| {
+                        median(figures.iter().map(f).collect())
+                    };
+                    println!(
+                        "| {n} | {path} | {:.0} | {:.0} | {:.0} | {:.1} |",
+                        m(|f| f.query_per_second),
+                        m(|f| f.deliver_per_second),
+                        m(|f| f.run_per_second),
+                        m(|f| f.peak_rss_mib)
+                    );
+                }
             }
         }
         Bench::Startup { repeat } => {

@@ -24,7 +24,7 @@ fn chain(records: usize) -> Value {
     ])
 }
 
-fn seconds(block: &Value) -> anyhow::Result<f64> {
+pub fn seconds(block: &Value) -> anyhow::Result<f64> {
     let at = |k: &str| {
         block[k]
             .as_str()

@@ -101,6 +101,39 @@ impl Catalog {
         })
     }
 
+    /// The definition of a chain's block `name`: a utility block, else the
+    /// block of `application` when the chain names one (it must be among
+    /// `applications`), else the block of the application that offers it.
+    pub fn chain_block<'a>(
+        &'a self,
+        applications: &[String],
+        application: Option<&str>,
+        name: &str,
+    ) -> Option<&'a BlockDef> {
+        match application {
+            None => self.block(applications, name),
+            Some(short) => self.utility_block(name).or_else(|| {
+                applications
+                    .iter()
+                    .find(|a| a.as_str() == short)
+                    .and_then(|a| self.application_by_short_name(a))
+                    .and_then(|app| app.block(name))
+            }),
+        }
+    }
+
+    /// The applications among `applications` that offer a block `name`.
+    pub fn offering<'a>(&'a self, applications: &'a [String], name: &str) -> Vec<&'a str> {
+        applications
+            .iter()
+            .filter(|short| {
+                self.application_by_short_name(short)
+                    .is_some_and(|app| app.block(name).is_some())
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     pub fn utility_block(&self, name: &str) -> Option<&BlockDef> {
         self.utility_blocks.iter().find(|b| b.name == name)
     }

@@ -158,6 +158,10 @@ pub struct ChainBlock {
     pub datasource: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+    /// The short name of the application whose block this is, when more
+    /// than one application of the template offers a block of this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

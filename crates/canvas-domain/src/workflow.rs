@@ -40,7 +40,7 @@ pub struct ChainOverride {
 pub fn apply_overrides<'a>(
     chain: &[ChainBlock],
     overrides: &[ChainOverride],
-    block_def: impl Fn(&str) -> Option<&'a BlockDef>,
+    block_def: impl Fn(&ChainBlock) -> Option<&'a BlockDef>,
 ) -> Result<Vec<ChainBlock>, String> {
     let mut merged = chain.to_vec();
     for (i, o) in overrides.iter().enumerate() {
@@ -62,7 +62,7 @@ pub fn apply_overrides<'a>(
                     o.unique_block_id
                 )
             })?;
-        let def = block_def(&block.block_name);
+        let def = block_def(block);
         for (name, value) in &o.variables {
             if !block.variables.contains_key(name) {
                 return Err(format!(

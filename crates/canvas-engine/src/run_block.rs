@@ -138,7 +138,10 @@ impl Engine {
         attempt: u32,
         (reader, writer): (&mut RecordReader, &mut RecordWriter),
     ) -> Result<Vec<String>, BlockError> {
-        let apps: Vec<String> = job.workflow.applications.keys().cloned().collect();
+        let apps: Vec<String> = match &job.block.application {
+            Some(short) => vec![short.clone()],
+            None => job.workflow.applications.keys().cloned().collect(),
+        };
         let Some((app, native)) = self.blocks.find(&apps, &job.block.block_name) else {
             return Err(BlockError::Permanent(format!(
                 "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",

@@ -96,8 +96,9 @@ fn parse_block(
     let name = name.ok_or_else(|| bad(format!("chain[{i}].blockName: is required")))?;
     let variables = b.variables.clone().unwrap_or_default();
     let script = b.script.clone().filter(|s| !s.trim().is_empty());
+    let application = parse_block_application(catalog, apps, i, b, name)?;
     if script.is_none() {
-        let def = catalog.block(apps, name).ok_or_else(|| {
+        let def = catalog.chain_block(apps, application.as_deref(), name).ok_or_else(|| {
             bad(format!("chain[{i}].blockName: no application of this template offers a block '{name}' (give a script to make a script block)"))
         })?;
         for (key, value) in &variables {
@@ -138,7 +139,41 @@ fn parse_block(
         variables,
         datasource: b.datasource,
         script,
+        application,
     })
+}
+
+/// A block offered by two of the template's applications (`SQL Write` of
+/// PostgreSQL and of MySQL) must name the one it belongs to.
+fn parse_block_application(
+    catalog: &Catalog,
+    apps: &[String],
+    i: usize,
+    b: &ChainApiDto,
+    name: &str,
+) -> ApiResult<Option<String>> {
+    let given = b
+        .application
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    if let Some(short) = given {
+        return match apps.iter().find(|a| a.eq_ignore_ascii_case(short)) {
+            Some(app) => Ok(Some(app.clone())),
+            None => Err(bad(format!(
+                "chain[{i}].application: '{short}' is not one of this template's applications ({})",
+                apps.join(", ")
+            ))),
+        };
+    }
+    let offering = catalog.offering(apps, name);
+    if b.script.is_none() && offering.len() > 1 && catalog.utility_block(name).is_none() {
+        return Err(bad(format!(
+            "chain[{i}].application: the block '{name}' is offered by {}; name the application it belongs to",
+            offering.join(" and ")
+        )));
+    }
+    Ok(None)
 }
 
 fn parse_chain(

@@ -166,8 +166,12 @@ pub async fn create(
     let given = dto.applications.clone().unwrap_or_default();
     let applications = map_applications(&state, &acting, &committed.applications, &given).await?;
     let overrides = parse_overrides(dto.chain)?;
-    let chain = apply_overrides(&committed.chain, &overrides, |name| {
-        state.catalog.block(&committed.applications, name)
+    let chain = apply_overrides(&committed.chain, &overrides, |block| {
+        state.catalog.chain_block(
+            &committed.applications,
+            block.application.as_deref(),
+            &block.block_name,
+        )
     })
     .map_err(bad)?;
     let now = canvas_domain::time::now();

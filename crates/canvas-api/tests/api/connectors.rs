@@ -368,12 +368,15 @@ async fn sql_write_upserts_records_into_mariadb_in_batches() {
     let app = plain_app().await;
     let table = table_name("orders");
     mysql_exec(&format!(
-        "CREATE TABLE {table} (id INT PRIMARY KEY, customer VARCHAR(50), total DECIMAL(8,2), paid BOOLEAN)"
+        "CREATE TABLE {table} (id INT PRIMARY KEY, customer VARCHAR(50), total DECIMAL(8,2), paid BOOLEAN, at DATETIME(3))"
     ))
     .await;
-    mysql_exec(&format!("INSERT INTO {table} VALUES (2, 'old', 0, 0)")).await;
+    mysql_exec(&format!(
+        "INSERT INTO {table} VALUES (2, 'old', 0, 0, NULL)"
+    ))
+    .await;
     let chain = json!([
-        script("return [1,2,3,4,5].map(i => ({ id: i, customer: 'c' + i, total: i * 1.5, paid: i % 2 == 0 }));"),
+        script("return [1,2,3,4,5].map(i => ({ id: i, customer: 'c' + i, total: i * 1.5, paid: i % 2 == 0, at: '2024-01-02T04:04:05.250+01:00' }));"),
         {"blockName": "SQL Write", "variables": {"table": table, "keyColumns": ["id"], "batchSize": 2}},
     ]);
     let workflow = connector_workflow(&app, &[("MYSQL", MYSQL, mysql_credentials())], chain).await;
@@ -385,15 +388,16 @@ async fn sql_write_upserts_records_into_mariadb_in_batches() {
         output(&app, run["id"].as_str().unwrap(), 2).await,
         json!([{"table": table, "records": 5, "batches": 3}])
     );
-    let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, customer, CAST(total AS CHAR), paid FROM {table} ORDER BY id"
+    let rows: Vec<(i32, String, String, bool, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, customer, CAST(total AS CHAR), paid, CAST(at AS CHAR) FROM {table} ORDER BY id"
     )))
     .fetch_all(&mut mysql().await)
     .await
     .unwrap();
     assert_eq!(rows.len(), 5);
-    assert_eq!(rows[1], (2, "c2".to_string(), "3.00".to_string(), true));
-    assert_eq!(rows[4], (5, "c5".to_string(), "7.50".to_string(), false));
+    let at = "2024-01-02 03:04:05.250".to_string();
+    assert_eq!(rows[1], (2, "c2".into(), "3.00".into(), true, at.clone()));
+    assert_eq!(rows[4], (5, "c5".into(), "7.50".into(), false, at));
     mysql_exec(&format!("DROP TABLE {table}")).await;
 }
 
@@ -559,4 +563,59 @@ async fn send_email_without_a_recipient_goes_to_the_accounts_email() {
         attachment(&messages[0].data),
         ("Data.json".to_string(), b"[{\"a\":1}]".to_vec())
     );
+}
+
+/// `SQL Write` is offered by both databases: the chain names which one.
+#[tokio::test]
+async fn a_block_two_applications_offer_names_its_application() {
+    let app = plain_app().await;
+    let table = table_name("copy");
+    pg_exec(&format!(
+        "CREATE TABLE {table} (id int, at timestamptz); INSERT INTO {table} VALUES (1, '2024-05-06T07:08:09Z'), (2, NULL);"
+    ))
+    .await;
+    mysql_exec(&format!("CREATE TABLE {table} (id INT, at DATETIME)")).await;
+    let write = json!({"blockName": "SQL Write", "variables": {"table": table}});
+    let ambiguous = app
+        .post(
+            "/api/WorkflowTemplate",
+            &json!({"name": "Copy", "state": "Published", "applications": ["PGSQL", "MYSQL"], "chain": [write]}),
+        )
+        .await;
+    assert_error(
+        &ambiguous,
+        400,
+        "chain[0].application: the block 'SQL Write' is offered by PGSQL and MYSQL; name the application it belongs to",
+    );
+    let mut write = write;
+    write["application"] = json!("MYSQL");
+    let chain = json!([
+        {"blockName": "SQL Query", "application": "PGSQL", "variables": {"query": format!("SELECT * FROM {table} ORDER BY id")}},
+        write,
+    ]);
+    let workflow = connector_workflow(
+        &app,
+        &[
+            ("PGSQL", POSTGRESQL, pg_credentials()),
+            ("MYSQL", MYSQL, mysql_credentials()),
+        ],
+        chain,
+    )
+    .await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let rows: Vec<(i32, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, CAST(at AS CHAR) FROM {table} ORDER BY id"
+    )))
+    .fetch_all(&mut mysql().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, Some("2024-05-06 07:08:09".into())), (2, None)]
+    );
+    mysql_exec(&format!("DROP TABLE {table}")).await;
+    pg_exec(&format!("DROP TABLE {table}")).await;
 }

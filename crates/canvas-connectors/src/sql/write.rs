@@ -91,8 +91,9 @@ impl Table {
                     let sql = self.insert_sql(&columns, chunk.len());
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for record in chunk {
-                        for (name, _) in &columns {
-                            query = query.bind(text(self.dialect, record.get(name.as_str())));
+                        for (name, ty) in &columns {
+                            let value = text(self.dialect, ty, record.get(name.as_str()));
+                            query = query.bind(value);
                         }
                     }
                     query.execute(&mut *tx).await.map_err(fail)?;
@@ -188,12 +189,28 @@ fn field_names(records: &[Value]) -> Vec<String> {
 }
 
 /// A value as the text the database converts to the column's type.
-fn text(dialect: Dialect, value: Option<&Value>) -> Option<String> {
+fn text(dialect: Dialect, column_type: &str, value: Option<&Value>) -> Option<String> {
     match value? {
         Value::Null => None,
+        Value::String(s) if dialect == Dialect::MySql => Some(mysql_time(column_type, s)),
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) if dialect == Dialect::MySql => Some(if *b { "1" } else { "0" }.into()),
         other => Some(other.to_string()),
+    }
+}
+
+/// MySQL's date and time columns refuse ISO 8601 with an offset
+/// (`2024-01-02T03:04:05Z`, what `SQL Query` gives for PostgreSQL's
+/// `timestamptz`): such values go in as UTC in MySQL's own form.
+fn mysql_time(column_type: &str, text: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) else {
+        return text.to_string();
+    };
+    let utc = t.naive_utc();
+    match column_type.to_ascii_lowercase().as_str() {
+        "datetime" | "timestamp" => utc.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        "date" => utc.format("%Y-%m-%d").to_string(),
+        _ => text.to_string(),
     }
 }
 
