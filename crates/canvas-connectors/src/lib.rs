@@ -6,6 +6,7 @@
 mod filehub;
 mod files;
 mod ftp;
+mod http;
 mod sql;
 
 pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurity};
@@ -110,12 +111,14 @@ pub struct ConfigError(String);
 pub struct Connectors {
     config: ConnectorConfig,
     tls: Arc<rustls::ClientConfig>,
+    http: http::Http,
 }
 
 impl Connectors {
     pub fn new(config: ConnectorConfig) -> Result<Self, ConfigError> {
         let tls = Arc::new(tls_config(config.extra_ca_file.as_deref())?);
-        Ok(Self { config, tls })
+        let http = http::Http::new(&tls, config.timeout);
+        Ok(Self { config, tls, http })
     }
 
     /// Checks `credentials` against the application itself.
@@ -137,6 +140,16 @@ impl Connectors {
             }
             Some(ConnectorKind::Mysql) => {
                 sql::check(sql::Dialect::MySql, credentials, timeout).await
+            }
+            Some(ConnectorKind::Http) => {
+                let probe = http::check(&self.http, credentials, session_policy(app));
+                match tokio::time::timeout(timeout, probe).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ConnectorError::Unreachable(format!(
+                        "the server: no answer within {} s",
+                        timeout.as_secs()
+                    ))),
+                }
             }
             None => return Err(CheckError::NoConnector(app.name.clone())),
         };
@@ -173,6 +186,7 @@ impl Connectors {
                     &app.short_name,
                     services.timeout,
                 ),
+                Some(ConnectorKind::Http) => http::register(blocks, self.http.clone(), app),
                 None => {}
             }
         }
@@ -185,6 +199,18 @@ pub(crate) struct BlockServices {
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
     mailer: Option<Mailer>,
+}
+
+fn session_policy(app: &Application) -> http::SessionPolicy {
+    http::SessionPolicy {
+        minutes: u32::try_from(app.session_time_mins).unwrap_or(0),
+        sliding: app.session_sliding_expiry,
+    }
+}
+
+/// A value as plain text: strings as they are, null as nothing, the rest as JSON.
+pub(crate) fn plain(v: &serde_json::Value) -> String {
+    canvas_formats::cell_text(v)
 }
 
 /// The variables the catalog lists for `block` of the application `app`.

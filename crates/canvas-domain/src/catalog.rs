@@ -58,6 +58,7 @@ pub enum ConnectorKind {
     FileHub,
     Postgresql,
     Mysql,
+    Http,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

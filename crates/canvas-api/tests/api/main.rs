@@ -2,6 +2,7 @@
 
 mod ftp;
 mod helpers;
+mod http_server;
 mod smtp;
 
 mod accounts;
@@ -11,6 +12,7 @@ mod auth;
 mod connectors;
 mod errors;
 mod files;
+mod http_connector;
 mod meta;
 mod runs;
 mod schedules;

@@ -1,0 +1,199 @@
+//! How requests authenticate: none, basic, bearer, an API key in a header
+//! or in the query, or an OAuth2 client-credentials token, fetched from the
+//! token URL, kept for its lifetime and fetched again on a 401.
+
+use super::{Http, SessionPolicy};
+use crate::ConnectorError;
+use canvas_domain::credentials::Credentials;
+use reqwest::RequestBuilder;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Auth {
+    None,
+    Basic { user: String, password: String },
+    Bearer(String),
+    HeaderKey { name: String, key: String },
+    QueryKey { name: String, key: String },
+    OAuth2(OAuth2),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct OAuth2 {
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+}
+
+fn required(credentials: &Credentials, field: &str, label: &str) -> Result<String, ConnectorError> {
+    credentials
+        .get_str(field)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ConnectorError::Rejected(format!("You must enter a value for {label}.")))
+}
+
+impl Auth {
+    pub fn from_credentials(c: &Credentials) -> Result<Self, ConnectorError> {
+        let style = c.get_str("auth").unwrap_or("none").trim();
+        Ok(match style {
+            "" | "none" => Self::None,
+            "basic" => Self::Basic {
+                user: required(c, "username", "User name")?,
+                password: c.get_str("password").unwrap_or_default().to_string(),
+            },
+            "bearer" => Self::Bearer(required(c, "token", "Token")?),
+            "apikey-header" | "apikey-query" => {
+                let name = required(c, "keyName", "Key name")?;
+                let key = required(c, "token", "Token")?;
+                if style == "apikey-header" {
+                    Self::HeaderKey { name, key }
+                } else {
+                    Self::QueryKey { name, key }
+                }
+            }
+            "oauth2" => Self::OAuth2(OAuth2 {
+                token_url: required(c, "tokenUrl", "Token URL")?,
+                client_id: required(c, "clientId", "Client id")?,
+                client_secret: required(c, "clientSecret", "Client secret")?,
+                scope: c
+                    .get_str("scope")
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            }),
+            other => {
+                return Err(ConnectorError::Rejected(format!(
+                    "Authentication must be one of none, basic, bearer, apikey-header, apikey-query, oauth2; got '{other}'."
+                )));
+            }
+        })
+    }
+
+    pub fn is_oauth2(&self) -> bool {
+        matches!(self, Self::OAuth2(_))
+    }
+
+    pub async fn apply(
+        &self,
+        builder: RequestBuilder,
+        http: &Http,
+        session: SessionPolicy,
+    ) -> Result<RequestBuilder, ConnectorError> {
+        Ok(match self {
+            Self::None => builder,
+            Self::Basic { user, password } => builder.basic_auth(user, Some(password)),
+            Self::Bearer(token) => builder.bearer_auth(token),
+            Self::HeaderKey { name, key } => builder.header(name.as_str(), key.as_str()),
+            Self::QueryKey { name, key } => builder.query(&[(name, key)]),
+            Self::OAuth2(o) => builder.bearer_auth(http.tokens.token(o, http, session).await?),
+        })
+    }
+}
+
+struct Token {
+    value: String,
+    expires: Instant,
+    /// Sliding sessions: how much each use extends the token.
+    slide: Option<Duration>,
+}
+
+/// OAuth2 tokens by client, shared by every run of this process.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    tokens: Mutex<HashMap<OAuth2, Token>>,
+}
+
+/// A token is fetched again this long before it expires.
+const EARLY: Duration = Duration::from_secs(30);
+
+impl TokenCache {
+    fn cached(&self, client: &OAuth2) -> Option<String> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let token = tokens.get_mut(client)?;
+        let now = Instant::now();
+        if token.expires <= now + EARLY {
+            return None;
+        }
+        if let Some(slide) = token.slide {
+            token.expires = now + slide;
+        }
+        Some(token.value.clone())
+    }
+
+    pub fn forget(&self, auth: &Auth) {
+        if let Auth::OAuth2(client) = auth {
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(client);
+        }
+    }
+
+    async fn token(
+        &self,
+        client: &OAuth2,
+        http: &Http,
+        session: SessionPolicy,
+    ) -> Result<String, ConnectorError> {
+        if let Some(token) = self.cached(client) {
+            return Ok(token);
+        }
+        let (value, lifetime) = fetch(client, http).await?;
+        let session_life =
+            (session.minutes > 0).then(|| Duration::from_secs(u64::from(session.minutes) * 60));
+        let lifetime = lifetime
+            .or(session_life)
+            .unwrap_or(Duration::from_secs(3600));
+        let token = Token {
+            value: value.clone(),
+            expires: Instant::now() + lifetime,
+            slide: session.sliding.then_some(lifetime),
+        };
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client.clone(), token);
+        Ok(value)
+    }
+}
+
+/// The client-credentials grant (RFC 6749 §4.4), the client authenticated
+/// with HTTP Basic; returns the token and how long it lives.
+async fn fetch(client: &OAuth2, http: &Http) -> Result<(String, Option<Duration>), ConnectorError> {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = &client.scope {
+        form.push(("scope", scope));
+    }
+    let response = http
+        .client
+        .post(&client.token_url)
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| ConnectorError::Unreachable(format!("the token URL: {}", e.without_url())))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let error = body["error_description"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or_default();
+        let message = format!("the token URL answered {}: {error}", status.as_u16());
+        return Err(if status.is_server_error() {
+            ConnectorError::Transient(message)
+        } else {
+            ConnectorError::Rejected(message)
+        });
+    }
+    let token = body["access_token"].as_str().ok_or_else(|| {
+        ConnectorError::Rejected("the token URL answered without an access_token".into())
+    })?;
+    let lifetime = body["expires_in"].as_u64().map(Duration::from_secs);
+    Ok((token.to_string(), lifetime))
+}

@@ -1,0 +1,340 @@
+//! `HTTP Request` and what scripts call on `apps.HTTP`.
+
+use super::paging::{MAX_PAGES, Next, Paging, records};
+use super::{Http, HttpSession, Request, SessionPolicy};
+use canvas_engine::{
+    AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
+    NativeBlock, NativeBlocks, RecordReader, RecordWriter,
+};
+use reqwest::Method;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub(crate) fn register(
+    blocks: &mut NativeBlocks,
+    http: Http,
+    app: &canvas_domain::catalog::Application,
+) {
+    let connector = Arc::new(HttpApp {
+        http,
+        app: app.short_name.clone(),
+        session: SessionPolicy {
+            minutes: u32::try_from(app.session_time_mins).unwrap_or(0),
+            sliding: app.session_sliding_expiry,
+        },
+    });
+    blocks.add(&app.short_name, Arc::new(RequestBlock(connector.clone())));
+    blocks.add_operations(&app.short_name, connector);
+}
+
+struct HttpApp {
+    http: Http,
+    app: String,
+    session: SessionPolicy,
+}
+
+impl HttpApp {
+    fn session(&self, app: Option<&AppAccess>) -> Result<HttpSession, BlockError> {
+        let app =
+            app.ok_or_else(|| BlockError::Permanent(format!("no {} application", self.app)))?;
+        Ok(self.http.session(&app.credentials, self.session)?)
+    }
+}
+
+struct RequestBlock(Arc<HttpApp>);
+
+fn permanent(message: impl Into<String>) -> BlockError {
+    BlockError::Permanent(message.into())
+}
+
+/// The block's variables, read once.
+struct Settings {
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    records_path: Option<String>,
+    paging: Paging,
+    batch_size: usize,
+}
+
+impl Settings {
+    fn from_variables(vars: &Map<String, Value>) -> Result<Self, BlockError> {
+        let method = vars.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let method =
+            Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+                permanent(format!(
+                    "variable 'method': '{method}' is not an HTTP method"
+                ))
+            })?;
+        let query = match vars.get("query") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(q)) => q
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::plain(v)))
+                .collect(),
+            Some(other) => {
+                return Err(permanent(format!(
+                    "variable 'query' must be an object, got {other}"
+                )));
+            }
+        };
+        // A body that is JSON text goes as that JSON; other text as a JSON string.
+        let body = match vars.get("body") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => {
+                Some(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())))
+            }
+            Some(other) => Some(other.clone()),
+        };
+        let batch_size = match vars.get("batchSize") {
+            None | Some(Value::Null) => 1,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    permanent(format!(
+                        "variable 'batchSize' must be a whole number from 1 to 10000, got {v}"
+                    ))
+                })? as usize,
+        };
+        Ok(Self {
+            method,
+            path: vars
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string(),
+            query,
+            body,
+            records_path: vars
+                .get("recordsPath")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            paging: Paging::from_variable(vars.get("pagination")).map_err(permanent)?,
+            batch_size,
+        })
+    }
+
+    /// Sending writes the input records as bodies: POST, PUT or PATCH with no body of its own.
+    fn sends_input(&self) -> bool {
+        self.body.is_none() && matches!(self.method, Method::POST | Method::PUT | Method::PATCH)
+    }
+}
+
+impl NativeBlock for RequestBlock {
+    fn name(&self) -> &str {
+        "HTTP Request"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.0.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let settings = Settings::from_variables(&cx.variables)?;
+            let session = self.0.session(cx.application.as_ref())?;
+            let (requests, records) = if settings.sends_input() {
+                send_input(&session, &settings, cx, input, output).await?
+            } else {
+                read_pages(&session, &settings, &cx.cancel, output).await?
+            };
+            cx.log(format!("{requests} requests, {records} records"));
+            Ok(())
+        })
+    }
+}
+
+/// One request, then the next pages while the pagination finds more.
+async fn read_pages(
+    session: &HttpSession,
+    settings: &Settings,
+    cancel: &CancelToken,
+    output: &mut RecordWriter,
+) -> Result<(usize, usize), BlockError> {
+    let mut request = Request {
+        method: settings.method.clone(),
+        path: settings.path.clone(),
+        query: [settings.query.clone(), settings.paging.first()].concat(),
+        body: settings.body.clone(),
+    };
+    let mut total = 0;
+    for page in 1..=MAX_PAGES {
+        cancel.check()?;
+        let response = session.send(&request).await?;
+        let found = records(&response.body, settings.records_path.as_deref()).map_err(|e| {
+            permanent(format!(
+                "{} {} (page {page}): {e}",
+                request.method, request.path
+            ))
+        })?;
+        total += found.len();
+        output.write_values(&found).await?;
+        match settings.paging.next(page, found.len(), &response.body) {
+            None => return Ok((page, total)),
+            Some(Next::Query(q)) => request.query = [settings.query.clone(), q].concat(),
+            Some(Next::Url(url)) => {
+                request.path = url;
+                request.query.clear();
+            }
+        }
+    }
+    Err(permanent(format!(
+        "stopped after {MAX_PAGES} pages; is the pagination right?"
+    )))
+}
+
+/// Each input record (or batch of `batchSize` records, as an array) is
+/// the body of one request; `{{field}}` in the path takes the record's field.
+async fn send_input(
+    session: &HttpSession,
+    settings: &Settings,
+    cx: &BlockContext,
+    input: &mut RecordReader,
+    output: &mut RecordWriter,
+) -> Result<(usize, usize), BlockError> {
+    let (mut requests, mut total) = (0, 0);
+    while let Some(values) = input.next_values().await? {
+        for chunk in values.chunks(settings.batch_size) {
+            cx.cancel.check()?;
+            let body = if settings.batch_size == 1 {
+                chunk[0].clone()
+            } else {
+                Value::Array(chunk.to_vec())
+            };
+            let request = Request {
+                method: settings.method.clone(),
+                path: fill_path(&settings.path, &chunk[0]),
+                query: settings.query.clone(),
+                body: Some(body),
+            };
+            let response = session.send(&request).await?;
+            let found =
+                records(&response.body, settings.records_path.as_deref()).unwrap_or_default();
+            total += found.len();
+            output.write_values(&found).await?;
+            requests += 1;
+        }
+    }
+    Ok((requests, total))
+}
+
+/// `/customers/{{id}}` with the record's `id`, URL-encoded.
+fn fill_path(path: &str, record: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let field = rest[start + 2..start + len].trim();
+        let value = super::paging::at(record, field)
+            .map(crate::plain)
+            .unwrap_or_default();
+        out.push_str(&encode_segment(&value));
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn encode_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `apps.HTTP.get(path, query)`, `.delete(path, query)`, `.post/.put/.patch(path, body)`
+/// → the answer's JSON (or its text when it is not JSON).
+impl AppOperations for HttpApp {
+    fn operations(&self) -> &[&'static str] {
+        &["get", "post", "put", "patch", "delete"]
+    }
+
+    fn call<'a>(
+        &'a self,
+        app: &'a AppAccess,
+        operation: &'a str,
+        args: Vec<Value>,
+        _cancel: CancelToken,
+    ) -> CallFuture<'a> {
+        Box::pin(async move {
+            let path = args.first().and_then(Value::as_str).ok_or_else(|| {
+                permanent(format!(
+                    "apps.{}.{operation}: argument 1 (path) must be text",
+                    app.short_name
+                ))
+            })?;
+            let method =
+                Method::from_bytes(operation.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    permanent(format!(
+                        "apps.{} has no operation '{operation}'",
+                        app.short_name
+                    ))
+                })?;
+            let second = args.get(1).cloned().filter(|v| !v.is_null());
+            let (query, body) = match method {
+                Method::GET | Method::DELETE => {
+                    let query = match second {
+                        None => Vec::new(),
+                        Some(Value::Object(q)) => q
+                            .iter()
+                            .map(|(k, v)| (k.clone(), crate::plain(v)))
+                            .collect(),
+                        Some(_) => {
+                            return Err(permanent(format!(
+                                "apps.{}.{operation}: argument 2 (query) must be an object",
+                                app.short_name
+                            )));
+                        }
+                    };
+                    (query, None)
+                }
+                _ => (Vec::new(), second),
+            };
+            let request = Request {
+                method,
+                path: path.to_string(),
+                query,
+                body,
+            };
+            let response = self.session(Some(app))?.send(&request).await?;
+            Ok(
+                if response.body.is_null() && !response.text.trim().is_empty() {
+                    Value::String(response.text)
+                } else {
+                    response.body
+                },
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_take_record_fields_encoded() {
+        let record = json!({"id": "a b/c", "n": 7});
+        assert_eq!(
+            fill_path("/x/{{id}}/y/{{ n }}", &record),
+            "/x/a%20b%2Fc/y/7"
+        );
+        assert_eq!(fill_path("/plain", &record), "/plain");
+    }
+}

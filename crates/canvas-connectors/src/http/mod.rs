@@ -1,0 +1,274 @@
+//! HTTP/REST: a base URL and one of the usual ways to authenticate
+//! (`auth.rs`); requests retried on 429 (after `Retry-After`) and on
+//! 502/503/504 with backoff; paged reads (`paging.rs`); the `HTTP Request`
+//! block and the script operations (`blocks.rs`).
+
+mod auth;
+mod blocks;
+mod paging;
+
+pub(crate) use blocks::register;
+
+use crate::ConnectorError;
+use auth::{Auth, TokenCache};
+use canvas_domain::credentials::Credentials;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tries of one request when the server says it is busy (429, 502–504).
+const BUSY_TRIES: u32 = 5;
+/// The longest `Retry-After` honoured inside a block; longer waits fail
+/// the try as transient and the engine's retry takes over.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The shared HTTP machinery: one client (connection pool, TLS) and the
+/// OAuth2 tokens of every registration, kept for their lifetime.
+#[derive(Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    tokens: Arc<TokenCache>,
+}
+
+impl Http {
+    pub fn new(tls: &rustls::ClientConfig, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.clone())
+            .connect_timeout(timeout)
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("Canvas/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS configuration made by rustls itself");
+        Self {
+            client,
+            tokens: Arc::new(TokenCache::default()),
+        }
+    }
+
+    /// The settings of one registration.
+    pub fn session(
+        &self,
+        credentials: &Credentials,
+        session: SessionPolicy,
+    ) -> Result<HttpSession, ConnectorError> {
+        let base = credentials.get_str("baseUrl").unwrap_or_default().trim();
+        let base = reqwest::Url::parse(base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConnectorError::Rejected(format!(
+                    "Base URL must be an http:// or https:// URL, got '{base}'."
+                ))
+            })?;
+        Ok(HttpSession {
+            http: self.clone(),
+            base,
+            auth: Auth::from_credentials(credentials)?,
+            session,
+        })
+    }
+}
+
+/// How long a token lives when the token endpoint does not say
+/// (`sessionTimeMins`), and whether each use extends it (`sessionSlidingExpiry`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionPolicy {
+    pub minutes: u32,
+    pub sliding: bool,
+}
+
+/// Requests to one registration's base URL with its authentication.
+pub(crate) struct HttpSession {
+    http: Http,
+    base: reqwest::Url,
+    auth: Auth,
+    session: SessionPolicy,
+}
+
+/// One request: method, path under the base URL (or an absolute URL of the
+/// same host, as next-links are), query and JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.to_string(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// A 2xx answer read whole: its body as JSON (null when it is not JSON) and as text.
+pub(crate) struct Response {
+    pub body: Value,
+    pub text: String,
+}
+
+impl HttpSession {
+    fn url(&self, path: &str) -> Result<reqwest::Url, ConnectorError> {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            let url = reqwest::Url::parse(path)
+                .map_err(|e| ConnectorError::Invalid(format!("'{path}': {e}")))?;
+            if url.origin() != self.base.origin() {
+                return Err(ConnectorError::Invalid(format!(
+                    "'{path}' is not on the application's server ({})",
+                    self.base.origin().ascii_serialization()
+                )));
+            }
+            return Ok(url);
+        }
+        let mut url = self.base.clone();
+        let joined = format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        url.set_path(&joined);
+        Ok(url)
+    }
+
+    /// Sends `request`, authenticating, refreshing an OAuth2 token once on
+    /// 401, and waiting out 429/502/503/504. A 2xx answer is `Ok`.
+    pub async fn send(&self, request: &Request) -> Result<Response, ConnectorError> {
+        let mut refreshed = false;
+        let mut busy = 0;
+        loop {
+            let response = self.send_once(request).await?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && self.auth.is_oauth2() && !refreshed {
+                self.http.tokens.forget(&self.auth);
+                refreshed = true;
+                continue;
+            }
+            if is_busy(status) && busy + 1 < BUSY_TRIES {
+                busy += 1;
+                let wait = retry_after(&response).unwrap_or_else(|| backoff(busy));
+                if wait > MAX_RETRY_AFTER {
+                    return Err(ConnectorError::Transient(format!(
+                        "{} {}: the server asks to wait {} s",
+                        status.as_u16(),
+                        reason(status),
+                        wait.as_secs()
+                    )));
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return read(request, response).await;
+        }
+    }
+
+    async fn send_once(&self, request: &Request) -> Result<reqwest::Response, ConnectorError> {
+        let url = self.url(&request.path)?;
+        let mut builder = self
+            .http
+            .client
+            .request(request.method.clone(), url)
+            .header("Accept", "application/json");
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let builder = self.auth.apply(builder, &self.http, self.session).await?;
+        builder.send().await.map_err(|e| transport(&self.base, e))
+    }
+
+    /// The credential check: the probe path answers 2xx or 3xx.
+    pub async fn probe(&self, path: &str) -> Result<(), ConnectorError> {
+        match self.send(&Request::get(path)).await {
+            Ok(_) => Ok(()),
+            Err(ConnectorError::Failed(message)) => Err(ConnectorError::Rejected(message)),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+fn is_busy(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+fn backoff(try_number: u32) -> Duration {
+    Duration::from_millis(250 << try_number.min(6))
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.signed_duration_since(chrono::Utc::now());
+    Some(wait.to_std().unwrap_or_default())
+}
+
+fn reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("")
+}
+
+/// Reads the body; a non-2xx status becomes an error with the server's words.
+async fn read(request: &Request, response: reqwest::Response) -> Result<Response, ConnectorError> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ConnectorError::Transient(format!("reading the answer: {e}")))?;
+    if status.is_success() {
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        return Ok(Response { body, text });
+    }
+    let snippet: String = text.chars().take(300).collect();
+    let message = format!(
+        "{} {} answered {} {}: {}",
+        request.method,
+        request.path,
+        status.as_u16(),
+        reason(status),
+        snippet.trim()
+    );
+    Err(match status.as_u16() {
+        401 | 403 => ConnectorError::Rejected(message),
+        408 | 429 | 500..=599 => ConnectorError::Transient(message),
+        _ => ConnectorError::Failed(message),
+    })
+}
+
+fn transport(base: &reqwest::Url, e: reqwest::Error) -> ConnectorError {
+    let host = base.host_str().unwrap_or_default();
+    if e.is_timeout() {
+        ConnectorError::Transient(format!("{host}: the request timed out"))
+    } else {
+        // Without the URL: a query string may hold an API key.
+        ConnectorError::Unreachable(format!("{host}: {}", e.without_url()))
+    }
+}
+
+/// A request to the probe path with the credentials: the check at registration.
+pub(crate) async fn check(
+    http: &Http,
+    credentials: &Credentials,
+    session: SessionPolicy,
+) -> Result<(), ConnectorError> {
+    let probe = credentials
+        .get_str("probePath")
+        .unwrap_or("/")
+        .trim()
+        .to_string();
+    let probe = if probe.is_empty() {
+        "/".to_string()
+    } else {
+        probe
+    };
+    http.session(credentials, session)?.probe(&probe).await
+}

@@ -1,0 +1,240 @@
+//! Paged reads: page number, offset/limit, cursor and next-link, read until
+//! the server says there is no more.
+
+use serde_json::Value;
+
+/// Pages read at most by one block, whatever the server says.
+pub(crate) const MAX_PAGES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Paging {
+    None,
+    /// `?page=1&pageSize=100`, then 2, 3... until a page is short or empty.
+    Page {
+        param: String,
+        start: i64,
+        size_param: Option<String>,
+        size: Option<usize>,
+    },
+    /// `?offset=0&limit=100`, then 100, 200... until a page is short or empty.
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        limit: usize,
+    },
+    /// The cursor at `path` in each answer goes back as `param` until it is missing.
+    Cursor {
+        param: String,
+        path: String,
+    },
+    /// The URL at `path` in each answer is the next page until it is missing.
+    NextLink {
+        path: String,
+    },
+}
+
+fn text(settings: &Value, key: &str, default: &str) -> String {
+    settings[key].as_str().unwrap_or(default).to_string()
+}
+
+impl Paging {
+    /// From the block's `pagination` variable, e.g. `{"type": "offset", "limit": 500}`.
+    pub fn from_variable(settings: Option<&Value>) -> Result<Self, String> {
+        let Some(settings) = settings.filter(|v| !v.is_null()) else {
+            return Ok(Self::None);
+        };
+        let size = |key: &str| -> Result<Option<usize>, String> {
+            match &settings[key] {
+                Value::Null => Ok(None),
+                v => v
+                    .as_u64()
+                    .filter(|n| *n > 0)
+                    .map(|n| Some(n as usize))
+                    .ok_or_else(|| {
+                        format!("variable 'pagination': '{key}' must be a positive whole number")
+                    }),
+            }
+        };
+        Ok(match settings["type"].as_str().unwrap_or_default() {
+            "page" => Self::Page {
+                param: text(settings, "param", "page"),
+                start: settings["start"].as_i64().unwrap_or(1),
+                size_param: settings["sizeParam"].as_str().map(str::to_string),
+                size: size("size")?,
+            },
+            "offset" => Self::Offset {
+                offset_param: text(settings, "offsetParam", "offset"),
+                limit_param: text(settings, "limitParam", "limit"),
+                limit: size("limit")?.unwrap_or(100),
+            },
+            "cursor" => Self::Cursor {
+                param: text(settings, "param", "cursor"),
+                path: settings["cursorPath"]
+                    .as_str()
+                    .ok_or("variable 'pagination': a cursor needs 'cursorPath', where the answer holds the next cursor")?
+                    .to_string(),
+            },
+            "nextLink" => Self::NextLink {
+                path: text(settings, "nextPath", "next"),
+            },
+            other => {
+                return Err(format!(
+                    "variable 'pagination': type '{other}' is not one of page, offset, cursor, nextLink"
+                ));
+            }
+        })
+    }
+
+    /// The query parameters of the first page.
+    pub fn first(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Page {
+                param,
+                start,
+                size_param,
+                size,
+            } => {
+                let mut q = vec![(param.clone(), start.to_string())];
+                if let (Some(p), Some(s)) = (size_param, size) {
+                    q.push((p.clone(), s.to_string()));
+                }
+                q
+            }
+            Self::Offset {
+                offset_param,
+                limit_param,
+                limit,
+            } => vec![
+                (offset_param.clone(), "0".into()),
+                (limit_param.clone(), limit.to_string()),
+            ],
+            Self::None | Self::Cursor { .. } | Self::NextLink { .. } => Vec::new(),
+        }
+    }
+
+    /// What to ask next after a page of `count` records answered `body`:
+    /// new query parameters, or a URL; `None` when there is no more.
+    pub fn next(&self, page: usize, count: usize, body: &Value) -> Option<Next> {
+        let short = |size: Option<usize>| count == 0 || size.is_some_and(|s| count < s);
+        match self {
+            Self::None => None,
+            Self::Page {
+                param,
+                start,
+                size_param,
+                size,
+            } => (!short(*size)).then(|| {
+                let mut q = vec![(param.clone(), (start + page as i64).to_string())];
+                if let (Some(p), Some(s)) = (size_param, size) {
+                    q.push((p.clone(), s.to_string()));
+                }
+                Next::Query(q)
+            }),
+            Self::Offset {
+                offset_param,
+                limit_param,
+                limit,
+            } => (!short(Some(*limit))).then(|| {
+                Next::Query(vec![
+                    (offset_param.clone(), (page * limit).to_string()),
+                    (limit_param.clone(), limit.to_string()),
+                ])
+            }),
+            Self::Cursor { param, path } => {
+                let cursor = at(body, path).and_then(scalar_text)?;
+                Some(Next::Query(vec![(param.clone(), cursor)]))
+            }
+            Self::NextLink { path } => at(body, path).and_then(scalar_text).map(Next::Url),
+        }
+    }
+}
+
+pub(crate) enum Next {
+    Query(Vec<(String, String)>),
+    Url(String),
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A value by path: `data.items`, `$.data.items`, `results.0.rows`.
+pub(crate) fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    let path = path.trim().trim_start_matches('$').trim_start_matches('.');
+    if path.is_empty() {
+        return Some(value);
+    }
+    path.split('.').try_fold(value, |v, key| match v {
+        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+        other => other.get(key),
+    })
+}
+
+/// The records an answer holds: the array at `path` (or the answer itself),
+/// an object as one record.
+pub(crate) fn records(body: &Value, path: Option<&str>) -> Result<Vec<Value>, String> {
+    let found = match path {
+        Some(p) => at(body, p).ok_or_else(|| format!("the answer has nothing at '{p}'"))?,
+        None => body,
+    };
+    Ok(match found {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pages_stop_when_a_page_is_short() {
+        let p = Paging::from_variable(Some(
+            &json!({"type": "page", "sizeParam": "size", "size": 2}),
+        ))
+        .unwrap();
+        assert_eq!(
+            p.first(),
+            vec![("page".into(), "1".into()), ("size".into(), "2".into())]
+        );
+        assert!(matches!(p.next(1, 2, &json!({})), Some(Next::Query(q)) if q[0].1 == "2"));
+        assert!(p.next(2, 1, &json!({})).is_none());
+    }
+
+    #[test]
+    fn cursors_and_links_are_read_from_the_answer() {
+        let c = Paging::from_variable(Some(&json!({"type": "cursor", "cursorPath": "meta.next"})))
+            .unwrap();
+        assert!(
+            matches!(c.next(1, 5, &json!({"meta": {"next": "abc"}})), Some(Next::Query(q)) if q[0] == ("cursor".into(), "abc".into()))
+        );
+        assert!(c.next(1, 5, &json!({"meta": {"next": null}})).is_none());
+        let n = Paging::from_variable(Some(&json!({"type": "nextLink", "nextPath": "links.next"})))
+            .unwrap();
+        assert!(
+            matches!(n.next(1, 5, &json!({"links": {"next": "http://x/2"}})), Some(Next::Url(u)) if u == "http://x/2")
+        );
+        assert!(
+            Paging::from_variable(Some(&json!({"type": "pages"})))
+                .unwrap_err()
+                .contains("'pages'")
+        );
+    }
+
+    #[test]
+    fn records_are_found_by_path() {
+        let body = json!({"data": {"items": [{"a": 1}, {"a": 2}]}, "list": [[{"b": 1}]]});
+        assert_eq!(records(&body, Some("$.data.items")).unwrap().len(), 2);
+        assert_eq!(
+            records(&body, Some("list.0")).unwrap(),
+            vec![json!({"b": 1})]
+        );
+        assert!(records(&body, Some("nope")).is_err());
+    }
+}
