@@ -68,7 +68,7 @@ impl NativeBlock for SendEmail {
                 content.extend(file.take());
             }
             let records = file.records();
-            content.extend(file.finish());
+            content.extend(file.finish().map_err(|e| permanent(&e))?);
             let size = content.len();
             let note = text(&cx.variables, "note").unwrap_or_default().to_string();
             mailer

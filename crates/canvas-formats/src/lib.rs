@@ -7,6 +7,7 @@
 mod csv_format;
 mod json_format;
 mod text;
+mod xlsx_format;
 mod xml_format;
 
 use serde_json::{Map, Value};
@@ -21,6 +22,10 @@ pub enum FileFormat {
     /// One JSON record per line.
     Ndjson,
     Xml(XmlOptions),
+    /// A workbook: the sheet to read or to write (the first / `Sheet1` when `None`).
+    Xlsx {
+        sheet: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,10 +91,13 @@ impl FileFormat {
             "json" => Self::Json,
             "ndjson" | "jsonl" => Self::Ndjson,
             "xml" => Self::Xml(XmlOptions::from_variables(vars)?),
+            "xlsx" => Self::Xlsx {
+                sheet: text_var(vars, "sheet")?.map(str::to_string),
+            },
             other => {
                 return Err(OptionError {
                     variable: "fileformat",
-                    problem: format!("'{other}' is not one of csv, json, ndjson, xml"),
+                    problem: format!("'{other}' is not one of csv, json, ndjson, xml, xlsx"),
                 });
             }
         })
@@ -102,6 +110,7 @@ impl FileFormat {
             Self::Json => "json",
             Self::Ndjson => "ndjson",
             Self::Xml(_) => "xml",
+            Self::Xlsx { .. } => "xlsx",
         }
     }
 
@@ -112,6 +121,9 @@ impl FileFormat {
             Self::Json => "application/json",
             Self::Ndjson => "application/x-ndjson",
             Self::Xml(_) => "application/xml",
+            Self::Xlsx { .. } => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
         }
     }
 
@@ -122,6 +134,9 @@ impl FileFormat {
             Self::Json => Inner::Json(json_format::JsonWriter::array()),
             Self::Ndjson => Inner::Json(json_format::JsonWriter::lines()),
             Self::Xml(o) => Inner::Xml(xml_format::XmlWriter::new(o.clone())),
+            Self::Xlsx { sheet } => {
+                Inner::Xlsx(Box::new(xlsx_format::XlsxWriter::new(sheet.clone())))
+            }
         };
         FileWriter { inner, records: 0 }
     }
@@ -133,6 +148,7 @@ impl FileFormat {
             Self::Json => json_format::parse_array(file, bytes),
             Self::Ndjson => json_format::parse_lines(file, bytes),
             Self::Xml(o) => xml_format::parse(o, file, bytes),
+            Self::Xlsx { sheet } => xlsx_format::parse(sheet.as_deref(), file, bytes),
         }
     }
 }
@@ -196,6 +212,7 @@ enum Inner {
     Csv(Box<csv_format::CsvWriter>),
     Json(json_format::JsonWriter),
     Xml(xml_format::XmlWriter),
+    Xlsx(Box<xlsx_format::XlsxWriter>),
 }
 
 impl FileWriter {
@@ -206,6 +223,7 @@ impl FileWriter {
                 Inner::Csv(w) => w.write(record),
                 Inner::Json(w) => w.write(record),
                 Inner::Xml(w) => w.write(record),
+                Inner::Xlsx(w) => w.write(record),
             };
             written.map_err(|problem| WriteError {
                 record: self.records,
@@ -215,22 +233,29 @@ impl FileWriter {
         Ok(())
     }
 
-    /// The bytes rendered so far and not yet taken.
+    /// The bytes rendered so far and not yet taken (none for XLSX, which
+    /// is one zip archive made at the end).
     pub fn take(&mut self) -> Vec<u8> {
         match &mut self.inner {
             Inner::Csv(w) => w.take(),
             Inner::Json(w) => w.take(),
             Inner::Xml(w) => w.take(),
+            Inner::Xlsx(_) => Vec::new(),
         }
     }
 
     /// The file's last bytes.
-    pub fn finish(self) -> Vec<u8> {
-        match self.inner {
+    pub fn finish(self) -> Result<Vec<u8>, WriteError> {
+        let records = self.records;
+        Ok(match self.inner {
             Inner::Csv(w) => w.finish(),
             Inner::Json(w) => w.finish(),
             Inner::Xml(w) => w.finish(),
-        }
+            Inner::Xlsx(w) => w.finish().map_err(|problem| WriteError {
+                record: records,
+                problem,
+            })?,
+        })
     }
 
     pub fn records(&self) -> usize {

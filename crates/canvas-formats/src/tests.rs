@@ -13,7 +13,7 @@ fn render(format: &FileFormat, records: &[Value]) -> Vec<u8> {
     let mut bytes = writer.take();
     writer.write(b).unwrap();
     bytes.extend(writer.take());
-    bytes.extend(writer.finish());
+    bytes.extend(writer.finish().unwrap());
     bytes
 }
 
@@ -116,10 +116,43 @@ fn bad_options_name_the_variable() {
     let err = FileFormat::from_variables(json!({"fileformat": "pdf"}).as_object().unwrap());
     assert_eq!(
         err.unwrap_err().to_string(),
-        "variable 'fileformat': 'pdf' is not one of csv, json, ndjson, xml"
+        "variable 'fileformat': 'pdf' is not one of csv, json, ndjson, xml, xlsx"
     );
     let err = FileFormat::from_variables(json!({"delimiter": ";;"}).as_object().unwrap());
     assert_eq!(err.unwrap_err().variable, "delimiter");
     let err = FileFormat::from_variables(json!({"encoding": "utf-16"}).as_object().unwrap());
     assert_eq!(err.unwrap_err().variable, "encoding");
+}
+
+#[test]
+fn xlsx_round_trips_records_with_their_types() {
+    let f = format(json!({"fileformat": "xlsx", "sheet": "People"}));
+    let records = vec![
+        json!({"id": 1, "name": "Ådne", "score": 2.5, "ok": true}),
+        json!({"id": 2, "name": "Bo", "score": null, "ok": false}),
+    ];
+    let bytes = render(&f, &records);
+    assert_eq!(&bytes[..2], b"PK");
+    let back = f.parse("p.xlsx", &bytes).unwrap();
+    assert_eq!(back[0], records[0]);
+    assert_eq!(
+        back[1],
+        json!({"id": 2, "name": "Bo", "score": null, "ok": false})
+    );
+    let first = format(json!({"fileformat": "xlsx"}));
+    assert_eq!(first.parse("p.xlsx", &bytes).unwrap().len(), 2);
+    let missing = format(json!({"fileformat": "xlsx", "sheet": "Nope"})).parse("p.xlsx", &bytes);
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .starts_with("p.xlsx: sheet 'Nope'")
+    );
+    let not_xlsx = first.parse("p.xlsx", b"a,b\n1,2\n");
+    assert!(
+        not_xlsx
+            .unwrap_err()
+            .to_string()
+            .starts_with("p.xlsx: not an XLSX workbook")
+    );
 }

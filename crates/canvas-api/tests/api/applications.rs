@@ -56,7 +56,8 @@ async fn blocks_lists_each_applications_blocks_with_variables(backend: Backend) 
             "header",
             "encoding",
             "recordElement",
-            "rootElement"
+            "rootElement",
+            "sheet"
         ]
     );
 }

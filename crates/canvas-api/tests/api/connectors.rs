@@ -619,3 +619,28 @@ async fn a_block_two_applications_offer_names_its_application() {
     mysql_exec(&format!("DROP TABLE {table}")).await;
     pg_exec(&format!("DROP TABLE {table}")).await;
 }
+
+#[tokio::test]
+async fn an_xlsx_file_uploaded_to_ftp_reads_back_as_the_same_records() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let chain = json!([
+        script("return [{ id: 1, name: 'Ada', paid: true }, { id: 2, name: 'Bo', paid: false }];"),
+        {"blockName": "FTP Upload", "variables": {"filename": "people", "fileformat": "xlsx", "sheet": "People"}},
+        {"blockName": "FTP Download", "datasource": null, "variables": {"pattern": "*.xlsx", "fileformat": "xlsx"}},
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        &std::fs::read(server.files().join("people.xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    assert_eq!(
+        output(&app, run["id"].as_str().unwrap(), 3).await,
+        json!([{"id": 1, "name": "Ada", "paid": true}, {"id": 2, "name": "Bo", "paid": false}])
+    );
+}

@@ -96,7 +96,9 @@ async fn upload(
         upload.write(&chunk).await?;
     }
     let records = file.records();
-    let last = file.finish();
+    let last = file
+        .finish()
+        .map_err(|e| BlockError::Permanent(e.to_string()))?;
     bytes += last.len() as u64;
     upload.write(&last).await?;
     upload.finish().await?;
