@@ -1,10 +1,12 @@
 //! File Hub (CMAF): `Send email` — the input records as an attachment,
-//! through the server's SMTP configuration.
+//! through the server's SMTP configuration — and each account's own file
+//! space in the blob store: `Store file` and `Read file`.
 
 use crate::BlockServices;
 use crate::files::text;
 use canvas_engine::{
-    BlockContext, BlockError, BlockFuture, NativeBlock, NativeBlocks, RecordReader, RecordWriter,
+    AccountFiles, BlockContext, BlockError, BlockFuture, Datasets, NativeBlock, NativeBlocks,
+    RecordReader, RecordWriter,
 };
 use canvas_formats::FileFormat;
 use canvas_mail::{AttachmentMail, MailError, Mailer};
@@ -19,6 +21,143 @@ pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app:
             app: app.to_string(),
         }),
     );
+    let space = Arc::new(FileSpace {
+        datasets: services.datasets.clone(),
+        app: app.to_string(),
+    });
+    blocks.add(app, Arc::new(StoreFile(space.clone())));
+    blocks.add(app, Arc::new(ReadFile(space)));
+}
+
+struct FileSpace {
+    datasets: Datasets,
+    app: String,
+}
+
+impl FileSpace {
+    fn of(&self, cx: &BlockContext) -> Result<AccountFiles, BlockError> {
+        let account = cx.account_id.ok_or_else(|| {
+            BlockError::Permanent("File Hub blocks need the workflow's account".into())
+        })?;
+        Ok(self.datasets.account_files(account))
+    }
+}
+
+struct StoreFile(Arc<FileSpace>);
+struct ReadFile(Arc<FileSpace>);
+
+fn file_name_with_extension(base: &str, format: &FileFormat) -> String {
+    if base.contains('.') {
+        base.to_string()
+    } else {
+        format!("{base}.{}", format.extension())
+    }
+}
+
+impl NativeBlock for StoreFile {
+    fn name(&self) -> &str {
+        "Store file"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.0.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let permanent = |e: &dyn ToString| BlockError::Permanent(e.to_string());
+            let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
+            let base = text(&cx.variables, "fileName")
+                .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?;
+            let name = file_name_with_extension(base, &format);
+            canvas_engine::check_file_name(&name)
+                .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
+            let files = self.0.of(cx)?;
+            let (content, records) = render(cx, input, &format).await?;
+            let size = content.len();
+            files.write(&name, content.into()).await?;
+            cx.log(format!("stored {name} ({records} records, {size} bytes)"));
+            output
+                .write_values(&[json!({"fileName": name, "records": records, "size": size})])
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+impl NativeBlock for ReadFile {
+    fn name(&self) -> &str {
+        "Read file"
+    }
+
+    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
+        crate::catalog_variables(&self.0.app, self.name())
+    }
+
+    fn run<'a>(
+        &'a self,
+        cx: &'a mut BlockContext,
+        _input: &'a mut RecordReader,
+        output: &'a mut RecordWriter,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            let format = FileFormat::from_variables(&cx.variables)
+                .map_err(|e| BlockError::Permanent(e.to_string()))?;
+            let pattern = text(&cx.variables, "fileName")
+                .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?
+                .to_string();
+            let files = self.0.of(cx)?;
+            let names: Vec<String> = files
+                .list()
+                .await?
+                .into_iter()
+                .map(|f| f.name)
+                .filter(|n| crate::files::matches(&pattern, n))
+                .collect();
+            if names.is_empty() {
+                return Err(BlockError::Permanent(format!(
+                    "no file of this account's File Hub matches '{pattern}'"
+                )));
+            }
+            for name in names {
+                cx.cancel.check()?;
+                let bytes = files.read(&name).await?;
+                let records = format
+                    .parse(&name, &bytes)
+                    .map_err(|e| BlockError::Permanent(e.to_string()))?;
+                cx.log(format!("read {name}: {} records", records.len()));
+                for chunk in records.chunks(1000) {
+                    output.write_values(chunk).await?;
+                }
+                output.put_file(&name, bytes).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The whole input rendered as one file.
+async fn render(
+    cx: &BlockContext,
+    input: &mut RecordReader,
+    format: &FileFormat,
+) -> Result<(Vec<u8>, usize), BlockError> {
+    let permanent = |e: &dyn ToString| BlockError::Permanent(e.to_string());
+    let mut file = format.writer();
+    let mut content = Vec::new();
+    while let Some(values) = input.next_values().await? {
+        cx.cancel.check()?;
+        file.write(&values).map_err(|e| permanent(&e))?;
+        content.extend(file.take());
+    }
+    let records = file.records();
+    content.extend(file.finish().map_err(|e| permanent(&e))?);
+    Ok((content, records))
 }
 
 struct SendEmail {
@@ -55,20 +194,8 @@ impl NativeBlock for SendEmail {
             let to = recipients(cx)?;
             let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
             let base = text(&cx.variables, "fileName").unwrap_or("Data");
-            let file_name = if base.contains('.') {
-                base.to_string()
-            } else {
-                format!("{base}.{}", format.extension())
-            };
-            let mut file = format.writer();
-            let mut content = Vec::new();
-            while let Some(values) = input.next_values().await? {
-                cx.cancel.check()?;
-                file.write(&values).map_err(|e| permanent(&e))?;
-                content.extend(file.take());
-            }
-            let records = file.records();
-            content.extend(file.finish().map_err(|e| permanent(&e))?);
+            let file_name = file_name_with_extension(base, &format);
+            let (content, records) = render(cx, input, &format).await?;
             let size = content.len();
             let note = text(&cx.variables, "note").unwrap_or_default().to_string();
             mailer

@@ -160,13 +160,12 @@ impl Connectors {
     }
 
     /// Adds every connector's blocks and script operations to `blocks`.
-    /// `mailer` sends File Hub's `Send email`; without it that block fails
-    /// saying no SMTP server is configured.
-    pub fn register_blocks(&self, blocks: &mut NativeBlocks, mailer: Option<Mailer>) {
+    pub fn register_blocks(&self, blocks: &mut NativeBlocks, deps: BlockDeps) {
         let services = BlockServices {
             tls: self.tls.clone(),
             timeout: self.config.timeout,
-            mailer,
+            mailer: deps.mailer,
+            datasets: deps.datasets,
         };
         for app in canvas_catalog::Catalog::builtin().applications() {
             match app.connector {
@@ -193,12 +192,22 @@ impl Connectors {
     }
 }
 
+/// What the server gives the connectors' blocks.
+pub struct BlockDeps {
+    /// Sends File Hub's `Send email`; without it that block fails saying
+    /// no SMTP server is configured.
+    pub mailer: Option<Mailer>,
+    /// The blob store, where File Hub keeps each account's files.
+    pub datasets: canvas_engine::Datasets,
+}
+
 /// What the connectors' blocks share.
 #[derive(Clone)]
 pub(crate) struct BlockServices {
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
     mailer: Option<Mailer>,
+    datasets: canvas_engine::Datasets,
 }
 
 fn session_policy(app: &Application) -> http::SessionPolicy {

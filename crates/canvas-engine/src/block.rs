@@ -81,6 +81,8 @@ pub struct BlockContext {
     /// Where the workflow's account gets email: its `defaultNotificationEmail`,
     /// else its email. Set for application blocks.
     pub account_email: Option<String>,
+    /// The workflow's account. Set for application blocks.
+    pub account_id: Option<Uuid>,
     log: Vec<String>,
 }
 
@@ -93,6 +95,7 @@ impl BlockContext {
             cancel,
             attempt: 1,
             account_email: None,
+            account_id: None,
             log: Vec::new(),
         }
     }

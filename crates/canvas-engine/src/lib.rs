@@ -18,7 +18,8 @@ pub use block::{
     NativeBlock, NativeBlocks,
 };
 pub use datasets::{
-    DatasetError, Datasets, FileInfo, RecordBatch, RecordReader, RecordWriter, check_file_name,
+    AccountFiles, DatasetError, Datasets, FileInfo, RecordBatch, RecordReader, RecordWriter,
+    check_file_name,
 };
 pub use execute::data_source;
 pub use script::ScriptLimits;

@@ -157,6 +157,7 @@ impl Engine {
         if let Some(short) = app {
             cx.application = Some(self.keys().open(&job.workflow.applications, &short).await?);
             cx.account_email = self.account_email(job.workflow.account_id).await;
+            cx.account_id = Some(job.workflow.account_id);
         }
         let result = native.run(&mut cx, reader, writer).await;
         if let (Err(BlockError::Unauthorized(_)), Some(app)) = (&result, &cx.application) {

@@ -76,7 +76,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 engine_stopped.clone(),
             )?);
             let mut blocks = NativeBlocks::builtin();
-            connectors(&config)?.register_blocks(&mut blocks, mailer(&config)?);
+            let deps = canvas_connectors::BlockDeps {
+                mailer: mailer(&config)?,
+                datasets: datasets.clone(),
+            };
+            connectors(&config)?.register_blocks(&mut blocks, deps);
             let parts = EngineParts {
                 store: store.clone(),
                 datasets: datasets.clone(),

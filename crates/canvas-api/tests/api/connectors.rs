@@ -644,3 +644,96 @@ async fn an_xlsx_file_uploaded_to_ftp_reads_back_as_the_same_records() {
         json!([{"id": 1, "name": "Ada", "paid": true}, {"id": 2, "name": "Bo", "paid": false}])
     );
 }
+
+/// File Hub keeps files per account: stored by one workflow, read by another.
+#[tokio::test]
+async fn file_hub_stores_and_reads_files_in_the_accounts_own_space() {
+    let app = plain_app().await;
+    let store = json!([
+        script("return [{ sku: 'A-1', qty: 3 }, { sku: 'B;2', qty: 0 }];"),
+        {"blockName": "Store file", "variables": {"fileName": "stock_{runId}", "fileformat": "csv", "delimiter": ";"}},
+    ]);
+    let workflow = connector_workflow(&app, &[("CMAF", FILE_HUB, json!({}))], store).await;
+    let stored = run(&app, &workflow).await;
+    assert_eq!(stored["status"], "Succeeded", "{stored}");
+    let name = format!("stock_{}.csv", stored["id"].as_str().unwrap());
+    assert_eq!(
+        output(&app, stored["id"].as_str().unwrap(), 2).await[0]["fileName"],
+        name
+    );
+
+    let read = json!([{"blockName": "Read file", "variables": {"fileName": "stock_*.csv", "delimiter": ";"}}]);
+    let workflow = connector_workflow(&app, &[("CMAF", FILE_HUB, json!({}))], read).await;
+    let run_read = run(&app, &workflow).await;
+
+    assert_eq!(run_read["status"], "Succeeded", "{run_read}");
+    let id = run_read["id"].as_str().unwrap();
+    assert_eq!(
+        output(&app, id, 1).await,
+        json!([{"sku": "A-1", "qty": "3"}, {"sku": "B;2", "qty": "0"}])
+    );
+    let files = app
+        .get(&format!("/api/WorkflowRunFiles?id={id}&block=1"))
+        .await
+        .body;
+    assert_eq!(files[0]["name"], name);
+    let raw = app
+        .get(&format!("/api/WorkflowRunFile?id={id}&block=1&name={name}"))
+        .await
+        .text;
+    assert_eq!(raw, "sku;qty\nA-1;3\n\"B;2\";0\n");
+
+    let other = app
+        .account_with_key(app.organization, canvas_domain::account::AccountRole::Admin)
+        .await;
+    let missing = json!([{"blockName": "Read file", "variables": {"fileName": "stock_*.csv"}}]);
+    let reg = app
+        .post_as(
+            "/api/RegApplication",
+            &other.1,
+            &[],
+            json!({"applicationId": FILE_HUB, "tagText": "f"}).to_string(),
+        )
+        .await;
+    let t = app
+        .post_as(
+            "/api/WorkflowTemplate",
+            &other.1,
+            &[],
+            json!({"name": "r", "state": "Published", "applications": ["CMAF"], "chain": missing})
+                .to_string(),
+        )
+        .await;
+    let w = app
+        .post_as(
+            "/api/Workflow",
+            &other.1,
+            &[],
+            json!({"workflowTemplateId": t.body, "applications": {"CMAF": reg.body}}).to_string(),
+        )
+        .await;
+    assert_eq!(w.status, 200, "{}", w.text);
+    let keys = &other.1;
+    let queued = app
+        .post_as(
+            "/api/RunWorkflow",
+            keys,
+            &[],
+            json!({"workflowId": w.body}).to_string(),
+        )
+        .await;
+    assert_eq!(queued.status, 200, "{}", queued.text);
+    let runs = format!("/api/WorkflowRuns?workflowId={}", w.body.as_str().unwrap());
+    let theirs = loop {
+        let r = app.get_as(&runs, keys, &[]).await.body[0].clone();
+        if r["status"] != "Queued" && r["status"] != "Running" {
+            let path = format!("/api/WorkflowRun?id={}", r["id"].as_str().unwrap());
+            break app.get_as(&path, keys, &[]).await.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        theirs["blocks"][0]["error"],
+        "no file of this account's File Hub matches 'stock_*.csv'"
+    );
+}

@@ -184,12 +184,16 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         extra_ca_file,
     })
     .unwrap();
-    // The connectors' blocks, then the test's own (which may replace them).
-    let mut all_blocks = canvas_engine::NativeBlocks::builtin();
-    connectors.register_blocks(&mut all_blocks, mailer.clone());
-    all_blocks.extend(blocks);
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
     let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs")).unwrap();
+    // The connectors' blocks, then the test's own (which may replace them).
+    let mut all_blocks = canvas_engine::NativeBlocks::builtin();
+    let deps = canvas_connectors::BlockDeps {
+        mailer: mailer.clone(),
+        datasets: datasets.clone(),
+    };
+    connectors.register_blocks(&mut all_blocks, deps);
+    all_blocks.extend(blocks);
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let parts = canvas_engine::EngineParts {
         store: store.clone(),

@@ -261,28 +261,6 @@ async fn connector_blocks_fail_with_a_clear_message(backend: Backend) {
         run["blocks"][0]["error"],
         "no SMTP server is configured for this Canvas server ([smtp] in canvas.toml)"
     );
-    let chain = json!([{"blockName": "Store file", "variables": {"fileName": "x.csv"}}]);
-    let reg = app.register_file_hub(&app.keys).await;
-    let t = app
-        .post(
-            "/api/WorkflowTemplate",
-            &json!({"name": "Store", "state": "Published", "applications": ["CMAF"], "chain": chain}),
-        )
-        .await;
-    let w = app
-        .post(
-            "/api/Workflow",
-            &json!({"workflowTemplateId": t.body, "applications": {"CMAF": reg}}),
-        )
-        .await;
-    let run = run_to_end(&app, json!({"workflowId": w.body})).await;
-    assert!(
-        run["error"]
-            .as_str()
-            .unwrap()
-            .contains("connector blocks do not execute yet"),
-        "{run}"
-    );
 }
 
 async fn a_running_run_can_be_cancelled(backend: Backend) {

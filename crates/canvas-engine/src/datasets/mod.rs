@@ -181,8 +181,24 @@ impl Datasets {
 
     /// The files stored beside the dataset under `key`, by name.
     pub async fn files(&self, key: &str) -> Result<Vec<FileInfo>, DatasetError> {
-        let prefix = files_prefix(key);
-        let mut listing = self.blobs.list(Some(&Path::from(prefix.as_str())));
+        self.list_files(&files_prefix(key)).await
+    }
+
+    /// One file stored beside the dataset under `key`.
+    pub async fn read_file(&self, key: &str, name: &str) -> Result<Bytes, DatasetError> {
+        self.get_file(&files_prefix(key), name).await
+    }
+
+    /// An account's own file space (File Hub's `Store file` and `Read file`).
+    pub fn account_files(&self, account: Uuid) -> AccountFiles {
+        AccountFiles {
+            datasets: self.clone(),
+            prefix: format!("accounts/{account}/files/"),
+        }
+    }
+
+    async fn list_files(&self, prefix: &str) -> Result<Vec<FileInfo>, DatasetError> {
+        let mut listing = self.blobs.list(Some(&Path::from(prefix)));
         let mut files = Vec::new();
         while let Some(meta) = listing.next().await.transpose()? {
             if let Some(name) = meta.location.filename() {
@@ -196,10 +212,9 @@ impl Datasets {
         Ok(files)
     }
 
-    /// One file stored beside the dataset under `key`.
-    pub async fn read_file(&self, key: &str, name: &str) -> Result<Bytes, DatasetError> {
+    async fn get_file(&self, prefix: &str, name: &str) -> Result<Bytes, DatasetError> {
         check_file_name(name)?;
-        let path = Path::from(format!("{}{name}", files_prefix(key)));
+        let path = Path::from(format!("{prefix}{name}"));
         match self.blobs.get(&path).await {
             Ok(got) => Ok(got.bytes().await?),
             Err(object_store::Error::NotFound { .. }) => Err(DatasetError::NoSuchFile(name.into())),
@@ -214,8 +229,17 @@ impl Datasets {
 
     /// Stores a file beside the dataset under `key`.
     async fn put_file(&self, key: &str, name: &str, content: Bytes) -> Result<(), DatasetError> {
+        self.put_under(&files_prefix(key), name, content).await
+    }
+
+    async fn put_under(
+        &self,
+        prefix: &str,
+        name: &str,
+        content: Bytes,
+    ) -> Result<(), DatasetError> {
         check_file_name(name)?;
-        let path = Path::from(format!("{}{name}", files_prefix(key)));
+        let path = Path::from(format!("{prefix}{name}"));
         self.blobs.put(&path, content.into()).await?;
         Ok(())
     }
@@ -242,5 +266,27 @@ impl Datasets {
             seen += batch.count;
         }
         Ok(page)
+    }
+}
+
+/// One account's files in the blob store, under `accounts/<id>/files/`.
+#[derive(Clone, Debug)]
+pub struct AccountFiles {
+    datasets: Datasets,
+    prefix: String,
+}
+
+impl AccountFiles {
+    pub async fn list(&self) -> Result<Vec<FileInfo>, DatasetError> {
+        self.datasets.list_files(&self.prefix).await
+    }
+
+    pub async fn read(&self, name: &str) -> Result<Bytes, DatasetError> {
+        self.datasets.get_file(&self.prefix, name).await
+    }
+
+    /// Stores `content` as `name`, replacing a file of that name whole.
+    pub async fn write(&self, name: &str, content: Bytes) -> Result<(), DatasetError> {
+        self.datasets.put_under(&self.prefix, name, content).await
     }
 }
