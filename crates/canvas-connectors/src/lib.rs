@@ -7,7 +7,10 @@ mod filehub;
 mod files;
 mod ftp;
 mod http;
+mod remote;
+mod sftp;
 mod sql;
+mod transfer;
 
 pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurity};
 
@@ -135,6 +138,7 @@ impl Connectors {
                 });
             }
             Some(ConnectorKind::Ftp) => ftp::check(credentials, self.tls.clone(), timeout).await,
+            Some(ConnectorKind::Sftp) => sftp::check(credentials, timeout).await,
             Some(ConnectorKind::Postgresql) => {
                 sql::check(sql::Dialect::Postgres, credentials, timeout).await
             }
@@ -169,7 +173,12 @@ impl Connectors {
         };
         for app in canvas_catalog::Catalog::builtin().applications() {
             match app.connector {
-                Some(ConnectorKind::Ftp) => ftp::register(blocks, &services, &app.short_name),
+                Some(ConnectorKind::Ftp) => {
+                    transfer::register(blocks, &services, remote::Protocol::Ftp, &app.short_name)
+                }
+                Some(ConnectorKind::Sftp) => {
+                    transfer::register(blocks, &services, remote::Protocol::Sftp, &app.short_name)
+                }
                 Some(ConnectorKind::FileHub) => {
                     filehub::register(blocks, &services, &app.short_name)
                 }

@@ -59,6 +59,7 @@ pub enum ConnectorKind {
     Postgresql,
     Mysql,
     Http,
+    Sftp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

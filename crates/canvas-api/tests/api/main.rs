@@ -3,6 +3,7 @@
 mod ftp;
 mod helpers;
 mod http_server;
+mod sftp_server;
 mod smtp;
 
 mod accounts;
@@ -16,5 +17,6 @@ mod http_connector;
 mod meta;
 mod runs;
 mod schedules;
+mod sftp;
 mod templates;
 mod workflows;

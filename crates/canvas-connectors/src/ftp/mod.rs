@@ -1,9 +1,6 @@
-//! FTP Server: FTP, explicit FTPS (`AUTH TLS`) and implicit FTPS. The
-//! client in `client.rs`; the blocks `FTP Upload` and `FTP Download` and
-//! the script operations in `blocks.rs`.
+//! FTP Server: FTP, explicit FTPS (`AUTH TLS`) and implicit FTPS. Its
+//! blocks are the file transfer blocks (`transfer.rs`).
 
-mod blocks;
 mod client;
 
-pub(crate) use blocks::register;
-pub(crate) use client::check;
+pub(crate) use client::{FtpSession, FtpSettings, Upload as FtpUpload, check};

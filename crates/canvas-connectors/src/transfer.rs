@@ -1,7 +1,9 @@
-//! `FTP Upload` and `FTP Download`, and what scripts call on `apps.FTP`.
+//! `FTP Upload` / `SFTP Upload` and `FTP Download` / `SFTP Download`, and
+//! what scripts call on `apps.FTP` / `apps.SFTP`: the same blocks over
+//! either protocol.
 
-use super::client::{FtpSession, FtpSettings};
 use crate::files::{self, FileTarget};
+use crate::remote::{Protocol, Remote};
 use crate::{BlockServices, ConnectorError};
 use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
@@ -11,26 +13,38 @@ use canvas_formats::FileFormat;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app: &str) {
+pub(crate) fn register(
+    blocks: &mut NativeBlocks,
+    services: &BlockServices,
+    protocol: Protocol,
+    app: &str,
+) {
     let ftp = Arc::new(Ftp {
         services: services.clone(),
         app: app.to_string(),
+        protocol,
+        upload: format!("{} Upload", protocol.label()),
+        download: format!("{} Download", protocol.label()),
     });
     blocks.add(app, Arc::new(Upload(ftp.clone())));
     blocks.add(app, Arc::new(Download(ftp.clone())));
     blocks.add_operations(app, ftp);
 }
 
+/// A file server application: its protocol and its blocks' names.
 struct Ftp {
     services: BlockServices,
     app: String,
+    protocol: Protocol,
+    upload: String,
+    download: String,
 }
 
 impl Ftp {
-    async fn session(&self, app: Option<&AppAccess>) -> Result<FtpSession, ConnectorError> {
-        let app = app.ok_or_else(|| ConnectorError::Invalid("no FTP Server application".into()))?;
-        let settings = FtpSettings::from_credentials(&app.credentials)?;
-        FtpSession::open(&settings, self.services.tls.clone(), self.services.timeout).await
+    async fn session(&self, app: Option<&AppAccess>) -> Result<Remote, ConnectorError> {
+        let app =
+            app.ok_or_else(|| ConnectorError::Invalid(format!("no {} application", self.app)))?;
+        Remote::open(self.protocol, &app.credentials, &self.services).await
     }
 }
 
@@ -39,7 +53,7 @@ struct Download(Arc<Ftp>);
 
 impl NativeBlock for Upload {
     fn name(&self) -> &str {
-        "FTP Upload"
+        &self.0.upload
     }
 
     fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
@@ -56,6 +70,9 @@ impl NativeBlock for Upload {
             let format = FileFormat::from_variables(&cx.variables).map_err(invalid)?;
             let target = FileTarget::from_variables(&cx.variables, "filename", &format)?;
             let mut session = self.0.session(cx.application.as_ref()).await?;
+            if let Some(key) = session.host_key() {
+                cx.log(format!("SSH host key {key}"));
+            }
             let written = upload(&mut session, &target, &format, cx, input).await;
             if written.is_err() {
                 let _ = session.remove(&target.temporary_path()).await;
@@ -76,7 +93,7 @@ impl NativeBlock for Upload {
 /// Streams the input as a file to a temporary name beside the target, then
 /// renames it: the target is never seen half written.
 async fn upload(
-    session: &mut FtpSession,
+    session: &mut Remote,
     target: &FileTarget,
     format: &FileFormat,
     cx: &BlockContext,
@@ -84,7 +101,7 @@ async fn upload(
 ) -> Result<(usize, u64), BlockError> {
     let temporary = target.temporary_path();
     session.ensure_dir(&target.dir).await;
-    let mut upload = session.upload_stream(&temporary).await?;
+    let mut upload = session.upload(&temporary).await?;
     let mut file = format.writer();
     let mut bytes = 0u64;
     while let Some(values) = input.next_values().await? {
@@ -108,7 +125,7 @@ async fn upload(
 
 impl NativeBlock for Download {
     fn name(&self) -> &str {
-        "FTP Download"
+        &self.0.download
     }
 
     fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
@@ -129,6 +146,9 @@ impl NativeBlock for Download {
                 .to_string();
             let move_to = files::text(&cx.variables, "moveTo").map(files::normalize_dir);
             let mut session = self.0.session(cx.application.as_ref()).await?;
+            if let Some(key) = session.host_key() {
+                cx.log(format!("SSH host key {key}"));
+            }
             let mut names: Vec<String> = session
                 .names(&dir)
                 .await?
@@ -201,7 +221,7 @@ impl AppOperations for Ftp {
                 "upload" => {
                     let (path, content) = (arg(0, "path")?, arg(1, "content")?);
                     let temporary = format!("{path}.part");
-                    let mut upload = session.upload_stream(&temporary).await?;
+                    let mut upload = session.upload(&temporary).await?;
                     upload.write(content.as_bytes()).await?;
                     upload.finish().await?;
                     session.rename(&temporary, &path).await?;
