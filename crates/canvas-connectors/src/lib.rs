@@ -139,6 +139,9 @@ impl Connectors {
             }
             Some(ConnectorKind::Ftp) => ftp::check(credentials, self.tls.clone(), timeout).await,
             Some(ConnectorKind::Sftp) => sftp::check(credentials, timeout).await,
+            Some(ConnectorKind::Mssql) => {
+                sql::check(sql::Dialect::MsSql, credentials, timeout).await
+            }
             Some(ConnectorKind::Postgresql) => {
                 sql::check(sql::Dialect::Postgres, credentials, timeout).await
             }
@@ -195,6 +198,12 @@ impl Connectors {
                     services.timeout,
                 ),
                 Some(ConnectorKind::Http) => http::register(blocks, self.http.clone(), app),
+                Some(ConnectorKind::Mssql) => sql::register(
+                    blocks,
+                    sql::Dialect::MsSql,
+                    &app.short_name,
+                    services.timeout,
+                ),
                 None => {}
             }
         }

@@ -60,6 +60,7 @@ pub enum ConnectorKind {
     Mysql,
     Http,
     Sftp,
+    Mssql,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

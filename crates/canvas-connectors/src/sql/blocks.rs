@@ -2,7 +2,7 @@
 
 use super::query::{self, Sink};
 use super::write::Table;
-use super::{Db, Dialect, classify, connect};
+use super::{Db, Dialect, connect};
 use crate::files::text;
 use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
@@ -45,6 +45,10 @@ async fn close(db: Db) {
     let _ = match db {
         Db::Pg(c) => c.close().await,
         Db::My(c) => c.close().await,
+        Db::Ms(c) => {
+            let _ = c.close().await;
+            Ok(())
+        }
     };
 }
 
@@ -247,8 +251,7 @@ impl AppOperations for Sql {
                 }
                 "execute" => query::execute(&mut db, sql, &params)
                     .await
-                    .map(|n| json!({"rowsAffected": n}))
-                    .map_err(|e| BlockError::from(classify(self.dialect.name(), e))),
+                    .map(|n| json!({"rowsAffected": n})),
                 other => Err(BlockError::Permanent(format!(
                     "apps.{} has no operation '{other}'",
                     app.short_name

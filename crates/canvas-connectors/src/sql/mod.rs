@@ -5,7 +5,9 @@
 //! are checked against the table's own columns, then quoted.
 
 mod blocks;
+mod mssql;
 mod query;
+mod statement;
 mod write;
 
 pub(crate) use blocks::register;
@@ -21,6 +23,7 @@ use std::time::Duration;
 pub(crate) enum Dialect {
     Postgres,
     MySql,
+    MsSql,
 }
 
 impl Dialect {
@@ -28,6 +31,7 @@ impl Dialect {
         match self {
             Self::Postgres => "PostgreSQL",
             Self::MySql => "MySQL",
+            Self::MsSql => "SQL Server",
         }
     }
 
@@ -36,6 +40,7 @@ impl Dialect {
         match self {
             Self::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
             Self::MySql => format!("`{}`", name.replace('`', "``")),
+            Self::MsSql => format!("[{}]", name.replace(']', "]]")),
         }
     }
 }
@@ -44,6 +49,7 @@ impl Dialect {
 pub(crate) enum Db {
     Pg(PgConnection),
     My(MySqlConnection),
+    Ms(Box<mssql::MsClient>),
 }
 
 /// Connects with the registration's credentials.
@@ -52,6 +58,11 @@ pub(crate) async fn connect(
     credentials: &Credentials,
     timeout: Duration,
 ) -> Result<Db, ConnectorError> {
+    if dialect == Dialect::MsSql {
+        return Ok(Db::Ms(Box::new(
+            mssql::connect(credentials, timeout).await?,
+        )));
+    }
     let host = credentials
         .get_str("address")
         .unwrap_or_default()
@@ -90,6 +101,10 @@ pub(crate) async fn connect(
                 }
                 options.connect().await.map(Db::Pg)
             }
+            // Returned above: SQL Server connects through tiberius.
+            Dialect::MsSql => Err(sqlx::Error::Configuration(
+                "SQL Server is not a sqlx database".into(),
+            )),
             Dialect::MySql => {
                 let mut options = MySqlConnectOptions::new()
                     .host(&host)
@@ -122,6 +137,9 @@ pub(crate) async fn check(
     credentials: &Credentials,
     timeout: Duration,
 ) -> Result<(), ConnectorError> {
+    if dialect == Dialect::MsSql {
+        return mssql::check(credentials, timeout).await;
+    }
     let db = connect(dialect, credentials, timeout).await?;
     let target = format!("the {} server", dialect.name());
     match db {
@@ -137,6 +155,9 @@ pub(crate) async fn check(
                 .execute(&mut c)
                 .await
                 .map_err(|e| classify(&target, e))?;
+            let _ = c.close().await;
+        }
+        Db::Ms(c) => {
             let _ = c.close().await;
         }
     }

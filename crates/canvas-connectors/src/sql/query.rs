@@ -59,6 +59,8 @@ impl Kind {
                 "BYTEA" => Self::Bytes,
                 _ => Self::Unknown,
             },
+            // SQL Server rows are read by tiberius, cell by cell (`mssql.rs`).
+            Dialect::MsSql => Self::Unknown,
             Dialect::MySql => match name.as_str() {
                 "BOOLEAN" => Self::Bool,
                 "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => Self::Int8,
@@ -193,7 +195,7 @@ pub(crate) enum Sink<'a> {
 
 impl Sink<'_> {
     /// Takes a batch; `false` once no more rows are wanted.
-    async fn push(&mut self, batch: Vec<Value>) -> Result<bool, BlockError> {
+    pub(crate) async fn push(&mut self, batch: Vec<Value>) -> Result<bool, BlockError> {
         match self {
             Self::Output(out, cancel) => {
                 cancel.check()?;
@@ -243,6 +245,7 @@ pub(crate) async fn stream(
     match db {
         Db::Pg(c) => drain!(&mut *c, Dialect::Postgres, pg_value),
         Db::My(c) => drain!(&mut *c, Dialect::MySql, my_value),
+        Db::Ms(c) => return super::mssql::stream(c, sql, params, sink).await,
     }
     if !batch.is_empty() {
         sink.push(batch).await?;
@@ -251,18 +254,23 @@ pub(crate) async fn stream(
 }
 
 /// Runs a statement that returns no rows; how many rows it changed.
-pub(crate) async fn execute(db: &mut Db, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
+pub(crate) async fn execute(db: &mut Db, sql: &str, params: &[Value]) -> Result<u64, BlockError> {
     macro_rules! run {
         ($conn:expr) => {{
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
             for p in params {
                 query = bind_json!(query, p);
             }
-            query.execute($conn).await?.rows_affected()
+            query
+                .execute($conn)
+                .await
+                .map_err(|e| BlockError::from(classify("the database", e)))?
+                .rows_affected()
         }};
     }
     Ok(match db {
         Db::Pg(c) => run!(&mut *c),
         Db::My(c) => run!(&mut *c),
+        Db::Ms(c) => super::mssql::execute(c, sql, params).await?,
     })
 }

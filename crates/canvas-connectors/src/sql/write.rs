@@ -2,13 +2,16 @@
 //! Column names come from the records but must be the table's own; every
 //! value is bound as text and converted by the database to the column's type.
 
+use super::statement::InsertShape;
 use super::{Db, Dialect, classify};
 use canvas_engine::BlockError;
 use serde_json::Value;
 use sqlx::{Connection, Row};
 
-/// Bind parameters per statement stay under both servers' limit (65,535).
+/// Bind parameters per statement stay under PostgreSQL's and MySQL's limit (65,535)...
 const MAX_PARAMETERS: usize = 60_000;
+/// ...and SQL Server's (2,100).
+const MSSQL_MAX_PARAMETERS: usize = 2_000;
 
 /// A table and its columns, read from the database's catalog.
 pub(crate) struct Table {
@@ -58,6 +61,15 @@ impl Table {
         Ok(table)
     }
 
+    fn shape<'a>(&'a self, columns: &'a [&'a (String, String)]) -> InsertShape<'a> {
+        InsertShape {
+            dialect: self.dialect,
+            table: &self.quoted,
+            columns,
+            keys: &self.keys,
+        }
+    }
+
     fn column(&self, name: &str) -> Result<&(String, String), String> {
         self.columns
             .iter()
@@ -78,7 +90,12 @@ impl Table {
         for name in &names {
             columns.push(self.column(name).map_err(BlockError::Permanent)?);
         }
-        let rows_per_statement = (MAX_PARAMETERS / columns.len().max(1)).max(1);
+        let limit = if self.dialect == Dialect::MsSql {
+            MSSQL_MAX_PARAMETERS
+        } else {
+            MAX_PARAMETERS
+        };
+        let rows_per_statement = (limit / columns.len().max(1)).max(1);
         let label = format!("records {first}–{}", first + records.len() - 1);
         let fail = |e| match classify(self.dialect.name(), e) {
             crate::ConnectorError::Failed(m) => BlockError::Permanent(format!("{label}: {m}")),
@@ -88,7 +105,7 @@ impl Table {
             ($conn:expr) => {{
                 let mut tx = $conn.begin().await.map_err(fail)?;
                 for chunk in records.chunks(rows_per_statement) {
-                    let sql = self.insert_sql(&columns, chunk.len());
+                    let sql = self.shape(&columns).sql(chunk.len());
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for record in chunk {
                         for (name, ty) in &columns {
@@ -104,72 +121,39 @@ impl Table {
         match db {
             Db::Pg(c) => in_transaction!(c),
             Db::My(c) => in_transaction!(c),
+            Db::Ms(c) => {
+                let statements = records
+                    .chunks(rows_per_statement)
+                    .map(|chunk| {
+                        (
+                            self.shape(&columns).sql(chunk.len()),
+                            self.parameters(&columns, chunk),
+                        )
+                    })
+                    .collect();
+                super::mssql::in_transaction(c, statements)
+                    .await
+                    .map_err(|e| match super::mssql::classify(self.dialect.name(), e) {
+                        crate::ConnectorError::Failed(m) => {
+                            BlockError::Permanent(format!("{label}: {m}"))
+                        }
+                        other => BlockError::from(other),
+                    })?;
+            }
         }
         Ok(())
     }
 
-    fn insert_sql(&self, columns: &[&(String, String)], rows: usize) -> String {
-        let d = self.dialect;
-        let names: Vec<String> = columns.iter().map(|(c, _)| d.quote(c)).collect();
-        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.quoted, names.join(", "));
-        let mut n = 0;
-        for row in 0..rows {
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for (i, (_, ty)) in columns.iter().enumerate() {
-                n += 1;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                match d {
-                    Dialect::Postgres => sql.push_str(&format!("${n}::{}", d.quote(ty))),
-                    Dialect::MySql => sql.push('?'),
-                }
-            }
-            sql.push(')');
-        }
-        sql.push_str(&self.upsert_clause(&names));
-        sql
-    }
-
-    /// With key columns, a row whose key exists is updated instead.
-    fn upsert_clause(&self, quoted_names: &[String]) -> String {
-        if self.keys.is_empty() {
-            return String::new();
-        }
-        let d = self.dialect;
-        let keys: Vec<String> = self.keys.iter().map(|k| d.quote(k)).collect();
-        let others: Vec<&String> = quoted_names.iter().filter(|n| !keys.contains(n)).collect();
-        match d {
-            Dialect::Postgres if others.is_empty() => {
-                format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
-            }
-            Dialect::Postgres => {
-                let set: Vec<String> = others
+    /// The chunk's values, row by row, as the text each column takes.
+    fn parameters(&self, columns: &[&(String, String)], chunk: &[Value]) -> Vec<Option<String>> {
+        chunk
+            .iter()
+            .flat_map(|record| {
+                columns
                     .iter()
-                    .map(|c| format!("{c} = EXCLUDED.{c}"))
-                    .collect();
-                format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {}",
-                    keys.join(", "),
-                    set.join(", ")
-                )
-            }
-            Dialect::MySql => {
-                let target = others.first().copied().unwrap_or(&keys[0]);
-                let set: Vec<String> = if others.is_empty() {
-                    vec![format!("{target} = {target}")]
-                } else {
-                    others
-                        .iter()
-                        .map(|c| format!("{c} = VALUES({c})"))
-                        .collect()
-                };
-                format!(" ON DUPLICATE KEY UPDATE {}", set.join(", "))
-            }
-        }
+                    .map(|(name, ty)| text(self.dialect, ty, record.get(name.as_str())))
+            })
+            .collect()
     }
 }
 
@@ -194,7 +178,7 @@ fn text(dialect: Dialect, column_type: &str, value: Option<&Value>) -> Option<St
         Value::Null => None,
         Value::String(s) if dialect == Dialect::MySql => Some(mysql_time(column_type, s)),
         Value::String(s) => Some(s.clone()),
-        Value::Bool(b) if dialect == Dialect::MySql => Some(if *b { "1" } else { "0" }.into()),
+        Value::Bool(b) if dialect != Dialect::Postgres => Some(if *b { "1" } else { "0" }.into()),
         other => Some(other.to_string()),
     }
 }
@@ -250,6 +234,7 @@ async fn columns(
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(fail)?,
+        Db::Ms(c) => super::mssql::columns(c, schema, table).await?,
     };
     Ok(rows)
 }
