@@ -737,3 +737,43 @@ async fn file_hub_stores_and_reads_files_in_the_accounts_own_space() {
         "no file of this account's File Hub matches 'stock_*.csv'"
     );
 }
+
+/// Implicit FTPS: TLS from the first byte, the server's certificate checked.
+#[tokio::test]
+async fn implicit_ftps_logs_in_over_tls_from_the_first_byte() {
+    let server = crate::ftp::start("partner", "pw").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, certificate) = crate::ftp::implicit_tls_front(server.port, dir.path()).await;
+    let creds = |password: &str| json!({"username": "partner", "password": password, "port": port, "address": "127.0.0.1", "implicitTls": true});
+    let untrusting = plain_app().await;
+    let r = untrusting
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("pw").to_string()}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("FTPS negotiation with 127.0.0.1:"),
+        "an unknown certificate is refused: {}",
+        r.text
+    );
+
+    let app = spawn_app_opts(
+        Backend::Sqlite,
+        Options {
+            extra_ca_file: Some(certificate),
+            ..Options::default()
+        },
+    )
+    .await;
+    let wrong = app
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("nope").to_string()}))
+        .await;
+    assert_error(
+        &wrong,
+        400,
+        "Authentication Error: the FTP server refused the login: 530",
+    );
+    let ok = app
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("pw").to_string()}))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}

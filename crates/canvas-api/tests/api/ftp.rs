@@ -168,3 +168,42 @@ pub async fn cutting_proxy(port: u16) -> u16 {
     });
     proxy_port
 }
+
+/// Implicit FTPS in front of the plain server on `port`: a TLS listener
+/// (certificate for 127.0.0.1) whose connections are forwarded decrypted.
+/// Returns its port and the certificate to trust. Only the control
+/// connection is behind TLS, so it serves logins, not transfers.
+pub async fn implicit_tls_front(port: u16, dir: &std::path::Path) -> (u16, std::path::PathBuf) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_file = dir.join("implicit.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![CertificateDer::from(cert.cert.der().to_vec())], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let mut server = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    (front, cert_file)
+}

@@ -93,6 +93,13 @@ impl FtpSession {
                 )),
                 other => transport(&target, &other),
             })?;
+        if settings.security == Security::Implicit {
+            // The client protects data connections in implicit mode; say so
+            // (RFC 4217). Servers that imply it may refuse the commands.
+            for command in ["PBSZ 0", "PROT P"] {
+                let _ = stream.custom_command(command, &[Status::CommandOk]).await;
+            }
+        }
         stream
             .transfer_type(FileType::Binary)
             .await
