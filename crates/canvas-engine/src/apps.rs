@@ -136,7 +136,15 @@ impl Caller {
         let args: Vec<Value> = serde_json::from_str(args)
             .map_err(|e| BlockError::Permanent(format!("arguments are not JSON: {e}")))?;
         let access = self.access(app).await?;
-        ops.call(&access, op, args, self.cancel.clone()).await
+        let result = ops.call(&access, op, args, self.cancel.clone()).await;
+        if let Err(BlockError::Unauthorized(_)) = &result {
+            // The credentials stopped working: the registration says so.
+            let reg = access.reg_application_id;
+            if let Err(e) = self.keys.store.mark_faulted(reg).await {
+                tracing::error!(%reg, error = %e, "marking the application faulted failed");
+            }
+        }
+        result
     }
 
     async fn access(&self, app: &str) -> Result<Arc<AppAccess>, BlockError> {
