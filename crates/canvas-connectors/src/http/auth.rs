@@ -197,3 +197,59 @@ async fn fetch(client: &OAuth2, http: &Http) -> Result<(String, Option<Duration>
     let lifetime = body["expires_in"].as_u64().map(Duration::from_secs);
     Ok((token.to_string(), lifetime))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> OAuth2 {
+        OAuth2 {
+            token_url: "http://127.0.0.1/token".into(),
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            scope: None,
+        }
+    }
+
+    fn cache_with(expires_in: Duration, slide: Option<Duration>) -> TokenCache {
+        let cache = TokenCache::default();
+        let token = Token {
+            value: "t".into(),
+            expires: Instant::now() + expires_in,
+            slide,
+        };
+        cache.tokens.lock().unwrap().insert(client(), token);
+        cache
+    }
+
+    #[test]
+    fn a_token_is_used_until_shortly_before_it_expires() {
+        assert_eq!(
+            cache_with(Duration::from_secs(600), None).cached(&client()),
+            Some("t".into())
+        );
+        assert_eq!(
+            cache_with(Duration::from_secs(10), None).cached(&client()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_sliding_session_is_extended_by_each_use() {
+        let cache = cache_with(Duration::from_secs(40), Some(Duration::from_secs(3600)));
+        assert!(cache.cached(&client()).is_some());
+        let expires = cache.tokens.lock().unwrap()[&client()].expires;
+        assert!(expires > Instant::now() + Duration::from_secs(3000));
+        let fixed = cache_with(Duration::from_secs(40), None);
+        assert!(fixed.cached(&client()).is_some());
+        let expires = fixed.tokens.lock().unwrap()[&client()].expires;
+        assert!(expires < Instant::now() + Duration::from_secs(41));
+    }
+
+    #[test]
+    fn forgetting_a_token_makes_the_next_request_fetch_one() {
+        let cache = cache_with(Duration::from_secs(600), None);
+        cache.forget(&Auth::OAuth2(client()));
+        assert_eq!(cache.cached(&client()), None);
+    }
+}
