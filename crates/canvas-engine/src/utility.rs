@@ -1,12 +1,13 @@
 //! Built-in utility blocks: map/rename fields, filter records, parse and
-//! format CSV and JSON. They need no application, run in-process, and go
+//! format CSV and JSON (through `canvas-formats`, as the connectors' files). They need no application, run in-process, and go
 //! batch by batch: memory holds one batch (the Format blocks, which make one
 //! file of their whole input, hold that file).
 
 use crate::block::{BlockContext, BlockError, BlockFuture, NativeBlock};
 use crate::datasets::{RecordReader, RecordWriter};
 use canvas_domain::catalog::{BlockDef, VariableDef};
-use serde_json::{Map, Value};
+use canvas_formats::{CsvOptions, FileFormat};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 type Res<T> = Result<T, String>;
@@ -70,22 +71,25 @@ impl NativeBlock for Utility {
         Box::pin(async move {
             match self.kind {
                 Kind::FormatCsv | Kind::FormatJson => {
-                    let mut file = FileFormatter::new(self.kind, &cx.variables)
-                        .map_err(BlockError::Permanent)?;
+                    let format =
+                        file_format(self.kind, &cx.variables).map_err(BlockError::Permanent)?;
+                    let mut file = format.writer();
+                    let mut content = Vec::new();
                     while let Some(values) = input.next_values().await? {
                         cx.cancel.check()?;
-                        file.add(&values).map_err(BlockError::Permanent)?;
+                        file.write(&values)
+                            .map_err(|e| BlockError::Permanent(e.to_string()))?;
+                        content.extend(file.take());
                     }
-                    let record = file.finish().map_err(BlockError::Permanent)?;
-                    let default = if self.kind == Kind::FormatCsv {
-                        "data.csv"
-                    } else {
-                        "data.json"
-                    };
-                    let name = text(&cx.variables, "fileName", default).to_string();
+                    content.extend(
+                        file.finish()
+                            .map_err(|e| BlockError::Permanent(e.to_string()))?,
+                    );
+                    let default = format!("data.{}", format.extension());
+                    let name = text(&cx.variables, "fileName", &default).to_string();
                     crate::datasets::check_file_name(&name)
                         .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
-                    let content = record["content"].as_str().unwrap_or_default().to_string();
+                    let record = json!({ "content": String::from_utf8_lossy(&content) });
                     output.put_file(&name, content.into()).await?;
                     output.write_values(&[record]).await?;
                 }
@@ -124,76 +128,16 @@ fn per_batch(
     }
 }
 
-/// The Format blocks: the whole input as one file in one record's `content`.
-enum FileFormatter {
-    Csv {
-        writer: Box<csv::Writer<Vec<u8>>>,
-        headers: Option<Vec<String>>,
-    },
-    Json(String),
-}
-
-impl FileFormatter {
-    fn new(kind: Kind, vars: &Map<String, Value>) -> Res<Self> {
-        Ok(if kind == Kind::FormatCsv {
-            let writer = csv::WriterBuilder::new()
-                .delimiter(delimiter(vars)?)
-                .from_writer(Vec::new());
-            Self::Csv {
-                writer: Box::new(writer),
-                headers: None,
-            }
-        } else {
-            Self::Json(String::from("["))
+/// The Format blocks' file format: CSV with the block's delimiter, or a JSON array.
+fn file_format(kind: Kind, vars: &Map<String, Value>) -> Res<FileFormat> {
+    Ok(if kind == Kind::FormatCsv {
+        FileFormat::Csv(CsvOptions {
+            delimiter: delimiter(vars)?,
+            ..CsvOptions::default()
         })
-    }
-
-    fn add(&mut self, records: &[Value]) -> Res<()> {
-        match self {
-            Self::Csv { writer, headers } => {
-                for record in records {
-                    let headers = headers.get_or_insert_with(|| {
-                        let names: Vec<String> = record
-                            .as_object()
-                            .map(|m| m.keys().cloned().collect())
-                            .unwrap_or_default();
-                        if !names.is_empty() {
-                            let _ = writer.write_record(&names);
-                        }
-                        names
-                    });
-                    let row: Vec<String> = headers
-                        .iter()
-                        .map(|h| record.get(h).map(plain).unwrap_or_default())
-                        .collect();
-                    writer.write_record(&row).map_err(|e| e.to_string())?;
-                }
-            }
-            Self::Json(text) => {
-                for record in records {
-                    if text.len() > 1 {
-                        text.push(',');
-                    }
-                    text.push_str(&record.to_string());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Res<Value> {
-        let content = match self {
-            Self::Csv { writer, .. } => {
-                let bytes = writer.into_inner().map_err(|e| e.to_string())?;
-                String::from_utf8_lossy(&bytes).into_owned()
-            }
-            Self::Json(mut text) => {
-                text.push(']');
-                text
-            }
-        };
-        Ok(serde_json::json!({ "content": content }))
-    }
+    } else {
+        FileFormat::Json
+    })
 }
 
 fn text<'a>(vars: &'a Map<String, Value>, name: &str, default: &'a str) -> &'a str {
@@ -243,11 +187,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
+    canvas_formats::cell_text(v)
 }
 
 fn filter(vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
@@ -300,50 +240,31 @@ fn delimiter(vars: &Map<String, Value>) -> Res<u8> {
 }
 
 fn parse_csv(vars: &Map<String, Value>, input: Vec<Value>, first: usize) -> Res<Vec<Value>> {
-    let field = text(vars, "field", "content");
-    let delimiter = delimiter(vars)?;
-    let mut out = Vec::new();
-    for (i, record) in input.iter().enumerate() {
-        let csv_text = at(record, field)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("record {}: field '{field}' is not text", i + first))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .from_reader(csv_text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("record {}: {e}", i + first))?
-            .clone();
-        for row in reader.records() {
-            let row = row.map_err(|e| format!("record {}: {e}", i + first))?;
-            let object: Map<String, Value> = headers
-                .iter()
-                .zip(row.iter())
-                .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
-                .collect();
-            out.push(Value::Object(object));
-        }
-    }
-    Ok(out)
+    let format = file_format(Kind::FormatCsv, vars)?;
+    parse_field(&format, vars, input, first)
 }
 
 fn parse_json(vars: &Map<String, Value>, input: Vec<Value>, first: usize) -> Res<Vec<Value>> {
+    parse_field(&FileFormat::Json, vars, input, first)
+}
+
+/// Each record's text field (`field`, default `content`) parsed as a file.
+fn parse_field(
+    format: &FileFormat,
+    vars: &Map<String, Value>,
+    input: Vec<Value>,
+    first: usize,
+) -> Res<Vec<Value>> {
     let field = text(vars, "field", "content");
     let mut out = Vec::new();
     for (i, record) in input.iter().enumerate() {
-        let json_text = at(record, field)
+        let content = at(record, field)
             .and_then(Value::as_str)
             .ok_or_else(|| format!("record {}: field '{field}' is not text", i + first))?;
-        match serde_json::from_str(json_text).map_err(|e| format!("record {}: {e}", i + first))? {
-            Value::Array(items) => out.extend(items),
-            Value::Object(o) => out.push(Value::Object(o)),
-            _ => {
-                return Err(format!(
-                    "record {}: the JSON is neither an array nor an object",
-                    i + first
-                ));
-            }
-        }
+        let records = format
+            .parse(&format!("record {}", i + first), content.as_bytes())
+            .map_err(|e| e.to_string())?;
+        out.extend(records);
     }
     Ok(out)
 }
@@ -361,9 +282,12 @@ mod tests {
     fn run(name: &str, vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
         match Kind::of(name).unwrap() {
             kind @ (Kind::FormatCsv | Kind::FormatJson) => {
-                let mut file = FileFormatter::new(kind, vars)?;
-                file.add(&input)?;
-                Ok(vec![file.finish()?])
+                let mut file = file_format(kind, vars)?.writer();
+                file.write(&input).map_err(|e| e.to_string())?;
+                let content = file.finish().map_err(|e| e.to_string())?;
+                Ok(vec![
+                    json!({ "content": String::from_utf8(content).unwrap() }),
+                ])
             }
             kind => per_batch(kind, vars, input, 1),
         }
