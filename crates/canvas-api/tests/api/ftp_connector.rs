@@ -1,0 +1,251 @@
+//! FTP and FTPS blocks against libunftp on loopback.
+
+use crate::connectors::*;
+use crate::helpers::{Backend, Options, assert_error, spawn_app_opts};
+use crate::runs::output;
+use serde_json::json;
+
+#[tokio::test]
+async fn ftp_upload_writes_the_dataset_as_csv_under_its_final_name_only() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let chain = json!([
+        script("return [{ id: 1, name: 'Ådne, \"A\"' }, { id: 2, name: 'Bo' }];"),
+        {"blockName": "FTP Upload", "variables": {"filename": "people_{runId}", "fileformat": "csv", "filepath": "/out"}},
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let name = format!("people_{id}.csv");
+    assert_eq!(names_in(&server.files().join("out")), vec![name.clone()]);
+    assert_eq!(
+        read(&server.files().join("out").join(&name)),
+        "id,name\n1,\"Ådne, \"\"A\"\"\"\n2,Bo\n"
+    );
+    let out = output(&app, id, 2).await;
+    assert_eq!(out[0]["path"], format!("/out/{name}"));
+    assert_eq!(out[0]["records"], 2);
+}
+
+#[tokio::test]
+async fn ftp_upload_writes_json_xml_and_ndjson_over_explicit_ftps() {
+    let server = crate::ftp::start_secure("partner", "pw").await;
+    let app = spawn_app_opts(
+        Backend::Sqlite,
+        Options {
+            extra_ca_file: server.certificate.clone(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let upload = |format: &str| json!({"blockName": "FTP Upload", "variables": {"filename": format!("data.{format}"), "fileformat": format}});
+    let chain = json!([
+        script("return [{ id: 1, tags: ['a', 'b'] }];"),
+        upload("json"),
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+    assert_eq!(run(&app, &workflow).await["status"], "Succeeded");
+    assert_eq!(
+        read(&server.files().join("data.json")),
+        r#"[{"id":1,"tags":["a","b"]}]"#
+    );
+
+    for (format, expected) in [
+        ("ndjson", "{\"id\":1,\"tags\":[\"a\",\"b\"]}\n"),
+        (
+            "xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<records>\n  <record><id>1</id><tags>a</tags><tags>b</tags></record>\n</records>\n",
+        ),
+    ] {
+        let chain = json!([
+            script("return [{ id: 1, tags: ['a', 'b'] }];"),
+            upload(format)
+        ]);
+        let t = app
+            .post("/api/WorkflowTemplate", &json!({"name": format, "state": "Published", "applications": ["FTP"], "chain": chain}))
+            .await;
+        let reg = app.get("/api/RegApplications").await.body[0]["id"].clone();
+        let w = app
+            .post(
+                "/api/Workflow",
+                &json!({"workflowTemplateId": t.body, "applications": {"FTP": reg}}),
+            )
+            .await;
+        let run = run(&app, w.body.as_str().unwrap()).await;
+        assert_eq!(run["status"], "Succeeded", "{run}");
+        assert_eq!(
+            read(&server.files().join(format!("data.{format}"))),
+            expected
+        );
+    }
+}
+
+#[tokio::test]
+async fn ftp_download_reads_matching_files_as_records_and_moves_them() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let inbox = server.files().join("in");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "id;city\n1;Oslo\n2;Bergen\n").unwrap();
+    std::fs::write(inbox.join("b.CSV"), b"id;city\n3;Troms\xF8\n").unwrap();
+    std::fs::write(inbox.join("notes.txt"), "not data").unwrap();
+    let chain = json!([{"blockName": "FTP Download", "variables": {
+        "pattern": "*.csv", "filepath": "/in", "fileformat": "csv", "delimiter": ";",
+        "encoding": "ISO-8859-1", "moveTo": "/done"}}]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let out = output(&app, run["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        out,
+        json!([{"id": "1", "city": "Oslo"}, {"id": "2", "city": "Bergen"}, {"id": "3", "city": "Tromsø"}])
+    );
+    assert_eq!(names_in(&inbox), vec!["notes.txt"]);
+    assert_eq!(
+        names_in(&server.files().join("done")),
+        vec!["a.csv", "b.CSV"]
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_parse_fails_the_block_naming_file_and_line() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    std::fs::write(server.files().join("bad.csv"), "a,b\n1,2\n3\n").unwrap();
+    let chain = json!([{"blockName": "FTP Download", "variables": {"pattern": "bad.csv"}}]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    assert_eq!(
+        run["blocks"][0]["error"],
+        "bad.csv: line 3: 1 columns where the header has 2"
+    );
+}
+
+/// Credentials that stop working make the run fail and mark the registration faulted.
+#[tokio::test]
+async fn a_refused_login_fails_the_run_and_marks_the_application_faulted() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let chain = json!([{"blockName": "FTP Download", "variables": {}}]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+    let port = server.port;
+    drop(server);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let _changed = crate::ftp::start_on(port, "partner", "new-password").await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["blocks"][0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Authentication Error: the FTP server refused the login: 530"),
+        "{error}"
+    );
+    assert!(!error.contains("pw"), "{error}");
+    let reg = &app.get("/api/RegApplications").await.body[0];
+    assert_eq!(
+        (reg["faulted"].clone(), reg["isAuthenticated"].clone()),
+        (json!(true), json!(false))
+    );
+}
+
+#[tokio::test]
+async fn an_ftp_connection_lost_mid_upload_is_retried_and_the_retry_succeeds() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let proxy = crate::ftp::cutting_proxy(server.port).await;
+    let mut creds = ftp_credentials(&server, "pw");
+    creds["port"] = json!(proxy);
+    let chain = json!([
+        script("const out = []; for (let i = 0; i < 50000; i++) out.push({ i, text: 'some text to make the file longer' }); return out;"),
+        {"blockName": "FTP Upload", "variables": {"filename": "big.csv"}},
+    ]);
+    let workflow = connector_workflow(&app, &[("FTP", FTP, creds)], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let log = run["blocks"][1]["log"].to_string();
+    assert!(log.contains("attempt 1 failed: "), "{log}");
+    let content = read(&server.files().join("big.csv"));
+    assert_eq!(content.lines().count(), 50_001);
+    assert_eq!(names_in(&server.files()), vec!["big.csv"]);
+}
+
+#[tokio::test]
+async fn an_xlsx_file_uploaded_to_ftp_reads_back_as_the_same_records() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let chain = json!([
+        script("return [{ id: 1, name: 'Ada', paid: true }, { id: 2, name: 'Bo', paid: false }];"),
+        {"blockName": "FTP Upload", "variables": {"filename": "people", "fileformat": "xlsx", "sheet": "People"}},
+        {"blockName": "FTP Download", "datasource": null, "variables": {"pattern": "*.xlsx", "fileformat": "xlsx"}},
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        &std::fs::read(server.files().join("people.xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    assert_eq!(
+        output(&app, run["id"].as_str().unwrap(), 3).await,
+        json!([{"id": 1, "name": "Ada", "paid": true}, {"id": 2, "name": "Bo", "paid": false}])
+    );
+}
+
+/// Implicit FTPS: TLS from the first byte, the server's certificate checked.
+#[tokio::test]
+async fn implicit_ftps_logs_in_over_tls_from_the_first_byte() {
+    let server = crate::ftp::start("partner", "pw").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, certificate) = crate::ftp::implicit_tls_front(server.port, dir.path()).await;
+    let creds = |password: &str| json!({"username": "partner", "password": password, "port": port, "address": "127.0.0.1", "implicitTls": true});
+    let untrusting = plain_app().await;
+    let r = untrusting
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("pw").to_string()}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("FTPS negotiation with 127.0.0.1:"),
+        "an unknown certificate is refused: {}",
+        r.text
+    );
+
+    let app = spawn_app_opts(
+        Backend::Sqlite,
+        Options {
+            extra_ca_file: Some(certificate),
+            ..Options::default()
+        },
+    )
+    .await;
+    let wrong = app
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("nope").to_string()}))
+        .await;
+    assert_error(
+        &wrong,
+        400,
+        "Authentication Error: the FTP server refused the login: 530",
+    );
+    let ok = app
+        .post("/api/RegApplication", &json!({"applicationId": FTP, "tagText": "i", "credentialsJson": creds("pw").to_string()}))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
