@@ -171,8 +171,8 @@ pub async fn cutting_proxy(port: u16) -> u16 {
 
 /// Implicit FTPS in front of the plain server on `port`: a TLS listener
 /// (certificate for 127.0.0.1) whose connections are forwarded decrypted.
-/// Returns its port and the certificate to trust. Only the control
-/// connection is behind TLS, so it serves logins, not transfers.
+/// Returns its port and the certificate to trust. Data connections go to
+/// the server itself: TLS when it was started with `start_secure` (PROT P).
 pub async fn implicit_tls_front(port: u16, dir: &std::path::Path) -> (u16, std::path::PathBuf) {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio_rustls::rustls;

@@ -249,3 +249,42 @@ async fn implicit_ftps_logs_in_over_tls_from_the_first_byte() {
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+/// Implicit FTPS carrying files: the control connection through the TLS
+/// front, data connections TLS to the server itself (PROT P).
+#[tokio::test]
+async fn implicit_ftps_uploads_and_downloads_over_protected_data_connections() {
+    let server = crate::ftp::start_secure("partner", "pw").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, front_cert) = crate::ftp::implicit_tls_front(server.port, dir.path()).await;
+    let both = dir.path().join("both.pem");
+    let pem = [front_cert, server.certificate.clone().unwrap()]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    std::fs::write(&both, pem).unwrap();
+    let app = spawn_app_opts(
+        Backend::Sqlite,
+        Options {
+            extra_ca_file: Some(both),
+            ..Options::default()
+        },
+    )
+    .await;
+    let creds = json!({"username": "partner", "password": "pw", "port": port, "address": "127.0.0.1", "implicitTls": true});
+    let chain = json!([
+        script("return [{ id: 1 }, { id: 2 }];"),
+        {"blockName": "FTP Upload", "variables": {"filename": "implicit.csv"}},
+        {"blockName": "FTP Download", "datasource": null, "variables": {"pattern": "implicit.csv"}},
+    ]);
+    let workflow = connector_workflow(&app, &[("FTP", FTP, creds)], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(read(&server.files().join("implicit.csv")), "id\n1\n2\n");
+    assert_eq!(
+        output(&app, run["id"].as_str().unwrap(), 3).await,
+        json!([{"id": "1"}, {"id": "2"}])
+    );
+}
