@@ -73,6 +73,17 @@ impl Remote {
         }
     }
 
+    pub async fn download_to(
+        &mut self,
+        path: &str,
+        to: &mut tokio::fs::File,
+    ) -> Result<u64, ConnectorError> {
+        match self {
+            Self::Ftp(s) => s.download_to(path, to).await,
+            Self::Sftp(s) => s.download_to(path, to).await,
+        }
+    }
+
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
         match self {
             Self::Ftp(s) => s.names(dir).await,

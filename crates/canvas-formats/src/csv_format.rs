@@ -1,7 +1,7 @@
 //! CSV with a chosen delimiter, quote, header line and encoding.
 
-use crate::{CsvOptions, Encoding, ParseError, cell_text};
-use serde_json::{Map, Value};
+use crate::{CsvOptions, Encoding, cell_text};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 /// Where the csv writer puts its bytes; shared so `take` can empty it.
@@ -102,61 +102,4 @@ impl CsvWriter {
         let _ = self.flush_into_out();
         self.out
     }
-}
-
-pub(crate) fn parse(
-    options: &CsvOptions,
-    file: &str,
-    bytes: &[u8],
-) -> Result<Vec<Value>, ParseError> {
-    let text = options
-        .encoding
-        .decode(bytes)
-        .map_err(|e| ParseError::new(file, String::new(), e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(options.delimiter)
-        .quote(options.quote)
-        .has_headers(false)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let located = |e: csv::Error| {
-        let line = e.position().map_or(0, |p| p.line());
-        let problem = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!("{len} columns where the header has {expected_len}"),
-            _ => e.to_string(),
-        };
-        ParseError::new(file, format!("line {line}: "), problem)
-    };
-    let columns: Vec<String> = if options.header {
-        match records.next() {
-            None => return Ok(Vec::new()),
-            Some(header) => header
-                .map_err(located)?
-                .iter()
-                .map(str::to_string)
-                .collect(),
-        }
-    } else {
-        Vec::new()
-    };
-    let mut out = Vec::new();
-    for row in records {
-        let row = row.map_err(located)?;
-        let object: Map<String, Value> = row
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                let name = columns
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("column{}", i + 1));
-                (name, Value::String(cell.to_string()))
-            })
-            .collect();
-        out.push(Value::Object(object));
-    }
-    Ok(out)
 }

@@ -53,7 +53,7 @@ impl JsonWriter {
 /// An array of records, or a single record.
 pub(crate) fn parse_array(file: &str, bytes: &[u8]) -> Result<Vec<Value>, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| located(file, 0, &e))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| located(file, &e))?;
     match value {
         Value::Array(items) => Ok(items),
         Value::Object(o) => Ok(vec![Value::Object(o)]),
@@ -65,20 +65,8 @@ pub(crate) fn parse_array(file: &str, bytes: &[u8]) -> Result<Vec<Value>, ParseE
     }
 }
 
-pub(crate) fn parse_lines(file: &str, bytes: &[u8]) -> Result<Vec<Value>, ParseError> {
-    let mut out = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        out.push(serde_json::from_slice(line).map_err(|e| located(file, i, &e))?);
-    }
-    Ok(out)
-}
-
-/// `lines_before` for NDJSON, whose errors count from their own line.
-fn located(file: &str, lines_before: usize, e: &serde_json::Error) -> ParseError {
-    let location = format!("line {}, column {}: ", e.line() + lines_before, e.column());
+fn located(file: &str, e: &serde_json::Error) -> ParseError {
+    let location = format!("line {}, column {}: ", e.line(), e.column());
     let problem = e.to_string();
     let problem = problem
         .rsplit_once(" at line ")

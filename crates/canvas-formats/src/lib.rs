@@ -4,6 +4,7 @@
 //! ([`FileWriter`]) and parses a file back into records, with errors that
 //! name the file, the line or row, and the column.
 
+mod batches;
 mod csv_format;
 mod json_format;
 mod text;
@@ -12,6 +13,7 @@ mod xml_format;
 
 use serde_json::{Map, Value};
 
+pub use batches::{BATCH, Batches};
 pub use text::Encoding;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,9 +146,14 @@ impl FileFormat {
     /// Every record of the file `file` (its name, for messages).
     pub fn parse(&self, file: &str, bytes: &[u8]) -> Result<Vec<Value>, ParseError> {
         match self {
-            Self::Csv(o) => csv_format::parse(o, file, bytes),
+            Self::Csv(_) | Self::Ndjson => {
+                let mut records = Vec::new();
+                for batch in self.batches(file, std::io::Cursor::new(bytes.to_vec())) {
+                    records.extend(batch?);
+                }
+                Ok(records)
+            }
             Self::Json => json_format::parse_array(file, bytes),
-            Self::Ndjson => json_format::parse_lines(file, bytes),
             Self::Xml(o) => xml_format::parse(o, file, bytes),
             Self::Xlsx { sheet } => xlsx_format::parse(sheet.as_deref(), file, bytes),
         }

@@ -77,7 +77,7 @@ fn parse_errors_name_the_file_and_where() {
     assert!(
         utf8.unwrap_err()
             .to_string()
-            .starts_with("in.csv: line 3, column 6: the bytes are not UTF-8")
+            .starts_with("in.csv: line 3, column 1: the bytes are not UTF-8")
     );
     let json = format(json!({"fileformat": "json"})).parse("in.json", b"[{\"a\": 1},\n {\"a\": }]");
     assert!(
@@ -154,5 +154,31 @@ fn xlsx_round_trips_records_with_their_types() {
             .unwrap_err()
             .to_string()
             .starts_with("p.xlsx: not an XLSX workbook")
+    );
+}
+
+#[test]
+fn big_files_stream_in_batches_of_a_thousand() {
+    let mut csv = String::from("id;name\n");
+    for i in 0..2500 {
+        csv.push_str(&format!("{i};n{i}\n"));
+    }
+    let f = format(json!({"delimiter": ";"}));
+    let sizes: Vec<usize> = f
+        .batches("big.csv", std::io::Cursor::new(csv.into_bytes()))
+        .map(|b| b.unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![1000, 1000, 500]);
+    let latin = format(json!({"encoding": "ISO-8859-1"}));
+    let rows: Vec<Value> = latin
+        .batches("l.csv", std::io::Cursor::new(b"by\nTroms\xF8\n".to_vec()))
+        .flat_map(|b| b.unwrap())
+        .collect();
+    assert_eq!(rows, vec![json!({"by": "Tromsø"})]);
+    let mut batches =
+        format(json!({})).batches("bad.csv", std::io::Cursor::new(b"a,b\n1\n".to_vec()));
+    assert_eq!(
+        batches.next().unwrap().unwrap_err().to_string(),
+        "bad.csv: line 2: 1 columns where the header has 2"
     );
 }

@@ -1,7 +1,5 @@
 //! Character encodings of text files, and where a byte offset falls.
 
-use std::borrow::Cow;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     Utf8,
@@ -15,20 +13,6 @@ impl Encoding {
             "utf-8" | "utf8" => Some(Self::Utf8),
             "iso-8859-1" | "latin1" | "latin-1" | "iso8859-1" => Some(Self::Latin1),
             _ => None,
-        }
-    }
-
-    /// The file's text; a UTF-8 byte order mark is dropped.
-    pub fn decode<'a>(self, bytes: &'a [u8]) -> Result<Cow<'a, str>, String> {
-        match self {
-            Self::Latin1 => Ok(Cow::Owned(bytes.iter().map(|&b| b as char).collect())),
-            Self::Utf8 => {
-                let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-                std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
-                    let (line, column) = line_column(bytes, e.valid_up_to());
-                    format!("line {line}, column {column}: the bytes are not UTF-8 (is the file ISO-8859-1? set 'encoding')")
-                })
-            }
         }
     }
 
@@ -59,4 +43,42 @@ pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
         .map_or(0, |p| p + 1);
     let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
     (line, column)
+}
+
+/// ISO-8859-1 bytes read as UTF-8: each byte is the character of that code point.
+pub(crate) struct Latin1Reader<R> {
+    inner: R,
+    /// UTF-8 bytes made but not yet read.
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl<R: std::io::Read> Latin1Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Latin1Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.pending.len() {
+            let mut raw = [0u8; 8192];
+            let n = self.inner.read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.pending.clear();
+            self.at = 0;
+            let text: String = raw[..n].iter().map(|&b| b as char).collect();
+            self.pending.extend_from_slice(text.as_bytes());
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }

@@ -288,3 +288,42 @@ async fn implicit_ftps_uploads_and_downloads_over_protected_data_connections() {
         json!([{"id": "1"}, {"id": "2"}])
     );
 }
+
+/// A file larger than memory should hold is read in batches: every record
+/// arrives, the raw file is not kept beside them.
+#[tokio::test]
+async fn a_large_download_streams_its_records_and_does_not_keep_the_file() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let padding = "x".repeat(80);
+    let mut csv = String::from("id,text\n");
+    for i in 0..200_000 {
+        csv.push_str(&format!("{i},{padding}\n"));
+    }
+    assert!(csv.len() > 16 << 20);
+    std::fs::write(server.files().join("big.csv"), csv).unwrap();
+    let chain = json!([{"blockName": "FTP Download", "variables": {"pattern": "big.csv"}}]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(run["blocks"][0]["recordsOut"], 200_000);
+    let log = run["blocks"][0]["log"].to_string();
+    assert!(log.contains("big.csv is larger than 16 MiB"), "{log}");
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/WorkflowRunFiles?id={id}&block=1"))
+            .await
+            .body,
+        json!([])
+    );
+    let last = app
+        .get(&format!(
+            "/api/WorkflowRunOutput?id={id}&block=1&skip=199999&top=1"
+        ))
+        .await
+        .body;
+    assert_eq!(last, json!([{"id": "199999", "text": padding}]));
+}

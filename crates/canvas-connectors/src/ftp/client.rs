@@ -178,6 +178,27 @@ impl FtpSession {
         Ok(bytes)
     }
 
+    /// Copies the file at `path` into `to`; how many bytes it had.
+    pub async fn download_to(
+        &mut self,
+        path: &str,
+        to: &mut tokio::fs::File,
+    ) -> Result<u64, ConnectorError> {
+        let mut stream = self
+            .stream
+            .retr_as_stream(path)
+            .await
+            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
+        let bytes = tokio::io::copy(&mut stream, to)
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))?;
+        stream
+            .finish()
+            .await
+            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
+        Ok(bytes)
+    }
+
     /// The names (not paths) of the entries of `dir`.
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
         let entries = self

@@ -171,6 +171,22 @@ impl Sftp {
         Ok(bytes)
     }
 
+    /// Copies the file at `path` into `to`; how many bytes it had.
+    pub async fn download_to(
+        &mut self,
+        path: &str,
+        to: &mut tokio::fs::File,
+    ) -> Result<u64, ConnectorError> {
+        let mut file = self
+            .sftp
+            .open(path)
+            .await
+            .map_err(|e| failed("open", path, e))?;
+        tokio::io::copy(&mut file, to)
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))
+    }
+
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
         let entries = self
             .sftp
