@@ -66,17 +66,18 @@ impl Remote {
         })
     }
 
+    /// The whole file at `path` (scripts' `download`).
     pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, ConnectorError> {
-        match self {
-            Self::Ftp(s) => s.download(path).await,
-            Self::Sftp(s) => s.download(path).await,
-        }
+        let mut bytes = Vec::new();
+        self.download_to(path, &mut bytes).await?;
+        Ok(bytes)
     }
 
-    pub async fn download_to(
+    /// Copies the file at `path` into `to` as it arrives; how many bytes it had.
+    pub async fn download_to<W: tokio::io::AsyncWrite + Unpin>(
         &mut self,
         path: &str,
-        to: &mut tokio::fs::File,
+        to: &mut W,
     ) -> Result<u64, ConnectorError> {
         match self {
             Self::Ftp(s) => s.download_to(path, to).await,

@@ -327,3 +327,37 @@ async fn a_large_download_streams_its_records_and_does_not_keep_the_file() {
         .body;
     assert_eq!(last, json!([{"id": "199999", "text": padding}]));
 }
+
+#[tokio::test]
+async fn scripts_move_files_through_apps_ftp() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    std::fs::write(server.files().join("in.txt"), "from the server").unwrap();
+    let source = r#"
+        const read = await apps.FTP.download('/in.txt');
+        const put = await apps.FTP.upload('/out.txt', read.toUpperCase());
+        const before = await apps.FTP.list('/');
+        await apps.FTP.remove('/in.txt');
+        const after = await apps.FTP.list('/');
+        let missing = null;
+        try { await apps.FTP.download('/nope.txt'); } catch (e) { missing = { transient: e.transient }; }
+        return [{ read, put, before: before.sort(), after, missing }];
+    "#;
+    let workflow = connector_workflow(
+        &app,
+        &[("FTP", FTP, ftp_credentials(&server, "pw"))],
+        json!([script(source)]),
+    )
+    .await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let out = output(&app, run["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        out[0],
+        json!({"read": "from the server", "put": {"path": "/out.txt", "size": 15},
+            "before": ["in.txt", "out.txt"], "after": ["out.txt"], "missing": {"transient": false}})
+    );
+    assert_eq!(read(&server.files().join("out.txt")), "FROM THE SERVER");
+}

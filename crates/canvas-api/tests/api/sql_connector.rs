@@ -191,3 +191,46 @@ async fn a_block_two_applications_offer_names_its_application() {
     mysql_exec(&format!("DROP TABLE {table}")).await;
     pg_exec(&format!("DROP TABLE {table}")).await;
 }
+
+#[tokio::test]
+async fn scripts_query_and_change_a_database_through_apps() {
+    let app = plain_app().await;
+    let table = table_name("script");
+    pg_exec(&format!(
+        "CREATE TABLE {table} (id int, name text); INSERT INTO {table} VALUES (1, 'a'), (2, 'b');"
+    ))
+    .await;
+    let source = format!(
+        r#"
+        const changed = await apps.PGSQL.execute("UPDATE {table} SET name = upper(name) WHERE id >= $1", [2]);
+        const rows = await apps.PGSQL.query("SELECT id, name FROM {table} ORDER BY id");
+        let bad = null;
+        try {{ await apps.PGSQL.query("SELECT nope FROM {table}"); }} catch (e) {{ bad = e.message; }}
+        return [{{ changed, rows, bad }}];
+    "#
+    );
+    let workflow = connector_workflow(
+        &app,
+        &[("PGSQL", POSTGRESQL, pg_credentials())],
+        json!([script(&source)]),
+    )
+    .await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let out = output(&app, run["id"].as_str().unwrap(), 1).await;
+    assert_eq!(out[0]["changed"], json!({"rowsAffected": 1}));
+    assert_eq!(
+        out[0]["rows"],
+        json!([{"id": 1, "name": "a"}, {"id": 2, "name": "B"}])
+    );
+    assert!(
+        out[0]["bad"]
+            .as_str()
+            .unwrap()
+            .contains("column \"nope\" does not exist"),
+        "{out}"
+    );
+    pg_exec(&format!("DROP TABLE {table}")).await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Status};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Security {
@@ -160,29 +160,11 @@ impl FtpSession {
         })
     }
 
-    pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, ConnectorError> {
-        let mut stream = self
-            .stream
-            .retr_as_stream(path)
-            .await
-            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
-        let mut bytes = Vec::new();
-        stream
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))?;
-        stream
-            .finish()
-            .await
-            .map_err(|e| remote(&format!("RETR {path}"), &e))?;
-        Ok(bytes)
-    }
-
     /// Copies the file at `path` into `to`; how many bytes it had.
-    pub async fn download_to(
+    pub async fn download_to<W: tokio::io::AsyncWrite + Unpin>(
         &mut self,
         path: &str,
-        to: &mut tokio::fs::File,
+        to: &mut W,
     ) -> Result<u64, ConnectorError> {
         let mut stream = self
             .stream

@@ -8,7 +8,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 pub(crate) struct SftpSettings {
     host: String,
@@ -158,24 +158,11 @@ impl Sftp {
         })
     }
 
-    pub async fn download(&mut self, path: &str) -> Result<Vec<u8>, ConnectorError> {
-        let mut file = self
-            .sftp
-            .open(path)
-            .await
-            .map_err(|e| failed("open", path, e))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))?;
-        Ok(bytes)
-    }
-
     /// Copies the file at `path` into `to`; how many bytes it had.
-    pub async fn download_to(
+    pub async fn download_to<W: tokio::io::AsyncWrite + Unpin>(
         &mut self,
         path: &str,
-        to: &mut tokio::fs::File,
+        to: &mut W,
     ) -> Result<u64, ConnectorError> {
         let mut file = self
             .sftp
