@@ -278,3 +278,47 @@ async fn bad_http_settings_are_named() {
         "variable 'pagination': type 'pages' is not one of page, offset, cursor, nextLink"
     );
 }
+
+#[tokio::test]
+async fn a_body_template_is_made_for_each_record_and_a_post_without_input_is_sent_once() {
+    let server = crate::http_server::start().await;
+    let app = app().await;
+    let chain = json!([
+        script("return [{ id: 'x', name: 'Ada', tags: ['a'] }, { id: 'y', name: 'Bo' }];"),
+        request(
+            json!({"method": "POST", "path": "/echo/{{id}}", "body": "{\"customer\": {{name}}, \"tags\": {{tags}}, \"source\": \"canvas\"}"})
+        ),
+    ]);
+    let workflow = connector_workflow(
+        &app,
+        &[("HTTP", HTTP, creds(&server.base, json!({})))],
+        chain,
+    )
+    .await;
+    let run = run(&app, &workflow).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        server.seen.received.lock().unwrap().clone(),
+        vec![
+            (
+                "x".to_string(),
+                json!({"customer": "Ada", "tags": ["a"], "source": "canvas"})
+            ),
+            (
+                "y".to_string(),
+                json!({"customer": "Bo", "tags": null, "source": "canvas"})
+            ),
+        ]
+    );
+
+    server.seen.received.lock().unwrap().clear();
+    let (run, out) = run_request(
+        &app,
+        creds(&server.base, json!({})),
+        json!({"method": "POST", "path": "/echo/once", "body": "{\"ping\": true}"}),
+    )
+    .await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(out, json!([{"id": "once", "received": {"ping": true}}]));
+    assert_eq!(server.seen.received.lock().unwrap().len(), 1);
+}

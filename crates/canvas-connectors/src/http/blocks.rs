@@ -53,6 +53,8 @@ struct Settings {
     path: String,
     query: Vec<(String, String)>,
     body: Option<Value>,
+    /// A body with `{{field}}`s, made for each input record.
+    body_template: Option<String>,
     records_path: Option<String>,
     paging: Paging,
     batch_size: usize,
@@ -80,7 +82,13 @@ impl Settings {
             }
         };
         // A body that is JSON text goes as that JSON; other text as a JSON string.
+        let body_template = vars
+            .get("body")
+            .and_then(Value::as_str)
+            .filter(|s| s.contains("{{"))
+            .map(str::to_string);
         let body = match vars.get("body") {
+            _ if body_template.is_some() => None,
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => {
@@ -108,6 +116,7 @@ impl Settings {
                 .to_string(),
             query,
             body,
+            body_template,
             records_path: vars
                 .get("recordsPath")
                 .and_then(Value::as_str)
@@ -117,9 +126,32 @@ impl Settings {
         })
     }
 
-    /// Sending writes the input records as bodies: POST, PUT or PATCH with no body of its own.
-    fn sends_input(&self) -> bool {
+    /// POST, PUT or PATCH without a fixed body send the input records
+    /// (as they are, or through the body template).
+    fn may_send_input(&self) -> bool {
         self.body.is_none() && matches!(self.method, Method::POST | Method::PUT | Method::PATCH)
+    }
+
+    /// The body for records `chunk` (numbered from `first` in messages).
+    fn body_for(&self, chunk: &[Value], first: usize) -> Result<Value, BlockError> {
+        let one = |record: &Value, n: usize| match &self.body_template {
+            None => Ok(record.clone()),
+            Some(template) => {
+                let text = fill(template, record, &|v| v.to_string());
+                serde_json::from_str(&text).map_err(|e| {
+                    permanent(format!("record {n}: variable 'body' does not make JSON with this record's fields: {e}"))
+                })
+            }
+        };
+        if self.batch_size == 1 {
+            return one(&chunk[0], first);
+        }
+        let bodies: Result<Vec<Value>, BlockError> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| one(r, first + i))
+            .collect();
+        Ok(Value::Array(bodies?))
     }
 }
 
@@ -141,10 +173,20 @@ impl NativeBlock for RequestBlock {
         Box::pin(async move {
             let settings = Settings::from_variables(&cx.variables)?;
             let session = self.0.session(cx.application.as_ref())?;
-            let (requests, records) = if settings.sends_input() {
-                send_input(&session, &settings, cx, input, output).await?
+            // Whether there are records to send decides between sending and reading.
+            let first = if settings.may_send_input() {
+                input.next_values().await?.filter(|b| !b.is_empty())
             } else {
-                read_pages(&session, &settings, &cx.cancel, output).await?
+                None
+            };
+            let (requests, records) = match first {
+                Some(first) => send_input(&session, &settings, cx, (first, input), output).await?,
+                None if settings.body_template.is_some() => {
+                    return Err(permanent(
+                        "variable 'body' takes {{fields}} from input records, and this block has none",
+                    ));
+                }
+                None => read_pages(&session, &settings, &cx.cancel, output).await?,
             };
             cx.log(format!("{requests} requests, {records} records"));
             Ok(())
@@ -197,21 +239,21 @@ async fn send_input(
     session: &HttpSession,
     settings: &Settings,
     cx: &BlockContext,
-    input: &mut RecordReader,
+    (first, input): (Vec<Value>, &mut RecordReader),
     output: &mut RecordWriter,
 ) -> Result<(usize, usize), BlockError> {
-    let (mut requests, mut total) = (0, 0);
-    while let Some(values) = input.next_values().await? {
+    let (mut requests, mut total, mut sent) = (0, 0, 0);
+    let mut next = Some(first);
+    while let Some(values) = next.take() {
         for chunk in values.chunks(settings.batch_size) {
             cx.cancel.check()?;
-            let body = if settings.batch_size == 1 {
-                chunk[0].clone()
-            } else {
-                Value::Array(chunk.to_vec())
-            };
+            let body = settings.body_for(chunk, sent + 1)?;
+            sent += chunk.len();
             let request = Request {
                 method: settings.method.clone(),
-                path: fill_path(&settings.path, &chunk[0]),
+                path: fill(&settings.path, &chunk[0], &|v| {
+                    encode_segment(&crate::plain(v))
+                }),
                 query: settings.query.clone(),
                 body: Some(body),
             };
@@ -222,24 +264,24 @@ async fn send_input(
             output.write_values(&found).await?;
             requests += 1;
         }
+        next = input.next_values().await?;
     }
     Ok((requests, total))
 }
 
-/// `/customers/{{id}}` with the record's `id`, URL-encoded.
-fn fill_path(path: &str, record: &Value) -> String {
+/// `text` with each `{{field}}` replaced by `value(the record's field)`
+/// (null when the record has no such field): `/customers/{{id}}`.
+fn fill(text: &str, record: &Value, value: &dyn Fn(&Value) -> String) -> String {
     let mut out = String::new();
-    let mut rest = path;
+    let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let Some(len) = rest[start..].find("}}") else {
             break;
         };
         out.push_str(&rest[..start]);
         let field = rest[start + 2..start + len].trim();
-        let value = super::paging::at(record, field)
-            .map(crate::plain)
-            .unwrap_or_default();
-        out.push_str(&encode_segment(&value));
+        let found = super::paging::at(record, field).unwrap_or(&Value::Null);
+        out.push_str(&value(found));
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
@@ -329,12 +371,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn paths_take_record_fields_encoded() {
+    fn paths_and_bodies_take_record_fields() {
         let record = json!({"id": "a b/c", "n": 7});
-        assert_eq!(
-            fill_path("/x/{{id}}/y/{{ n }}", &record),
-            "/x/a%20b%2Fc/y/7"
+        let path = |p: &str| fill(p, &record, &|v| encode_segment(&crate::plain(v)));
+        assert_eq!(path("/x/{{id}}/y/{{ n }}"), "/x/a%20b%2Fc/y/7");
+        assert_eq!(path("/plain"), "/plain");
+        let body = fill(
+            r#"{"who": {{id}}, "n": {{n}}, "x": {{missing}}}"#,
+            &record,
+            &|v| v.to_string(),
         );
-        assert_eq!(fill_path("/plain", &record), "/plain");
+        assert_eq!(body, r#"{"who": "a b/c", "n": 7, "x": null}"#);
     }
 }
