@@ -126,15 +126,12 @@ impl NativeBlock for ReadFile {
             }
             for name in names {
                 cx.cancel.check()?;
-                let bytes = files.read(&name).await?;
-                let records = format
-                    .parse(&name, &bytes)
-                    .map_err(|e| BlockError::Permanent(e.to_string()))?;
-                cx.log(format!("read {name}: {} records", records.len()));
-                for chunk in records.chunks(1000) {
-                    output.write_values(chunk).await?;
-                }
-                output.put_file(&name, bytes).await?;
+                let mut spool = crate::files::Spool::new()?;
+                let size = files.copy_to(&name, spool.writer()).await?;
+                let records = spool
+                    .into_records((&name, size), &format, cx, output)
+                    .await?;
+                cx.log(format!("read {name}: {records} records"));
             }
             Ok(())
         })

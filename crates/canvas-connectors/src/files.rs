@@ -1,6 +1,6 @@
 //! What the file blocks share: folders, names and patterns from variables.
 
-use canvas_engine::BlockError;
+use canvas_engine::{BlockContext, BlockError, RecordWriter};
 use canvas_formats::FileFormat;
 use serde_json::{Map, Value};
 
@@ -106,6 +106,70 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Files up to this size are kept beside the records as they came.
+const KEEP_FILE_MAX: u64 = 16 << 20;
+
+/// A file on its way in: copied to a temporary file as it arrives, then
+/// read back as records batch by batch, so memory holds one batch whatever
+/// the file's size.
+pub(crate) struct Spool {
+    file: std::fs::File,
+    writer: tokio::fs::File,
+}
+
+fn local_error(e: std::io::Error) -> BlockError {
+    BlockError::Transient(format!("the temporary file: {e}"))
+}
+
+impl Spool {
+    pub fn new() -> Result<Self, BlockError> {
+        let file = tempfile::tempfile().map_err(local_error)?;
+        let writer = tokio::fs::File::from_std(file.try_clone().map_err(local_error)?);
+        Ok(Self { file, writer })
+    }
+
+    /// Where the file's bytes go as they arrive.
+    pub fn writer(&mut self) -> &mut tokio::fs::File {
+        &mut self.writer
+    }
+
+    /// The file `name` (`size` bytes) as records in `output`, and the file
+    /// itself beside them when it is small enough; how many records.
+    pub async fn into_records(
+        self,
+        (name, size): (&str, u64),
+        format: &FileFormat,
+        cx: &mut BlockContext,
+        output: &mut RecordWriter,
+    ) -> Result<usize, BlockError> {
+        let mut writer = self.writer;
+        tokio::io::AsyncWriteExt::flush(&mut writer)
+            .await
+            .map_err(local_error)?;
+        drop(writer);
+        let mut local = self.file;
+        std::io::Seek::rewind(&mut local).map_err(local_error)?;
+        if size <= KEEP_FILE_MAX {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::Read::read_to_end(&mut local, &mut bytes).map_err(local_error)?;
+            std::io::Seek::rewind(&mut local).map_err(local_error)?;
+            output.put_file(name, bytes.into()).await?;
+        } else {
+            cx.log(format!(
+                "{name} is larger than 16 MiB: its records are kept, not the file"
+            ));
+        }
+        let mut records = 0;
+        for batch in format.batches(name, std::io::BufReader::new(local)) {
+            cx.cancel.check()?;
+            let batch = batch.map_err(|e| BlockError::Permanent(e.to_string()))?;
+            records += batch.len();
+            output.write_values(&batch).await?;
+        }
+        Ok(records)
+    }
 }
 
 #[cfg(test)]

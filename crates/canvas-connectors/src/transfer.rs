@@ -181,11 +181,7 @@ impl NativeBlock for Download {
     }
 }
 
-/// Files up to this size are kept beside the records as they came.
-const KEEP_FILE_MAX: u64 = 16 << 20;
-
-/// One file: copied to a temporary file as it arrives, then parsed from it
-/// batch by batch, so memory holds one batch whatever the file's size.
+/// One file, spooled to a temporary file as it arrives, then read as records.
 async fn download(
     session: &mut Remote,
     (path, name): (&str, &str),
@@ -193,35 +189,9 @@ async fn download(
     cx: &mut BlockContext,
     output: &mut RecordWriter,
 ) -> Result<(usize, u64), BlockError> {
-    let local = tempfile::tempfile()
-        .map_err(|e| BlockError::Transient(format!("a temporary file: {e}")))?;
-    let mut copy = tokio::fs::File::from_std(
-        local
-            .try_clone()
-            .map_err(|e| BlockError::Transient(format!("a temporary file: {e}")))?,
-    );
-    let size = session.download_to(path, &mut copy).await?;
-    drop(copy);
-    let mut local = local;
-    let local_error = |e: std::io::Error| BlockError::Transient(format!("the temporary file: {e}"));
-    std::io::Seek::rewind(&mut local).map_err(local_error)?;
-    if size <= KEEP_FILE_MAX {
-        let mut bytes = Vec::with_capacity(size as usize);
-        std::io::Read::read_to_end(&mut local, &mut bytes).map_err(local_error)?;
-        std::io::Seek::rewind(&mut local).map_err(local_error)?;
-        output.put_file(name, bytes.into()).await?;
-    } else {
-        cx.log(format!(
-            "{name} is larger than 16 MiB: its records are kept, not the file"
-        ));
-    }
-    let mut records = 0;
-    for batch in format.batches(name, std::io::BufReader::new(local)) {
-        cx.cancel.check()?;
-        let batch = batch.map_err(|e| BlockError::Permanent(e.to_string()))?;
-        records += batch.len();
-        output.write_values(&batch).await?;
-    }
+    let mut spool = files::Spool::new()?;
+    let size = session.download_to(path, spool.writer()).await?;
+    let records = spool.into_records((name, size), format, cx, output).await?;
     Ok((records, size))
 }
 

@@ -30,6 +30,8 @@ pub enum DatasetError {
     BadFileName(String),
     #[error("no file named '{0}'")]
     NoSuchFile(String),
+    #[error("local copy: {0}")]
+    Local(String),
 }
 
 /// A file a block stored beside its records.
@@ -283,6 +285,36 @@ impl AccountFiles {
 
     pub async fn read(&self, name: &str) -> Result<Bytes, DatasetError> {
         self.datasets.get_file(&self.prefix, name).await
+    }
+
+    /// Copies the file `name` into `to` as it streams from the blob store;
+    /// how many bytes it had.
+    pub async fn copy_to<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        name: &str,
+        to: &mut W,
+    ) -> Result<u64, DatasetError> {
+        use tokio::io::AsyncWriteExt;
+        check_file_name(name)?;
+        let path = Path::from(format!("{}{name}", self.prefix));
+        let mut chunks = match self.datasets.blobs.get(&path).await {
+            Ok(got) => got.into_stream(),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(DatasetError::NoSuchFile(name.into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut size = 0;
+        while let Some(chunk) = chunks.next().await.transpose()? {
+            size += chunk.len() as u64;
+            to.write_all(&chunk)
+                .await
+                .map_err(|e| DatasetError::Local(e.to_string()))?;
+        }
+        to.flush()
+            .await
+            .map_err(|e| DatasetError::Local(e.to_string()))?;
+        Ok(size)
     }
 
     /// Stores `content` as `name`, replacing a file of that name whole.
