@@ -83,6 +83,9 @@ impl FtpSession {
                 timeout.as_secs()
             ))
         })??;
+        // Servers behind NAT announce their private address in PASV replies:
+        // data connections go to the address the control connection reached.
+        stream.set_passive_nat_workaround(true);
         stream
             .login(settings.user.as_str(), settings.password.as_str())
             .await
