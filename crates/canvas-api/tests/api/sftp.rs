@@ -51,10 +51,27 @@ async fn sftp_upload_and_download_with_a_password_and_a_pinned_host_key() {
 }
 
 #[tokio::test]
-async fn sftp_logs_in_with_a_private_key() {
+async fn sftp_logs_in_with_an_encrypted_private_key() {
     let server = crate::sftp_server::start("unused-pw").await;
     let app = app().await;
-    let creds = json!({"username": "partner", "privateKey": server.user_key, "port": server.port, "address": "127.0.0.1"});
+    let key_login = |passphrase: &str| {
+        json!({"username": "partner", "privateKey": server.user_key, "passphrase": passphrase,
+            "port": server.port, "address": "127.0.0.1"})
+    };
+    let wrong = app
+        .post("/api/RegApplication", &json!({"applicationId": SFTP, "tagText": "k", "credentialsJson": key_login("wrong-pass").to_string()}))
+        .await;
+    assert_error(
+        &wrong,
+        400,
+        "Authentication Error: the private key cannot be read",
+    );
+    assert!(
+        !wrong.text.contains("wrong-pass") && !wrong.text.contains("PRIVATE KEY"),
+        "{}",
+        wrong.text
+    );
+    let creds = key_login(crate::sftp_server::USER_KEY_PASSPHRASE);
     let chain = json!([script("return [{ a: 1 }];"), {"blockName": "SFTP Upload", "variables": {"filename": "k.json", "fileformat": "json"}}]);
     let workflow = connector_workflow(&app, &[("SFTP", SFTP, creds)], chain).await;
 

@@ -13,11 +13,14 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+pub const USER_KEY_PASSPHRASE: &str = "key-pass";
+
 pub struct SftpServer {
     pub port: u16,
     /// The host key's fingerprint, `SHA256:...`.
     pub host_key: String,
-    /// The user's private key (OpenSSH format), authorized on the server.
+    /// The user's private key (OpenSSH format, encrypted with
+    /// [`USER_KEY_PASSPHRASE`]), authorized on the server.
     pub user_key: String,
     root: tempfile::TempDir,
 }
@@ -28,9 +31,10 @@ impl SftpServer {
     }
 }
 
-fn keygen(path: &Path) -> String {
+/// A new ed25519 key pair at `path` (and `path.pub`); its fingerprint.
+fn keygen(path: &Path, passphrase: &str) -> String {
     let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "test", "-f"])
         .arg(path)
         .status()
         .unwrap();
@@ -58,8 +62,8 @@ struct Users {
 pub async fn start(password: &str) -> SftpServer {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("files")).unwrap();
-    let host_key = keygen(&root.path().join("host"));
-    keygen(&root.path().join("user"));
+    let host_key = keygen(&root.path().join("host"), "");
+    keygen(&root.path().join("user"), USER_KEY_PASSPHRASE);
     let config = russh::server::Config {
         keys: vec![russh::keys::load_secret_key(root.path().join("host"), None).unwrap()],
         auth_rejection_time: std::time::Duration::from_millis(10),
