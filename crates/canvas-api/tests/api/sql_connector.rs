@@ -234,3 +234,26 @@ async fn scripts_query_and_change_a_database_through_apps() {
     );
     pg_exec(&format!("DROP TABLE {table}")).await;
 }
+
+/// TLS asked for is TLS checked: a server without a certificate this
+/// machine trusts is refused, and nothing is stored.
+#[tokio::test]
+async fn a_database_registered_with_tls_must_present_a_trusted_certificate() {
+    let app = plain_app().await;
+    for (id, mut creds) in [(POSTGRESQL, pg_credentials()), (MYSQL, mysql_credentials())] {
+        creds["tls"] = json!(true);
+        let r = app
+            .post("/api/RegApplication", &json!({"applicationId": id, "tagText": "tls", "credentialsJson": creds.to_string()}))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let msg = r.body["Msg"].as_str().unwrap().to_string();
+        assert!(msg.starts_with("Authentication Error: "), "{msg}");
+        assert!(
+            msg.to_lowercase().contains("tls")
+                || msg.to_lowercase().contains("certificate")
+                || msg.to_lowercase().contains("ssl"),
+            "{msg}"
+        );
+    }
+    assert_eq!(app.get("/api/RegApplications").await.body, json!([]));
+}

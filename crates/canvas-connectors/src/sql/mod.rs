@@ -85,33 +85,40 @@ pub(crate) async fn connect(
         match dialect {
             Dialect::Postgres => {
                 let tls = credentials.get_bool("tls").unwrap_or(false);
-                let mut options = PgConnectOptions::new()
+                // Never the server's own `.pgpass` or `PGPASSWORD`: the
+                // registration's password (maybe empty) is the only one sent.
+                PgConnectOptions::new_without_pgpass()
                     .host(&host)
                     .port(port)
                     .database(database)
                     .username(user)
+                    .password(password)
                     .ssl_mode(if tls {
-                        PgSslMode::Require
+                        PgSslMode::VerifyFull
                     } else {
                         PgSslMode::Disable
                     })
-                    .disable_statement_logging();
-                if !password.is_empty() {
-                    options = options.password(password);
-                }
-                options.connect().await.map(Db::Pg)
+                    .disable_statement_logging()
+                    .connect()
+                    .await
+                    .map(Db::Pg)
             }
             // Returned above: SQL Server connects through tiberius.
             Dialect::MsSql => Err(sqlx::Error::Configuration(
                 "SQL Server is not a sqlx database".into(),
             )),
             Dialect::MySql => {
+                let tls = credentials.get_bool("tls").unwrap_or(false);
                 let mut options = MySqlConnectOptions::new()
                     .host(&host)
                     .port(port)
                     .database(database)
                     .username(user)
-                    .ssl_mode(MySqlSslMode::Disabled)
+                    .ssl_mode(if tls {
+                        MySqlSslMode::VerifyIdentity
+                    } else {
+                        MySqlSslMode::Disabled
+                    })
                     .disable_statement_logging();
                 // An empty password is no password (a login without one).
                 if !password.is_empty() {
