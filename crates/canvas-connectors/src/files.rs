@@ -1,5 +1,6 @@
 //! What the file blocks share: folders, names and patterns from variables.
 
+use crate::ConnectorError;
 use canvas_engine::{BlockContext, BlockError, RecordWriter};
 use canvas_formats::FileFormat;
 use serde_json::{Map, Value};
@@ -106,6 +107,41 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Copies `from` into `to` like `tokio::io::copy`, but a read that brings
+/// nothing for `stall` fails the transfer as transient: a server that stops
+/// sending must not hold the block until the run's time limit.
+pub(crate) async fn copy_watching<R, W>(
+    from: &mut R,
+    to: &mut W,
+    (path, stall): (&str, std::time::Duration),
+) -> Result<u64, ConnectorError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lost = |what: String| ConnectorError::Transient(format!("reading {path}: {what}"));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = tokio::time::timeout(stall, from.read(&mut buf))
+            .await
+            .map_err(|_| lost(format!("no data for {} s", stall.as_secs())))?
+            .map_err(|e| lost(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n])
+            .await
+            .map_err(|e| lost(format!("the local copy: {e}")))?;
+        total += n as u64;
+    }
+    to.flush()
+        .await
+        .map_err(|e| lost(format!("the local copy: {e}")))?;
+    Ok(total)
 }
 
 /// Files up to this size are kept beside the records as they came.

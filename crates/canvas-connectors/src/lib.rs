@@ -26,6 +26,9 @@ use std::time::Duration;
 pub struct ConnectorConfig {
     /// How long connecting and logging in may take before the application counts as unreachable.
     pub timeout: Duration,
+    /// How long a file transfer may go without a byte moving before it
+    /// counts as lost (a transient error: the engine tries again).
+    pub transfer_stall: Duration,
     /// Extra PEM certificates trusted for TLS (e.g. a company CA for FTPS).
     pub extra_ca_file: Option<PathBuf>,
 }
@@ -34,6 +37,7 @@ impl Default for ConnectorConfig {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(15),
+            transfer_stall: Duration::from_secs(60),
             extra_ca_file: None,
         }
     }
@@ -171,6 +175,7 @@ impl Connectors {
         let services = BlockServices {
             tls: self.tls.clone(),
             timeout: self.config.timeout,
+            stall: self.config.transfer_stall,
             mailer: deps.mailer,
             datasets: deps.datasets,
         };
@@ -224,6 +229,7 @@ pub struct BlockDeps {
 pub(crate) struct BlockServices {
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
+    stall: Duration,
     mailer: Option<Mailer>,
     datasets: canvas_engine::Datasets,
 }

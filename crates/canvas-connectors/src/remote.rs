@@ -4,6 +4,7 @@ use crate::ftp::{FtpSession, FtpSettings, FtpUpload};
 use crate::sftp::{Sftp, SftpSettings, SftpUpload};
 use crate::{BlockServices, ConnectorError};
 use canvas_domain::credentials::Credentials;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -21,12 +22,25 @@ impl Protocol {
     }
 }
 
-pub(crate) enum Remote {
+/// A logged-in session; transfers that stop moving for `stall` fail.
+pub(crate) struct Remote {
+    session: Session,
+    stall: Duration,
+}
+
+enum Session {
     Ftp(FtpSession),
     Sftp(Sftp),
 }
 
-pub(crate) enum RemoteUpload<'a> {
+/// A file being written, FTP or SFTP.
+pub(crate) struct RemoteUpload<'a> {
+    upload: UploadTo<'a>,
+    stall: Duration,
+    path: String,
+}
+
+enum UploadTo<'a> {
     Ftp(FtpUpload<'a>),
     Sftp(Box<SftpUpload>),
 }
@@ -37,32 +51,41 @@ impl Remote {
         credentials: &Credentials,
         services: &BlockServices,
     ) -> Result<Self, ConnectorError> {
-        Ok(match protocol {
+        let session = match protocol {
             Protocol::Ftp => {
                 let settings = FtpSettings::from_credentials(credentials)?;
-                Self::Ftp(
+                Session::Ftp(
                     FtpSession::open(&settings, services.tls.clone(), services.timeout).await?,
                 )
             }
             Protocol::Sftp => {
                 let settings = SftpSettings::from_credentials(credentials)?;
-                Self::Sftp(Sftp::open(&settings, services.timeout).await?)
+                Session::Sftp(Sftp::open(&settings, services.timeout).await?)
             }
+        };
+        Ok(Self {
+            session,
+            stall: services.stall,
         })
     }
 
     /// The SSH server's host key fingerprint (to pin it); `None` for FTP.
     pub fn host_key(&self) -> Option<&str> {
-        match self {
-            Self::Ftp(_) => None,
-            Self::Sftp(s) => Some(&s.host_key),
+        match &self.session {
+            Session::Ftp(_) => None,
+            Session::Sftp(s) => Some(&s.host_key),
         }
     }
 
     pub async fn upload(&mut self, path: &str) -> Result<RemoteUpload<'_>, ConnectorError> {
-        Ok(match self {
-            Self::Ftp(s) => RemoteUpload::Ftp(s.upload_stream(path).await?),
-            Self::Sftp(s) => RemoteUpload::Sftp(Box::new(s.upload(path).await?)),
+        let upload = match &mut self.session {
+            Session::Ftp(s) => UploadTo::Ftp(s.upload_stream(path).await?),
+            Session::Sftp(s) => UploadTo::Sftp(Box::new(s.upload(path).await?)),
+        };
+        Ok(RemoteUpload {
+            upload,
+            stall: self.stall,
+            path: path.to_string(),
         })
     }
 
@@ -79,60 +102,73 @@ impl Remote {
         path: &str,
         to: &mut W,
     ) -> Result<u64, ConnectorError> {
-        match self {
-            Self::Ftp(s) => s.download_to(path, to).await,
-            Self::Sftp(s) => s.download_to(path, to).await,
+        match &mut self.session {
+            Session::Ftp(s) => s.download_to(path, to, self.stall).await,
+            Session::Sftp(s) => s.download_to(path, to, self.stall).await,
         }
     }
 
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
-        match self {
-            Self::Ftp(s) => s.names(dir).await,
-            Self::Sftp(s) => s.names(dir).await,
+        match &mut self.session {
+            Session::Ftp(s) => s.names(dir).await,
+            Session::Sftp(s) => s.names(dir).await,
         }
     }
 
     pub async fn rename(&mut self, from: &str, to: &str) -> Result<(), ConnectorError> {
-        match self {
-            Self::Ftp(s) => s.rename(from, to).await,
-            Self::Sftp(s) => s.rename(from, to).await,
+        match &mut self.session {
+            Session::Ftp(s) => s.rename(from, to).await,
+            Session::Sftp(s) => s.rename(from, to).await,
         }
     }
 
     pub async fn remove(&mut self, path: &str) -> Result<(), ConnectorError> {
-        match self {
-            Self::Ftp(s) => s.remove(path).await,
-            Self::Sftp(s) => s.remove(path).await,
+        match &mut self.session {
+            Session::Ftp(s) => s.remove(path).await,
+            Session::Sftp(s) => s.remove(path).await,
         }
     }
 
     pub async fn ensure_dir(&mut self, dir: &str) {
-        match self {
-            Self::Ftp(s) => s.ensure_dir(dir).await,
-            Self::Sftp(s) => s.ensure_dir(dir).await,
+        match &mut self.session {
+            Session::Ftp(s) => s.ensure_dir(dir).await,
+            Session::Sftp(s) => s.ensure_dir(dir).await,
         }
     }
 
     pub async fn quit(self) {
-        match self {
-            Self::Ftp(s) => s.quit().await,
-            Self::Sftp(s) => s.quit().await,
+        match self.session {
+            Session::Ftp(s) => s.quit().await,
+            Session::Sftp(s) => s.quit().await,
         }
     }
 }
 
 impl RemoteUpload<'_> {
+    /// Writes `bytes`; a server that takes none of them for the stall time
+    /// fails the upload as transient.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnectorError> {
-        match self {
-            Self::Ftp(u) => u.write(bytes).await,
-            Self::Sftp(u) => u.write(bytes).await,
-        }
+        let writing = async {
+            match &mut self.upload {
+                UploadTo::Ftp(u) => u.write(bytes).await,
+                UploadTo::Sftp(u) => u.write(bytes).await,
+            }
+        };
+        tokio::time::timeout(self.stall, writing)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectorError::Transient(format!(
+                    "writing {}: the server took nothing for {} s",
+                    self.path,
+                    self.stall.as_secs()
+                )))
+            })
     }
 
     pub async fn finish(self) -> Result<(), ConnectorError> {
-        match self {
-            Self::Ftp(u) => u.finish().await,
-            Self::Sftp(u) => u.finish().await,
+        match self.upload {
+            UploadTo::Ftp(u) => u.finish().await,
+            UploadTo::Sftp(u) => u.finish().await,
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub log_format: String,
     pub log_level: String,
     pub connector_timeout_secs: u64,
+    /// A file transfer with no byte moving for this long fails (transient).
+    pub connector_stall_secs: u64,
     pub tls_extra_ca_file: Option<PathBuf>,
     /// `all` (API and workers), `api` or `worker`.
     pub role: String,
@@ -65,6 +67,7 @@ impl Default for Config {
             log_format: "text".into(),
             log_level: "info".into(),
             connector_timeout_secs: 15,
+            connector_stall_secs: 60,
             tls_extra_ca_file: None,
             role: "all".into(),
             workers: 2,

@@ -131,6 +131,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 fn connectors(config: &Config) -> anyhow::Result<Connectors> {
     Ok(Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(config.connector_timeout_secs),
+        transfer_stall: Duration::from_secs(config.connector_stall_secs.max(1)),
         extra_ca_file: config.tls_extra_ca_file.clone(),
     })?)
 }

@@ -153,6 +153,8 @@ pub struct Options {
     pub config: ApiConfig,
     pub mailer: Option<canvas_connectors::Mailer>,
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// How long a file transfer may stand still (the connectors' `transfer_stall`).
+    pub transfer_stall: Duration,
     /// The engine's native blocks and script operations.
     pub blocks: canvas_engine::NativeBlocks,
 }
@@ -163,6 +165,7 @@ impl Default for Options {
             config: test_config(),
             mailer: None,
             extra_ca_file: None,
+            transfer_stall: Duration::from_secs(60),
             blocks: canvas_engine::NativeBlocks::builtin(),
         }
     }
@@ -173,6 +176,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         config,
         mailer,
         extra_ca_file,
+        transfer_stall,
         blocks,
     } = options;
     init_logs();
@@ -181,6 +185,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     let secrets = Secrets::new(&MasterKey::from_hex(&hex_key()).unwrap());
     let connectors = Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(5),
+        transfer_stall,
         extra_ca_file,
     })
     .unwrap();

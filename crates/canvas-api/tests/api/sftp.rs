@@ -120,3 +120,40 @@ async fn a_wrong_password_or_host_key_is_refused_at_registration() {
     );
     assert_eq!(app.get("/api/RegApplications").await.body, json!([]));
 }
+
+/// A server that stops sending mid-file fails the try as transient (the
+/// engine tries again), not the block hanging until the run's time limit.
+#[tokio::test]
+async fn a_transfer_that_stops_moving_fails_as_transient_after_the_stall_time() {
+    let server = crate::sftp_server::start("pw").await;
+    std::fs::write(server.files().join("stall.csv"), "a\n1\n").unwrap();
+    let app = spawn_app_opts(
+        Backend::Sqlite,
+        Options {
+            transfer_stall: std::time::Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    let chain = json!([{"blockName": "SFTP Download", "variables": {"pattern": "stall.csv"}}]);
+    let workflow = connector_workflow(
+        &app,
+        &[("SFTP", SFTP, password_login(&server, "pw"))],
+        chain,
+    )
+    .await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    assert_eq!(
+        run["blocks"][0]["error"],
+        "transient error: reading /stall.csv: no data for 1 s"
+    );
+    assert!(
+        run["blocks"][0]["log"]
+            .to_string()
+            .contains("attempt 1 failed"),
+        "{run}"
+    );
+}

@@ -170,6 +170,8 @@ impl russh::server::Handler for Connection {
 
 enum Open {
     File(std::fs::File),
+    /// A file whose name starts with `stall`: reading it never answers.
+    Stall,
     Dir(Option<Vec<File>>),
 }
 
@@ -246,9 +248,18 @@ impl russh_sftp::server::Handler for Files {
     ) -> Result<Handle, StatusCode> {
         let options: std::fs::OpenOptions = flags.into();
         let file = options.open(self.path(&name)?).map_err(io)?;
+        let stalls = name
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("stall"));
+        let open = if stalls {
+            Open::Stall
+        } else {
+            Open::File(file)
+        };
         Ok(Handle {
             id,
-            handle: self.handle(Open::File(file)),
+            handle: self.handle(open),
         })
     }
 
@@ -259,6 +270,10 @@ impl russh_sftp::server::Handler for Files {
         offset: u64,
         len: u32,
     ) -> Result<Data, StatusCode> {
+        let stalls = matches!(self.open.lock().unwrap().get(&handle), Some(Open::Stall));
+        if stalls {
+            std::future::pending::<()>().await;
+        }
         let mut open = self.open.lock().unwrap();
         let Some(Open::File(file)) = open.get_mut(&handle) else {
             return Err(StatusCode::Failure);

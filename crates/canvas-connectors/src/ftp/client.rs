@@ -168,15 +168,14 @@ impl FtpSession {
         &mut self,
         path: &str,
         to: &mut W,
+        stall: Duration,
     ) -> Result<u64, ConnectorError> {
         let mut stream = self
             .stream
             .retr_as_stream(path)
             .await
             .map_err(|e| remote(&format!("RETR {path}"), &e))?;
-        let bytes = tokio::io::copy(&mut stream, to)
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))?;
+        let bytes = crate::files::copy_watching(&mut stream, to, (path, stall)).await?;
         stream
             .finish()
             .await

@@ -163,15 +163,14 @@ impl Sftp {
         &mut self,
         path: &str,
         to: &mut W,
+        stall: Duration,
     ) -> Result<u64, ConnectorError> {
         let mut file = self
             .sftp
             .open(path)
             .await
             .map_err(|e| failed("open", path, e))?;
-        tokio::io::copy(&mut file, to)
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("reading {path}: {e}")))
+        crate::files::copy_watching(&mut file, to, (path, stall)).await
     }
 
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
