@@ -322,3 +322,20 @@ async fn a_body_template_is_made_for_each_record_and_a_post_without_input_is_sen
     assert_eq!(out, json!([{"id": "once", "received": {"ping": true}}]));
     assert_eq!(server.seen.received.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_answer_that_is_a_file_is_parsed_by_its_format() {
+    let server = crate::http_server::start().await;
+    let app = app().await;
+    let (run, out) = run_request(
+        &app,
+        creds(&server.base, json!({})),
+        json!({"path": "/export.csv", "fileformat": "csv", "delimiter": ";"}),
+    )
+    .await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        out,
+        json!([{"id": "1", "city": "Oslo"}, {"id": "2", "city": "Tromsø"}])
+    );
+}

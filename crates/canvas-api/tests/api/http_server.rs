@@ -100,6 +100,7 @@ pub async fn start() -> HttpServer {
             let next = (from + 2 <= ITEMS).then(|| format!("{next_base}/next?from={}", from + 2));
             Json(json!({"items": items(from, 2), "links": {"next": next}}))
         }))
+        .route("/export.csv", get(|| async { ([("content-type", "text/csv")], "id;city\n1;Oslo\n2;Troms\u{f8}\n") }))
         .route("/busy429", get(|State(s): State<Arc<Seen>>| async move {
             if s.calls_429.fetch_add(1, Ordering::SeqCst) == 0 {
                 return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();

@@ -56,6 +56,8 @@ struct Settings {
     /// A body with `{{field}}`s, made for each input record.
     body_template: Option<String>,
     records_path: Option<String>,
+    /// Answers that are files (CSV, XML...) rather than JSON: `fileformat`.
+    answer_format: Option<canvas_formats::FileFormat>,
     paging: Paging,
     batch_size: usize,
 }
@@ -121,9 +123,32 @@ impl Settings {
                 .get("recordsPath")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            answer_format: match vars.get("fileformat") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(
+                    canvas_formats::FileFormat::from_variables(vars)
+                        .map_err(|e| permanent(e.to_string()))?,
+                ),
+            },
             paging: Paging::from_variable(vars.get("pagination")).map_err(permanent)?,
             batch_size,
         })
+    }
+
+    /// The records of an answer: its JSON at `recordsPath`, or the file it
+    /// holds when `fileformat` is set.
+    fn records_of(
+        &self,
+        request: &Request,
+        response: &super::Response,
+    ) -> Result<Vec<Value>, BlockError> {
+        let found = match &self.answer_format {
+            Some(format) => format
+                .parse(&request.path, &response.bytes)
+                .map_err(|e| e.to_string()),
+            None => records(&response.body, self.records_path.as_deref()),
+        };
+        found.map_err(|e| permanent(format!("{} {}: {e}", request.method, request.path)))
     }
 
     /// POST, PUT or PATCH without a fixed body send the input records
@@ -211,12 +236,7 @@ async fn read_pages(
     for page in 1..=MAX_PAGES {
         cancel.check()?;
         let response = session.send(&request).await?;
-        let found = records(&response.body, settings.records_path.as_deref()).map_err(|e| {
-            permanent(format!(
-                "{} {} (page {page}): {e}",
-                request.method, request.path
-            ))
-        })?;
+        let found = settings.records_of(&request, &response)?;
         total += found.len();
         output.write_values(&found).await?;
         match settings.paging.next(page, found.len(), &response.body) {
@@ -258,8 +278,7 @@ async fn send_input(
                 body: Some(body),
             };
             let response = session.send(&request).await?;
-            let found =
-                records(&response.body, settings.records_path.as_deref()).unwrap_or_default();
+            let found = settings.records_of(&request, &response).unwrap_or_default();
             total += found.len();
             output.write_values(&found).await?;
             requests += 1;
@@ -355,8 +374,8 @@ impl AppOperations for HttpApp {
             };
             let response = self.session(Some(app))?.send(&request).await?;
             Ok(
-                if response.body.is_null() && !response.text.trim().is_empty() {
-                    Value::String(response.text)
+                if response.body.is_null() && !response.bytes.trim_ascii().is_empty() {
+                    Value::String(String::from_utf8_lossy(&response.bytes).into_owned())
                 } else {
                     response.body
                 },

@@ -107,10 +107,11 @@ impl Request {
     }
 }
 
-/// A 2xx answer read whole: its body as JSON (null when it is not JSON) and as text.
+/// A 2xx answer read whole: its body as JSON (null when it is not JSON) and as bytes.
 pub(crate) struct Response {
     pub body: Value,
-    pub text: String,
+    /// The body as it came (a CSV or XLSX answer is parsed from these).
+    pub bytes: Vec<u8>,
 }
 
 impl HttpSession {
@@ -220,15 +221,16 @@ fn reason(status: StatusCode) -> &'static str {
 /// Reads the body; a non-2xx status becomes an error with the server's words.
 async fn read(request: &Request, response: reqwest::Response) -> Result<Response, ConnectorError> {
     let status = response.status();
-    let text = response
-        .text()
+    let bytes = response
+        .bytes()
         .await
-        .map_err(|e| ConnectorError::Transient(format!("reading the answer: {e}")))?;
+        .map_err(|e| ConnectorError::Transient(format!("reading the answer: {e}")))?
+        .to_vec();
     if status.is_success() {
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        return Ok(Response { body, text });
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        return Ok(Response { body, bytes });
     }
-    let snippet: String = text.chars().take(300).collect();
+    let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
     let message = format!(
         "{} {} answered {} {}: {}",
         request.method,
