@@ -46,6 +46,7 @@ impl Engine {
             None => RecordReader::empty(),
         };
         let mut writer = self.datasets.writer(job.output_key);
+        let started = std::time::Instant::now();
         let outcome = match &job.block.script {
             Some(source) => {
                 self.run_script(source, job, attempt, (&mut reader, &mut writer))
@@ -57,16 +58,18 @@ impl Engine {
             }
         };
         record.records_in = reader.records_read() as i64;
-        match outcome {
+        let result = match outcome {
             Ok(log) => {
                 record.log.extend(log);
-                Ok(writer.finish().await?)
+                writer.finish().await.map_err(BlockError::from)
             }
             Err(e) => {
                 writer.abort().await;
                 Err(e)
             }
-        }
+        };
+        measure(job, &result, started.elapsed());
+        result
     }
 
     async fn run_script(
@@ -177,5 +180,29 @@ impl Engine {
         if let Err(e) = self.store.mark_faulted(reg_application).await {
             tracing::error!(%reg_application, error = %e, "marking the application faulted failed");
         }
+    }
+}
+
+/// Prometheus figures per try of a block: `kind` is the native block's
+/// name, or `script` (script blocks' names are the users' own, unbounded).
+fn measure(job: &BlockJob<'_>, result: &Result<usize, BlockError>, took: std::time::Duration) {
+    let kind = match &job.block.script {
+        Some(_) => "script".to_string(),
+        None => job.block.block_name.clone(),
+    };
+    let outcome = match result {
+        Ok(_) => "succeeded",
+        Err(BlockError::Transient(_)) => "transient",
+        Err(BlockError::Unauthorized(_)) => "unauthorized",
+        Err(BlockError::Cancelled) => "cancelled",
+        Err(BlockError::Permanent(_) | BlockError::Dataset(_)) => "failed",
+    };
+    metrics::counter!("canvas_block_tries_total", "kind" => kind.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("canvas_block_duration_seconds", "kind" => kind.clone())
+        .record(took.as_secs_f64());
+    if let Ok(records) = result {
+        metrics::counter!("canvas_block_records_out_total", "kind" => kind)
+            .increment(*records as u64);
     }
 }

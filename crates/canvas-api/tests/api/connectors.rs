@@ -187,6 +187,14 @@ async fn sql_to_ftp_as_csv() {
         read(&server.files().join("employees.csv")),
         "id,name,hired\n1,Ada,2020-01-02\n2,\"Grace, H.\",2021-03-04\n"
     );
+    let metrics = app.get_raw("/metrics", &[]).await.text;
+    for line in [
+        r#"canvas_block_tries_total{kind="SQL Query",outcome="succeeded"}"#,
+        r#"canvas_block_tries_total{kind="FTP Upload",outcome="succeeded"}"#,
+        r#"canvas_block_records_out_total{kind="SQL Query"}"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in /metrics");
+    }
     pg_exec(&format!("DROP TABLE {table}")).await;
 }
 
