@@ -339,3 +339,35 @@ async fn an_answer_that_is_a_file_is_parsed_by_its_format() {
         json!([{"id": "1", "city": "Oslo"}, {"id": "2", "city": "Tromsø"}])
     );
 }
+
+#[tokio::test]
+async fn without_a_probe_path_the_base_url_answering_is_enough() {
+    let server = crate::http_server::start().await;
+    let app = app().await;
+    let register = |creds: Value| {
+        let body =
+            json!({"applicationId": HTTP, "tagText": "p", "credentialsJson": creds.to_string()});
+        let app = &app;
+        async move { app.post("/api/RegApplication", &body).await }
+    };
+    let mut no_probe = creds(&server.base, json!({}));
+    no_probe.as_object_mut().unwrap().remove("probePath");
+    let r = register(no_probe).await;
+    assert_eq!(r.status, 200, "a 404 at the root is an answer: {}", r.text);
+    let r = register(creds(&server.base, json!({"probePath": "/nope"}))).await;
+    assert_error(
+        &r,
+        400,
+        "Authentication Error: GET /nope answered 404 Not Found",
+    );
+    let r = register(creds("http://127.0.0.1:9", json!({}))).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.body["Msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Authentication Error: could not reach 127.0.0.1"),
+        "{}",
+        r.text
+    );
+}

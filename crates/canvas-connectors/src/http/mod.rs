@@ -185,10 +185,14 @@ impl HttpSession {
         builder.send().await.map_err(|e| transport(&self.base, e))
     }
 
-    /// The credential check: the probe path answers 2xx or 3xx.
-    pub async fn probe(&self, path: &str) -> Result<(), ConnectorError> {
-        match self.send(&Request::get(path)).await {
+    /// The credential check. With a probe path the user chose, it must
+    /// answer 2xx or 3xx; without one the base URL is asked, and any answer
+    /// but 401/403 (or a server error) shows the credentials are taken —
+    /// many APIs answer 404 at their root.
+    pub async fn probe(&self, path: Option<&str>) -> Result<(), ConnectorError> {
+        match self.send(&Request::get(path.unwrap_or("/"))).await {
             Ok(_) => Ok(()),
+            Err(ConnectorError::Failed(_)) if path.is_none() => Ok(()),
             Err(ConnectorError::Failed(message)) => Err(ConnectorError::Rejected(message)),
             Err(other) => Err(other),
         }
@@ -264,13 +268,7 @@ pub(crate) async fn check(
 ) -> Result<(), ConnectorError> {
     let probe = credentials
         .get_str("probePath")
-        .unwrap_or("/")
-        .trim()
-        .to_string();
-    let probe = if probe.is_empty() {
-        "/".to_string()
-    } else {
-        probe
-    };
-    http.session(credentials, session)?.probe(&probe).await
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    http.session(credentials, session)?.probe(probe).await
 }
