@@ -126,6 +126,15 @@ api_dto!(
     }
 );
 
+api_dto!(
+    /// `POST /api/FileHubFile`: a file into the account's File Hub.
+    StoreFileHubFileApiDto {
+        name: Option<String> => "name", "string", "", true;
+        content: Option<String> => "content", "string", "", false;
+        content_base64: Option<String> => "contentBase64", "string", "", false;
+    }
+);
+
 /// Every DTO `Describe` answers for.
 pub const DTOS: &[(&str, &[FieldSpec])] = &[
     (AddAccountApiDto::NAME, AddAccountApiDto::FIELDS),
@@ -144,6 +153,7 @@ pub const DTOS: &[(&str, &[FieldSpec])] = &[
         AddWorkflowTemplateApiDto::NAME,
         AddWorkflowTemplateApiDto::FIELDS,
     ),
+    (StoreFileHubFileApiDto::NAME, StoreFileHubFileApiDto::FIELDS),
 ];
 
 pub fn dto_fields(name: &str) -> Option<(&'static str, &'static [FieldSpec])> {

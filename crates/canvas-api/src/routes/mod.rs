@@ -3,6 +3,7 @@
 
 mod accounts;
 mod applications;
+mod filehub;
 mod meta;
 pub mod ops;
 mod runs;
@@ -12,7 +13,7 @@ mod workflows;
 use crate::auth::Acting;
 use crate::spec::{
     AddAccountApiDto, AddRegApplicationApiDto, AddWorkflowApiDto, AddWorkflowTemplateApiDto,
-    CancelRunApiDto, RunMetadataApiDto, UpdateWorkfowSchedulerApiDto,
+    CancelRunApiDto, RunMetadataApiDto, StoreFileHubFileApiDto, UpdateWorkfowSchedulerApiDto,
 };
 use crate::spec::{Dto, QuerySpec, RouteSpec, query};
 use crate::state::AppState;
@@ -48,6 +49,7 @@ const FILE: &[QuerySpec] = &[
     query("name", "string", true),
 ];
 const TOKEN: &[QuerySpec] = &[query("token", "string", true)];
+const FILE_NAME: &[QuerySpec] = &[query("name", "string", true)];
 
 fn spec(
     name: &'static str,
@@ -364,6 +366,55 @@ pub fn api() -> Vec<Route> {
                 "cancel",
             ),
             post(runs::cancel),
+        ),
+        r(
+            spec(
+                "FileHubFiles",
+                M::GET,
+                true,
+                "Lists the files of the account's File Hub",
+                "JSON array of {name, size}",
+            ),
+            get(filehub::list),
+        ),
+        r(
+            with_query(
+                spec(
+                    "FileHubFile",
+                    M::GET,
+                    true,
+                    "Returns one file of the account's File Hub, as bytes",
+                    "file",
+                ),
+                FILE_NAME,
+            ),
+            get(filehub::fetch),
+        ),
+        r(
+            with_body::<StoreFileHubFileApiDto>(
+                spec(
+                    "StoreFileHubFile",
+                    M::POST,
+                    true,
+                    "Stores a file in the account's File Hub (replacing one of that name)",
+                    "{name, size}",
+                ),
+                "file",
+            ),
+            post(filehub::store),
+        ),
+        r(
+            with_query(
+                spec(
+                    "DeleteFileHubFile",
+                    M::DELETE,
+                    true,
+                    "Deletes a file of the account's File Hub",
+                    "string",
+                ),
+                FILE_NAME,
+            ),
+            axum::routing::delete(filehub::delete),
         ),
     ]
 }

@@ -1,7 +1,7 @@
 //! The connectors' blocks against real servers on loopback: libunftp (FTP,
 //! FTPS), the machine's PostgreSQL and MariaDB, an SMTP sink.
 
-use crate::helpers::{Backend, Options, TestApp, spawn_app_opts};
+use crate::helpers::{Backend, Options, TestApp, assert_error, spawn_app_opts};
 use crate::runs::{output, run_to_end};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -351,5 +351,90 @@ async fn file_hub_stores_and_reads_files_in_the_accounts_own_space() {
     assert_eq!(
         theirs["blocks"][0]["error"],
         "no file of this account's File Hub matches 'stock_*.csv'"
+    );
+}
+
+/// The account's File Hub over the API: what Store file wrote can be
+/// fetched, and files put there are what Read file reads.
+#[tokio::test]
+async fn file_hub_files_are_listed_fetched_stored_and_deleted_through_the_api() {
+    let app = plain_app().await;
+    let stored = app
+        .post(
+            "/api/StoreFileHubFile",
+            &json!({"name": "in.csv", "content": "id;name\n1;Ada\n"}),
+        )
+        .await;
+    assert_eq!(
+        stored.body,
+        json!({"name": "in.csv", "size": 14}),
+        "{}",
+        stored.text
+    );
+    let binary = app
+        .post(
+            "/api/StoreFileHubFile",
+            &json!({"name": "raw.bin", "contentBase64": "AAEC/w=="}),
+        )
+        .await;
+    assert_eq!(binary.status, 200, "{}", binary.text);
+    let read =
+        json!([{"blockName": "Read file", "variables": {"fileName": "in.csv", "delimiter": ";"}}]);
+    let workflow = connector_workflow(&app, &[("CMAF", FILE_HUB, json!({}))], read).await;
+    let ran = run(&app, &workflow).await;
+    assert_eq!(
+        output(&app, ran["id"].as_str().unwrap(), 1).await,
+        json!([{"id": "1", "name": "Ada"}])
+    );
+
+    assert_eq!(
+        app.get("/api/FileHubFiles").await.body,
+        json!([{"name": "in.csv", "size": 14}, {"name": "raw.bin", "size": 4}])
+    );
+    let raw = reqwest::Client::new()
+        .get(app.url("/api/FileHubFile?name=raw.bin"))
+        .header("Consumer", &app.keys.consumer)
+        .header("SecretKey", &app.keys.secret)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&raw[..], &[0u8, 1, 2, 255]);
+    assert_error(
+        &app.post(
+            "/api/StoreFileHubFile",
+            &json!({"name": "../x", "content": "x"}),
+        )
+        .await,
+        400,
+        "name: file name '../x'",
+    );
+    assert_error(
+        &app.post(
+            "/api/StoreFileHubFile",
+            &json!({"name": "x", "content": "x", "contentBase64": "eA=="}),
+        )
+        .await,
+        400,
+        "content: give either content (text) or contentBase64 (bytes), one of them",
+    );
+    assert_eq!(
+        app.delete("/api/DeleteFileHubFile?name=raw.bin").await.body,
+        "File deleted"
+    );
+    assert_error(
+        &app.get("/api/FileHubFile?name=raw.bin").await,
+        404,
+        "no file named 'raw.bin'",
+    );
+    let (_, other) = app
+        .account_with_key(app.organization, canvas_domain::account::AccountRole::Admin)
+        .await;
+    assert_eq!(
+        app.get_as("/api/FileHubFiles", &other, &[]).await.body,
+        json!([]),
+        "each account has its own"
     );
 }

@@ -345,6 +345,11 @@ impl TestApp {
         self.send(req).await
     }
 
+    pub async fn delete(&self, path: &str) -> Resp {
+        let req = Self::with_keys(self.client.delete(self.url(path)), &self.keys);
+        self.send(req).await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
         self.post_as(path, &self.keys, &[], body.to_string()).await
     }

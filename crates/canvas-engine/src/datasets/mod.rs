@@ -317,6 +317,16 @@ impl AccountFiles {
         Ok(size)
     }
 
+    pub async fn delete(&self, name: &str) -> Result<(), DatasetError> {
+        check_file_name(name)?;
+        let path = Path::from(format!("{}{name}", self.prefix));
+        match self.datasets.blobs.delete(&path).await {
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(DatasetError::NoSuchFile(name.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Stores `content` as `name`, replacing a file of that name whole.
     pub async fn write(&self, name: &str, content: Bytes) -> Result<(), DatasetError> {
         self.datasets.put_under(&self.prefix, name, content).await
