@@ -154,6 +154,7 @@ async fn every_pagination_style_reads_every_page() {
         json!({"path": "/offset", "recordsPath": "results", "pagination": {"type": "offset", "limit": 2}}),
         json!({"path": "/cursor", "recordsPath": "data", "pagination": {"type": "cursor", "cursorPath": "meta.next"}}),
         json!({"path": "/next", "recordsPath": "items", "pagination": {"type": "nextLink", "nextPath": "links.next"}}),
+        json!({"path": "/linked", "pagination": {"type": "linkHeader"}}),
     ];
     for vars in cases {
         let (run, out) = run_request(&app, creds(&server.base, json!({})), vars.clone()).await;
@@ -275,7 +276,7 @@ async fn bad_http_settings_are_named() {
     .await;
     assert_eq!(
         run["blocks"][0]["error"],
-        "variable 'pagination': type 'pages' is not one of page, offset, cursor, nextLink"
+        "variable 'pagination': type 'pages' is not one of page, offset, cursor, nextLink, linkHeader"
     );
 }
 

@@ -72,6 +72,7 @@ pub async fn start() -> HttpServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let next_base = base.clone();
+    let link_base = base.clone();
     let app = Router::new()
         .route("/basic/items", get(|h: HeaderMap| async move { guarded(header(&h, "authorization") == basic("u", "p")) }))
         .route("/bearer/items", get(|h: HeaderMap| async move { guarded(header(&h, "authorization") == "Bearer tok") }))
@@ -99,6 +100,15 @@ pub async fn start() -> HttpServer {
             let from = number(&q, "from", 1);
             let next = (from + 2 <= ITEMS).then(|| format!("{next_base}/next?from={}", from + 2));
             Json(json!({"items": items(from, 2), "links": {"next": next}}))
+        }))
+        .route("/linked", get(move |q: Q| async move {
+            let from = number(&q, "from", 1);
+            let mut headers = axum::http::HeaderMap::new();
+            if from + 2 <= ITEMS {
+                let link = format!("<{link_base}/linked?from={}>; rel=\"next\", <{link_base}/linked?from=5>; rel=\"last\"", from + 2);
+                headers.insert("link", link.parse().unwrap());
+            }
+            (headers, Json(json!(items(from, 2))))
         }))
         .route("/export.csv", get(|| async { ([("content-type", "text/csv")], "id;city\n1;Oslo\n2;Troms\u{f8}\n") }))
         .route("/busy429", get(|State(s): State<Arc<Seen>>| async move {

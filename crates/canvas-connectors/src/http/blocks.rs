@@ -239,7 +239,8 @@ async fn read_pages(
         let found = settings.records_of(&request, &response)?;
         total += found.len();
         output.write_values(&found).await?;
-        match settings.paging.next(page, found.len(), &response.body) {
+        let answer = (&response.body, response.link.as_deref());
+        match settings.paging.next(page, found.len(), answer) {
             None => return Ok((page, total)),
             Some(Next::Query(q)) => request.query = [settings.query.clone(), q].concat(),
             Some(Next::Url(url)) => {

@@ -112,6 +112,8 @@ pub(crate) struct Response {
     pub body: Value,
     /// The body as it came (a CSV or XLSX answer is parsed from these).
     pub bytes: Vec<u8>,
+    /// The `Link` header, for `linkHeader` pagination.
+    pub link: Option<String>,
 }
 
 impl HttpSession {
@@ -225,6 +227,11 @@ fn reason(status: StatusCode) -> &'static str {
 /// Reads the body; a non-2xx status becomes an error with the server's words.
 async fn read(request: &Request, response: reqwest::Response) -> Result<Response, ConnectorError> {
     let status = response.status();
+    let link = response
+        .headers()
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = response
         .bytes()
         .await
@@ -232,7 +239,7 @@ async fn read(request: &Request, response: reqwest::Response) -> Result<Response
         .to_vec();
     if status.is_success() {
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        return Ok(Response { body, bytes });
+        return Ok(Response { body, bytes, link });
     }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
     let message = format!(

@@ -31,6 +31,8 @@ pub(crate) enum Paging {
     NextLink {
         path: String,
     },
+    /// The `Link` header's `rel="next"` URL (RFC 8288) until there is none.
+    LinkHeader,
 }
 
 fn text(settings: &Value, key: &str, default: &str) -> String {
@@ -77,9 +79,10 @@ impl Paging {
             "nextLink" => Self::NextLink {
                 path: text(settings, "nextPath", "next"),
             },
+            "linkHeader" => Self::LinkHeader,
             other => {
                 return Err(format!(
-                    "variable 'pagination': type '{other}' is not one of page, offset, cursor, nextLink"
+                    "variable 'pagination': type '{other}' is not one of page, offset, cursor, nextLink, linkHeader"
                 ));
             }
         })
@@ -108,13 +111,20 @@ impl Paging {
                 (offset_param.clone(), "0".into()),
                 (limit_param.clone(), limit.to_string()),
             ],
-            Self::None | Self::Cursor { .. } | Self::NextLink { .. } => Vec::new(),
+            Self::None | Self::Cursor { .. } | Self::NextLink { .. } | Self::LinkHeader => {
+                Vec::new()
+            }
         }
     }
 
     /// What to ask next after a page of `count` records answered `body`:
     /// new query parameters, or a URL; `None` when there is no more.
-    pub fn next(&self, page: usize, count: usize, body: &Value) -> Option<Next> {
+    pub fn next(
+        &self,
+        page: usize,
+        count: usize,
+        (body, link): (&Value, Option<&str>),
+    ) -> Option<Next> {
         let short = |size: Option<usize>| count == 0 || size.is_some_and(|s| count < s);
         match self {
             Self::None => None,
@@ -145,8 +155,23 @@ impl Paging {
                 Some(Next::Query(vec![(param.clone(), cursor)]))
             }
             Self::NextLink { path } => at(body, path).and_then(scalar_text).map(Next::Url),
+            Self::LinkHeader => link.and_then(next_in_link_header).map(Next::Url),
         }
     }
+}
+
+/// The `rel="next"` target of a `Link` header:
+/// `<https://api.example.com/items?page=2>; rel="next", <...>; rel="last"`.
+pub(crate) fn next_in_link_header(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
 }
 
 pub(crate) enum Next {
@@ -203,8 +228,8 @@ mod tests {
             p.first(),
             vec![("page".into(), "1".into()), ("size".into(), "2".into())]
         );
-        assert!(matches!(p.next(1, 2, &json!({})), Some(Next::Query(q)) if q[0].1 == "2"));
-        assert!(p.next(2, 1, &json!({})).is_none());
+        assert!(matches!(p.next(1, 2, (&json!({}), None)), Some(Next::Query(q)) if q[0].1 == "2"));
+        assert!(p.next(2, 1, (&json!({}), None)).is_none());
     }
 
     #[test]
@@ -212,19 +237,40 @@ mod tests {
         let c = Paging::from_variable(Some(&json!({"type": "cursor", "cursorPath": "meta.next"})))
             .unwrap();
         assert!(
-            matches!(c.next(1, 5, &json!({"meta": {"next": "abc"}})), Some(Next::Query(q)) if q[0] == ("cursor".into(), "abc".into()))
+            matches!(c.next(1, 5, (&json!({"meta": {"next": "abc"}}), None)), Some(Next::Query(q)) if q[0] == ("cursor".into(), "abc".into()))
         );
-        assert!(c.next(1, 5, &json!({"meta": {"next": null}})).is_none());
+        assert!(
+            c.next(1, 5, (&json!({"meta": {"next": null}}), None))
+                .is_none()
+        );
         let n = Paging::from_variable(Some(&json!({"type": "nextLink", "nextPath": "links.next"})))
             .unwrap();
         assert!(
-            matches!(n.next(1, 5, &json!({"links": {"next": "http://x/2"}})), Some(Next::Url(u)) if u == "http://x/2")
+            matches!(n.next(1, 5, (&json!({"links": {"next": "http://x/2"}}), None)), Some(Next::Url(u)) if u == "http://x/2")
         );
         assert!(
             Paging::from_variable(Some(&json!({"type": "pages"})))
                 .unwrap_err()
                 .contains("'pages'")
         );
+    }
+
+    #[test]
+    fn link_headers_give_the_next_page() {
+        let header = r#"<https://a.example/items?page=3>; rel="last", <https://a.example/items?page=2>; rel="next""#;
+        assert_eq!(
+            next_in_link_header(header).as_deref(),
+            Some("https://a.example/items?page=2")
+        );
+        assert_eq!(
+            next_in_link_header(r#"<https://a.example/x>; rel="prev""#),
+            None
+        );
+        let l = Paging::from_variable(Some(&json!({"type": "linkHeader"}))).unwrap();
+        assert!(
+            matches!(l.next(1, 5, (&json!({}), Some(header))), Some(Next::Url(u)) if u.ends_with("page=2"))
+        );
+        assert!(l.next(1, 5, (&json!({}), None)).is_none());
     }
 
     #[test]
