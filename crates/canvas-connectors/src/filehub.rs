@@ -46,14 +46,6 @@ impl FileSpace {
 struct StoreFile(Arc<FileSpace>);
 struct ReadFile(Arc<FileSpace>);
 
-fn file_name_with_extension(base: &str, format: &FileFormat) -> String {
-    if base.contains('.') {
-        base.to_string()
-    } else {
-        format!("{base}.{}", format.extension())
-    }
-}
-
 impl NativeBlock for StoreFile {
     fn name(&self) -> &str {
         "Store file"
@@ -74,7 +66,7 @@ impl NativeBlock for StoreFile {
             let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
             let base = text(&cx.variables, "fileName")
                 .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?;
-            let name = file_name_with_extension(base, &format);
+            let name = crate::files::with_extension(base, &format);
             canvas_engine::check_file_name(&name)
                 .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
             let files = self.0.of(cx)?;
@@ -191,7 +183,7 @@ impl NativeBlock for SendEmail {
             let to = recipients(cx)?;
             let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
             let base = text(&cx.variables, "fileName").unwrap_or("Data");
-            let file_name = file_name_with_extension(base, &format);
+            let file_name = crate::files::with_extension(base, &format);
             let (content, records) = render(cx, input, &format).await?;
             let size = content.len();
             let note = text(&cx.variables, "note").unwrap_or_default().to_string();

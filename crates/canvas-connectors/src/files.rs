@@ -40,6 +40,16 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// `base`, with the format's extension when it has none
+/// (`Employees_2024-01-31` → `Employees_2024-01-31.csv`).
+pub(crate) fn with_extension(base: &str, format: &FileFormat) -> String {
+    if base.contains('.') {
+        base.to_string()
+    } else {
+        format!("{base}.{}", format.extension())
+    }
+}
+
 /// Where an upload goes: a folder and a file name.
 pub(crate) struct FileTarget {
     pub dir: String,
@@ -62,11 +72,7 @@ impl FileTarget {
                 "variable '{name_variable}': '{name}' must be a file name, not a path (put folders in 'filepath')"
             )));
         }
-        let name = if name.contains('.') {
-            name.to_string()
-        } else {
-            format!("{name}.{}", format.extension())
-        };
+        let name = with_extension(name, format);
         Ok(Self {
             dir: folder(vars, "filepath")?,
             name,

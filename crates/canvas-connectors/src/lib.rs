@@ -241,9 +241,12 @@ fn session_policy(app: &Application) -> http::SessionPolicy {
     }
 }
 
-/// A value as plain text: strings as they are, null as nothing, the rest as JSON.
-pub(crate) fn plain(v: &serde_json::Value) -> String {
-    canvas_formats::cell_text(v)
+/// The registration's `port`, `default` when absent.
+pub(crate) fn port(credentials: &Credentials, default: i64) -> Result<u16, ConnectorError> {
+    let port = credentials.get_i64("port").unwrap_or(default);
+    u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+        ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
+    })
 }
 
 /// The variables the catalog lists for `block` of the application `app`.

@@ -22,6 +22,14 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
+    /// The application refused the registered credentials: the registration
+    /// says so (`faulted`) until it is registered again.
+    pub async fn mark_faulted(&self, reg_application: uuid::Uuid) {
+        if let Err(e) = self.store.mark_faulted(reg_application).await {
+            tracing::error!(%reg_application, error = %e, "marking the application faulted failed");
+        }
+    }
+
     /// The registered application the workflow uses for `short`, credentials opened.
     pub async fn open(
         &self,
@@ -138,11 +146,7 @@ impl Caller {
         let access = self.access(app).await?;
         let result = ops.call(&access, op, args, self.cancel.clone()).await;
         if let Err(BlockError::Unauthorized(_)) = &result {
-            // The credentials stopped working: the registration says so.
-            let reg = access.reg_application_id;
-            if let Err(e) = self.keys.store.mark_faulted(reg).await {
-                tracing::error!(%reg, error = %e, "marking the application faulted failed");
-            }
+            self.keys.mark_faulted(access.reg_application_id).await;
         }
         result
     }

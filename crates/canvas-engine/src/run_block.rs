@@ -164,7 +164,7 @@ impl Engine {
         }
         let result = native.run(&mut cx, reader, writer).await;
         if let (Err(BlockError::Unauthorized(_)), Some(app)) = (&result, &cx.application) {
-            self.mark_faulted(app.reg_application_id).await;
+            self.keys().mark_faulted(app.reg_application_id).await;
         }
         result?;
         Ok(cx.take_log())
@@ -173,13 +173,6 @@ impl Engine {
     async fn account_email(&self, account: uuid::Uuid) -> Option<String> {
         let account = self.store.account(account).await.ok()?;
         Some(account.default_notification_email.unwrap_or(account.email))
-    }
-
-    /// The credentials stopped working: the registration says so until it is updated.
-    async fn mark_faulted(&self, reg_application: uuid::Uuid) {
-        if let Err(e) = self.store.mark_faulted(reg_application).await {
-            tracing::error!(%reg_application, error = %e, "marking the application faulted failed");
-        }
     }
 }
 

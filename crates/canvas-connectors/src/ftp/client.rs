@@ -29,10 +29,7 @@ pub(crate) struct FtpSettings {
 
 impl FtpSettings {
     pub fn from_credentials(credentials: &Credentials) -> Result<Self, ConnectorError> {
-        let port = credentials.get_i64("port").unwrap_or(21);
-        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-            ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
-        })?;
+        let port = crate::port(credentials, 21)?;
         let security = if credentials.get_bool("implicitTls").unwrap_or(false) {
             Security::Implicit
         } else if credentials.get_bool("secure").unwrap_or(false) {

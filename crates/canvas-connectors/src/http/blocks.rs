@@ -75,7 +75,7 @@ impl Settings {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Object(q)) => q
                 .iter()
-                .map(|(k, v)| (k.clone(), crate::plain(v)))
+                .map(|(k, v)| (k.clone(), canvas_formats::cell_text(v)))
                 .collect(),
             Some(other) => {
                 return Err(permanent(format!(
@@ -273,7 +273,7 @@ async fn send_input(
             let request = Request {
                 method: settings.method.clone(),
                 path: fill(&settings.path, &chunk[0], &|v| {
-                    encode_segment(&crate::plain(v))
+                    encode_segment(&canvas_formats::cell_text(v))
                 }),
                 query: settings.query.clone(),
                 body: Some(body),
@@ -354,7 +354,7 @@ impl AppOperations for HttpApp {
                         None => Vec::new(),
                         Some(Value::Object(q)) => q
                             .iter()
-                            .map(|(k, v)| (k.clone(), crate::plain(v)))
+                            .map(|(k, v)| (k.clone(), canvas_formats::cell_text(v)))
                             .collect(),
                         Some(_) => {
                             return Err(permanent(format!(
@@ -393,7 +393,11 @@ mod tests {
     #[test]
     fn paths_and_bodies_take_record_fields() {
         let record = json!({"id": "a b/c", "n": 7});
-        let path = |p: &str| fill(p, &record, &|v| encode_segment(&crate::plain(v)));
+        let path = |p: &str| {
+            fill(p, &record, &|v| {
+                encode_segment(&canvas_formats::cell_text(v))
+            })
+        };
         assert_eq!(path("/x/{{id}}/y/{{ n }}"), "/x/a%20b%2Fc/y/7");
         assert_eq!(path("/plain"), "/plain");
         let body = fill(

@@ -23,10 +23,7 @@ pub(crate) struct SftpSettings {
 
 impl SftpSettings {
     pub fn from_credentials(c: &Credentials) -> Result<Self, ConnectorError> {
-        let port = c.get_i64("port").unwrap_or(22);
-        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-            ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
-        })?;
+        let port = crate::port(c, 22)?;
         let text = |f: &str| {
             c.get_str(f)
                 .map(str::trim)

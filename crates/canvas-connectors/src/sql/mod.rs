@@ -73,10 +73,7 @@ pub(crate) async fn connect(
     } else {
         3306
     };
-    let port = credentials.get_i64("port").unwrap_or(default_port);
-    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-        ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
-    })?;
+    let port = crate::port(credentials, default_port)?;
     let database = credentials.get_str("database").unwrap_or_default();
     let user = credentials.get_str("username").unwrap_or_default();
     let password = credentials.get_str("password").unwrap_or_default();

@@ -20,10 +20,7 @@ pub(crate) type MsClient = Client<Compat<TcpStream>>;
 const NAME: &str = "SQL Server";
 
 fn config(c: &Credentials) -> Result<(Config, String), ConnectorError> {
-    let port = c.get_i64("port").unwrap_or(1433);
-    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-        ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
-    })?;
+    let port = crate::port(c, 1433)?;
     let host = c.get_str("address").unwrap_or_default().trim().to_string();
     let mut config = Config::new();
     config.host(&host);
