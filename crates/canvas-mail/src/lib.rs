@@ -21,6 +21,7 @@ pub enum SmtpSecurity {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod catalog;
+mod connect;
 pub mod model;
 mod queue;
 mod schedules;
@@ -35,6 +36,10 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migration failed")]
     Migration(#[source] sqlx::migrate::MigrateError),
+    /// The database could not be reached or refused us, said plainly
+    /// (never with the URL's password).
+    #[error("{0}")]
+    Connect(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -104,7 +109,9 @@ impl Store {
     /// Connects to PostgreSQL; `schema`, when given, is created and used as
     /// the search path (how tests get a fresh store each).
     pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Self> {
-        let mut options = PgConnectOptions::from_str(url)?;
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Connect(format!("not a valid PostgreSQL URL: {e}")))?;
+        connect::probe_postgres(&options).await?;
         if let Some(schema) = schema {
             let admin = PgPoolOptions::new()
                 .max_connections(1)

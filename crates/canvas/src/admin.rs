@@ -15,22 +15,35 @@ use uuid::Uuid;
 #[derive(Subcommand)]
 pub enum OrgCommand {
     /// Create another top-level organization with its Admin account and key.
+    #[command(
+        after_help = "Example:\n  canvas org create --name Acme --admin-email ops@acme.example --json"
+    )]
     Create {
+        /// The organization's name. Example: --name Acme
         #[arg(long)]
         name: String,
-        #[arg(long)]
+        /// The Admin account's email (default a made-up admin+…@canvas.local). Example: --admin-email ops@acme.example
+        #[arg(long, value_name = "EMAIL")]
         admin_email: Option<String>,
+        /// Print the result as one JSON line. Example: --json
         #[arg(long)]
         json: bool,
     },
     /// Set the organization's IP allow-list (CIDR ranges; empty = open).
+    #[command(
+        after_help = "Examples:\n  canvas org allow-ips --organization 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10 --cidr 10.0.0.0/8 --cidr 2001:db8::/32\n  canvas org allow-ips --organization 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10 --clear"
+    )]
     AllowIps {
-        #[arg(long)]
+        /// The organization's id (as `init` printed it). Example: --organization 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10
+        #[arg(long, value_name = "ID")]
         organization: Uuid,
-        #[arg(long = "cidr")]
+        /// An allowed range, IPv4 or IPv6, repeatable. Example: --cidr 10.0.0.0/8
+        #[arg(long = "cidr", value_name = "CIDR")]
         cidrs: Vec<String>,
+        /// Remove the allow-list: every address may call. Example: --clear
         #[arg(long, conflicts_with = "cidrs")]
         clear: bool,
+        /// Print the result as one JSON line. Example: --json
         #[arg(long)]
         json: bool,
     },
@@ -39,16 +52,24 @@ pub enum OrgCommand {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Issue an API key pair for an account (turns API access on).
+    #[command(
+        after_help = "Example:\n  canvas keys create --account 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10 --json"
+    )]
     Create {
-        #[arg(long)]
+        /// The account's id. Example: --account 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10
+        #[arg(long, value_name = "ID")]
         account: Uuid,
+        /// Print the result as one JSON line. Example: --json
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key.
+    #[command(after_help = "Example:\n  canvas keys revoke --consumer 5D1F0C2E…")]
     Revoke {
-        #[arg(long)]
+        /// The key's Consumer. Example: --consumer 5D1F0C2E9A…
+        #[arg(long, value_name = "KEY")]
         consumer: String,
+        /// Print the result as one JSON line. Example: --json
         #[arg(long)]
         json: bool,
     },
@@ -56,8 +77,8 @@ pub enum KeysCommand {
 
 /// The store and the secrets, as every command and the server open them.
 pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
-    create_private_dir(&config.data_dir)?;
     let store = open_store(config).await?;
+    create_private_dir(&config.data_dir)?;
     let master = match &config.master_key {
         Some(hex) => MasterKey::from_hex(hex).context("master_key")?,
         None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
@@ -69,16 +90,17 @@ pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
 
 /// The configured store (PostgreSQL or the embedded SQLite file).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Ok(
-        match config.database_url.as_deref().filter(|u| !u.is_empty()) {
-            Some(url) => Store::open(url)
+    Ok(match &config.database_url {
+        Some(url) => Store::open_postgres(url.as_str(), None)
+            .await
+            .context("database_url")?,
+        None => {
+            create_private_dir(&config.data_dir)?;
+            Store::open_sqlite(&config.sqlite_path())
                 .await
-                .context("opening the PostgreSQL store")?,
-            None => Store::open_sqlite(&config.sqlite_path())
-                .await
-                .context("opening the embedded store")?,
-        },
-    )
+                .with_context(|| format!("the embedded store {}", config.sqlite_path().display()))?
+        }
+    })
 }
 
 /// The store remembers a keyed hash made with the master key it was first
@@ -99,7 +121,7 @@ fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

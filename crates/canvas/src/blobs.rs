@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 /// `[blobs]` in canvas.toml, or `CANVAS_BLOBS__URL` and friends.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlobConfig {
     /// `s3://bucket` or `s3://bucket/prefix`.
     pub url: String,
@@ -42,11 +43,9 @@ impl std::fmt::Debug for BlobConfig {
     }
 }
 
-/// The configured blob store, checked to be reachable.
-pub async fn datasets(config: Option<&BlobConfig>, data_dir: &Path) -> anyhow::Result<Datasets> {
-    let Some(config) = config else {
-        return Datasets::local(&data_dir.join("blobs")).context("the blob folder");
-    };
+/// The S3-compatible store `[blobs]` names, checked to be reachable;
+/// changes nothing, so start-up calls it before it touches the store.
+pub async fn remote(config: &BlobConfig) -> anyhow::Result<Datasets> {
     let store = s3(config)?;
     // Fail at start, not at the first run's first block.
     store
@@ -54,6 +53,11 @@ pub async fn datasets(config: Option<&BlobConfig>, data_dir: &Path) -> anyhow::R
         .await
         .with_context(|| format!("blobs.url: {} is not reachable", config.url))?;
     Ok(Datasets::new(store))
+}
+
+/// `<data_dir>/blobs`, made when missing.
+pub fn local(data_dir: &Path) -> anyhow::Result<Datasets> {
+    Datasets::local(&data_dir.join("blobs")).context("the blob folder")
 }
 
 fn s3(config: &BlobConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {

@@ -10,17 +10,22 @@ use std::process::ExitCode;
 #[derive(Subcommand)]
 pub enum CronCommand {
     /// Print the next fire times of an expression.
+    #[command(
+        after_help = "Example:\n  canvas cron next '0 0 2,6 ? * TUE *' --tz Europe/Oslo --count 3 --json"
+    )]
     Next {
         /// The Quartz expression, e.g. "0 0 2,6 ? * TUE".
         expr: String,
-        /// IANA time zone of the schedule.
-        #[arg(long, default_value = "UTC")]
+        /// IANA time zone of the schedule. Example: --tz Europe/Oslo
+        #[arg(long, default_value = "UTC", value_name = "ZONE")]
         tz: String,
-        /// Start instant (RFC 3339); default now.
-        #[arg(long)]
+        /// Start instant (RFC 3339); default now. Example: --after 2026-03-29T00:00:00Z
+        #[arg(long, value_name = "INSTANT")]
         after: Option<DateTime<Utc>>,
-        #[arg(long, default_value_t = 5)]
+        /// How many fire times to print. Example: --count 10
+        #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
+        /// Print a JSON array (or {"error": ...}). Example: --json
         #[arg(long)]
         json: bool,
     },

@@ -5,6 +5,7 @@ mod admin;
 mod blobs;
 mod config;
 mod cron;
+mod lock;
 mod scheduling;
 mod serve;
 
@@ -12,17 +13,29 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const EXAMPLES: &str = "\
+Examples:
+  canvas serve                                   # ./canvas-data, 127.0.0.1:8080
+  canvas serve --listen 0.0.0.0:8080 --database-url postgres://canvas@db/canvas
+  canvas init --json > keys.json                 # a fresh store's first key, without serving
+  canvas cron next '0 0 2,6 ? * TUE' --tz Europe/Oslo --count 3";
+
 #[derive(Parser)]
-#[command(name = "canvas", version, about = "Canvas integration platform server")]
+#[command(
+    name = "canvas",
+    version,
+    about = "Canvas integration platform server",
+    after_help = EXAMPLES
+)]
 struct Cli {
-    /// Configuration file (TOML); default ./canvas.toml when present.
-    #[arg(long, global = true, env = "CANVAS_CONFIG")]
+    /// Configuration file (TOML); default ./canvas.toml when present. Example: --config /etc/canvas/canvas.toml
+    #[arg(long, global = true, env = "CANVAS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Folder of the embedded store and the master key.
-    #[arg(long, global = true, env = "CANVAS_DATA_DIR")]
+    /// Folder of the embedded store, the master key and block outputs (default ./canvas-data; CANVAS_DATA_DIR). Example: --data-dir /var/lib/canvas
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// `postgres://...` to use PostgreSQL instead of the embedded store.
-    #[arg(long, global = true, env = "CANVAS_DATABASE_URL")]
+    /// PostgreSQL instead of the embedded store (CANVAS_DATABASE_URL). Example: --database-url postgres://canvas@db:5432/canvas
+    #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -30,35 +43,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server.
+    /// Run the API server, the workers and the scheduler; a fresh store prints its first key once.
+    #[command(after_help = "Example:\n  canvas serve --listen 127.0.0.1:8080 > first-key.json")]
     Serve {
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long, env = "CANVAS_LISTEN")]
+        /// Address to listen on (default 127.0.0.1:8080; CANVAS_LISTEN). Example: --listen 0.0.0.0:8080
+        #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
-        /// Log as JSON lines instead of text.
+        /// Log as JSON lines instead of text. Example: --log-json
         #[arg(long)]
         log_json: bool,
     },
-    /// Create the first organization, its Admin account and an API key.
+    /// Create the first organization, its Admin account and an API key (a fresh store only).
+    #[command(
+        after_help = "Example:\n  canvas init --name Acme --admin-email ops@acme.example --json > keys.json"
+    )]
     Init {
+        /// The organization's name. Example: --name Acme
         #[arg(long, default_value = "Canvas")]
         name: String,
-        #[arg(long)]
+        /// The Admin account's email (default a made-up admin+…@canvas.local). Example: --admin-email ops@acme.example
+        #[arg(long, value_name = "EMAIL")]
         admin_email: Option<String>,
+        /// Print the result as one JSON line. Example: --json
         #[arg(long)]
         json: bool,
     },
-    /// Organizations.
+    /// Organizations: create another, set its IP allow-list.
     Org {
         #[command(subcommand)]
         command: admin::OrgCommand,
     },
-    /// API keys.
+    /// API keys: issue and revoke.
     Keys {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
-    /// Quartz cron expressions.
+    /// Quartz cron expressions: next fire times, with the server's own parser.
     Cron {
         #[command(subcommand)]
         command: cron::CronCommand,
@@ -83,10 +103,26 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose
+/// text its context already holds is left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -1,11 +1,12 @@
 //! `canvas serve`: open the store, initialize it on first start, serve.
 
 use crate::admin;
-use crate::config::Config;
+use crate::config::{Config, ListenAddr, LogFormat};
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
 use canvas_engine::{Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -14,28 +15,26 @@ use tracing_subscriber::EnvFilter;
 fn init_logging(config: &Config) {
     let filter =
         EnvFilter::try_from_env("CANVAS_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    // Colour codes only where a person reads them: not in files or pipes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if config.log_format.eq_ignore_ascii_case("json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
 
-fn api_config(config: &Config) -> anyhow::Result<ApiConfig> {
+fn api_config(config: &Config) -> ApiConfig {
     let trusted_proxies = config
         .trusted_proxies
         .iter()
-        .map(|p| canvas_domain::net::AllowList::parse(&[p]).map(|l| l.to_strings()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("trusted_proxies")?
-        .into_iter()
-        .flatten()
-        .map(|s| s.parse().expect("normalized CIDR parses"))
+        .filter_map(|p| canvas_domain::net::AllowList::parse(&[p]).ok())
+        .flat_map(|list| list.to_strings())
+        .filter_map(|cidr| cidr.parse().ok())
         .collect();
-    Ok(ApiConfig {
+    ApiConfig {
         body_limit: config.body_limit_bytes,
         trusted_proxies,
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
@@ -44,7 +43,54 @@ fn api_config(config: &Config) -> anyhow::Result<ApiConfig> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.listen)),
+    }
+}
+
+/// What start-up builds before it changes anything: a mistake found here
+/// leaves the data folder and the store as they were.
+struct Checked {
+    connectors: Connectors,
+    mailer: Option<Mailer>,
+    /// The S3-compatible store when `[blobs]` names one; the local folder is made later.
+    remote_datasets: Option<canvas_engine::Datasets>,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+async fn check(config: &Config) -> anyhow::Result<Checked> {
+    let connectors = connectors(config)?;
+    let mailer = mailer(config)?;
+    let remote_datasets = match &config.blobs {
+        Some(blobs) => Some(crate::blobs::remote(blobs).await?),
+        None => None,
+    };
+    let listener = match config.role.runs_api() {
+        true => Some(bind(&config.listen).await?),
+        false => None,
+    };
+    Ok(Checked {
+        connectors,
+        mailer,
+        remote_datasets,
+        listener,
     })
+}
+
+/// Binds the listen address, saying plainly why it cannot be had.
+async fn bind(listen: &ListenAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    use std::io::ErrorKind;
+    tokio::net::TcpListener::bind(listen.host_port())
+        .await
+        .map_err(|e| {
+            let why = match e.kind() {
+                ErrorKind::AddrInUse => "is already in use by another process".to_string(),
+                ErrorKind::PermissionDenied => {
+                    "needs privileges this process lacks (ports below 1024)".to_string()
+                }
+                ErrorKind::AddrNotAvailable => "is not an address of this machine".to_string(),
+                _ => format!("cannot be listened on ({e})"),
+            };
+            anyhow::anyhow!("listen: {listen} {why}")
+        })
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -52,6 +98,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     // Installed before the port opens, so a SIGTERM at any moment drains.
     let shutdown = shutdown_signal()?;
+    let checked = check(&config).await?;
+    let _lock = match config.database_url {
+        None => {
+            admin::create_private_dir(&config.data_dir)?;
+            Some(crate::lock::lock_data_dir(&config.data_dir)?)
+        }
+        Some(_) => None,
+    };
     let (store, secrets) = admin::open(&config).await?;
     if !store.has_organization().await? {
         let created = admin::create_organization(&store, &secrets, "Canvas", None).await?;
@@ -59,61 +113,67 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(organization = %created.organization_id, account = %created.account_id,
             "initialized a fresh store; the API key was printed to standard output once");
     }
-    let datasets = crate::blobs::datasets(config.blobs.as_ref(), &config.data_dir).await?;
+    let Checked {
+        connectors,
+        mailer,
+        remote_datasets,
+        listener,
+    } = checked;
+    let datasets = match remote_datasets {
+        Some(remote) => remote,
+        None => crate::blobs::local(&config.data_dir)?,
+    };
     let wake = Arc::new(Notify::new());
     let schedule_signal = Arc::new(Notify::new());
     let (stop_engine, engine_stopped) = watch::channel(false);
     let mut scheduler = None;
-    let engine = match config.role.as_str() {
-        "all" | "worker" => {
-            let signals = crate::scheduling::Signals {
-                wake_workers: wake.clone(),
-                changed: schedule_signal.clone(),
-            };
-            scheduler = Some(crate::scheduling::start(
-                &config,
-                signals,
-                engine_stopped.clone(),
-            )?);
-            let mut blocks = NativeBlocks::builtin();
-            let deps = canvas_connectors::BlockDeps {
-                mailer: mailer(&config)?,
-                datasets: datasets.clone(),
-            };
-            connectors(&config)?.register_blocks(&mut blocks, deps);
-            let parts = EngineParts {
-                store: store.clone(),
-                datasets: datasets.clone(),
-                secrets: secrets.clone(),
-                blocks,
-                mailer: mailer(&config)?,
-                wake: wake.clone(),
-            };
-            let engine = Engine::new(parts, engine_config(&config));
-            Some(tokio::spawn(engine.run(engine_stopped)))
-        }
-        "api" => None,
-        other => anyhow::bail!("role: '{other}' is not one of all, api, worker"),
-    };
-    if config.role == "worker" {
-        tracing::info!(backend = ?store.backend(), workers = config.workers, "working");
-        shutdown.await;
-    } else {
-        let services = Services {
-            store: store.clone(),
-            datasets,
-            queue_signal: wake,
-            schedule_signal,
-            secrets,
-            connectors: connectors(&config)?,
-            mailer: mailer(&config)?,
+    let mut engine = None;
+    if config.role.runs_engine() {
+        let signals = crate::scheduling::Signals {
+            wake_workers: wake.clone(),
+            changed: schedule_signal.clone(),
         };
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let app = Application::build(api_config(&config)?, services, listener);
-        tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
-        app.run_until_stopped(shutdown).await?;
+        scheduler = Some(crate::scheduling::start(
+            &config,
+            signals,
+            engine_stopped.clone(),
+        )?);
+        let mut blocks = NativeBlocks::builtin();
+        let deps = canvas_connectors::BlockDeps {
+            mailer: mailer.clone(),
+            datasets: datasets.clone(),
+        };
+        connectors.register_blocks(&mut blocks, deps);
+        let parts = EngineParts {
+            store: store.clone(),
+            datasets: datasets.clone(),
+            secrets: secrets.clone(),
+            blocks,
+            mailer: mailer.clone(),
+            wake: wake.clone(),
+        };
+        let started_engine = Engine::new(parts, engine_config(&config));
+        engine = Some(tokio::spawn(started_engine.run(engine_stopped)));
+    }
+    match listener {
+        None => {
+            tracing::info!(backend = ?store.backend(), workers = config.workers, "working");
+            shutdown.await;
+        }
+        Some(listener) => {
+            let services = Services {
+                store: store.clone(),
+                datasets,
+                queue_signal: wake,
+                schedule_signal,
+                secrets,
+                connectors,
+                mailer,
+            };
+            let app = Application::build(api_config(&config), services, listener);
+            tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
+            app.run_until_stopped(shutdown).await?;
+        }
     }
     // Workers stop claiming, let running blocks finish within the grace period, hand back the rest.
     let _ = stop_engine.send(true);

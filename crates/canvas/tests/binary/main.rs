@@ -4,4 +4,6 @@ mod cli;
 mod common;
 mod datasets;
 mod engine;
+mod readme;
 mod schedules;
+mod startup;

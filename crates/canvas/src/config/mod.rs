@@ -1,0 +1,259 @@
+//! Configuration: defaults, then `canvas.toml` (or `--config`), then
+//! `CANVAS_*` environment variables, then flags — in rising precedence.
+//! Every key is known and every value checked here, before the server
+//! touches anything: a mistake is one line naming where it was made.
+
+mod explain;
+mod values;
+
+use crate::blobs::BlobConfig;
+use canvas_connectors::SmtpConfig;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+pub use values::{DatabaseUrl, ListenAddr, LogFormat, Role};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: ListenAddr,
+    pub data_dir: PathBuf,
+    /// PostgreSQL; absent (or empty) for the embedded SQLite store.
+    #[serde(deserialize_with = "values::empty_is_none")]
+    pub database_url: Option<DatabaseUrl>,
+    /// 64 hex characters; when absent, `<data_dir>/master.key` is used (and made).
+    pub master_key: Option<String>,
+    pub body_limit_bytes: usize,
+    pub trusted_proxies: Vec<String>,
+    pub auth_cache_ttl_ms: u64,
+    pub auth_failures_per_minute: u32,
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub connector_timeout_secs: u64,
+    /// A file transfer with no byte moving for this long fails (transient).
+    pub connector_stall_secs: u64,
+    pub tls_extra_ca_file: Option<PathBuf>,
+    pub role: Role,
+    pub workers: usize,
+    pub lease_secs: u64,
+    pub heartbeat_ms: u64,
+    pub run_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub retention_days: u64,
+    pub retry_max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub script_cpu_ms: u64,
+    pub script_memory_mb: usize,
+    pub script_max_input_records: usize,
+    /// A schedule fire later than this is a misfire: it and the fires missed
+    /// after it make one run now.
+    pub schedule_misfire_ms: u64,
+    #[serde(skip_serializing)]
+    pub smtp: Option<SmtpConfig>,
+    /// An S3-compatible store for block outputs; `<data_dir>/blobs` when absent.
+    #[serde(skip_serializing)]
+    pub blobs: Option<BlobConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: ListenAddr::parse("127.0.0.1:8080").expect("a valid address"),
+            data_dir: PathBuf::from("./canvas-data"),
+            database_url: None,
+            master_key: None,
+            body_limit_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            auth_cache_ttl_ms: 2000,
+            auth_failures_per_minute: 30,
+            public_url: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            connector_timeout_secs: 15,
+            connector_stall_secs: 60,
+            tls_extra_ca_file: None,
+            role: Role::All,
+            workers: 2,
+            lease_secs: 30,
+            heartbeat_ms: 5000,
+            run_timeout_secs: 3600,
+            shutdown_grace_secs: 20,
+            retention_days: 30,
+            retry_max_attempts: 4,
+            retry_base_ms: 500,
+            script_cpu_ms: 30_000,
+            script_memory_mb: 256,
+            script_max_input_records: 100_000,
+            schedule_misfire_ms: 1000,
+            smtp: None,
+            blobs: None,
+        }
+    }
+}
+
+/// Values given as flags; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+/// A configuration mistake, said in one line: where, what, what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// Environment variables of the `CANVAS_` prefix that are not configuration keys.
+const NOT_KEYS: [&str; 2] = ["config", "log"];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let default_file = Path::new("canvas.toml");
+        let file = file.or_else(|| default_file.exists().then_some(default_file));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "--config: {} is not a file",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("CANVAS_")
+            .split("__")
+            .filter(|key| !NOT_KEYS.contains(&key.as_str()) && !key.as_str().starts_with("test_"));
+        let figment = figment.merge(env).merge(Flags(overrides));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError(explain::figment_error(&figment, e)))?;
+        config
+            .check()
+            .map_err(|(key, problem)| ConfigError(explain::at(&figment, &key, &problem)))?;
+        Ok(config)
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("canvas.db")
+    }
+
+    /// Values whose type alone does not bound them: `(key, problem)`.
+    fn check(&self) -> Result<(), (String, String)> {
+        let ranges: [(&str, u64, u64, u64); 14] = [
+            ("workers", self.workers as u64, 1, 256),
+            ("lease_secs", self.lease_secs, 1, 86_400),
+            (
+                "heartbeat_ms",
+                self.heartbeat_ms,
+                10,
+                (self.lease_secs * 1000).saturating_sub(1),
+            ),
+            (
+                "body_limit_bytes",
+                self.body_limit_bytes as u64,
+                1024,
+                1 << 30,
+            ),
+            (
+                "auth_failures_per_minute",
+                self.auth_failures_per_minute.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "connector_timeout_secs",
+                self.connector_timeout_secs,
+                1,
+                3600,
+            ),
+            ("connector_stall_secs", self.connector_stall_secs, 1, 86_400),
+            ("run_timeout_secs", self.run_timeout_secs, 1, 7 * 86_400),
+            ("retention_days", self.retention_days, 1, 36_500),
+            ("retry_max_attempts", self.retry_max_attempts.into(), 1, 100),
+            ("script_cpu_ms", self.script_cpu_ms, 1, 86_400_000),
+            ("script_memory_mb", self.script_memory_mb as u64, 1, 65_536),
+            (
+                "script_max_input_records",
+                self.script_max_input_records as u64,
+                1,
+                100_000_000,
+            ),
+            (
+                "schedule_misfire_ms",
+                self.schedule_misfire_ms,
+                0,
+                86_400_000,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err((
+                    key.into(),
+                    format!("{value} is out of range; expected {min} to {max}"),
+                ));
+            }
+        }
+        self.check_texts()
+    }
+
+    fn check_texts(&self) -> Result<(), (String, String)> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            let problem = format!(
+                "'{}' is not a log filter ({e}); expected error, warn, info, debug, trace or a filter such as info,canvas_engine=debug",
+                self.log_level
+            );
+            return Err(("log_level".into(), problem));
+        }
+        for proxy in &self.trusted_proxies {
+            canvas_domain::net::AllowList::parse(&[proxy])
+                .map_err(|e| ("trusted_proxies".into(), format!("'{proxy}': {e}")))?;
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            let problem = format!("'{url}' is not an http:// or https:// URL");
+            return Err(("public_url".into(), problem));
+        }
+        if let Some(blobs) = &self.blobs
+            && blobs
+                .endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://"))
+            && !blobs.allow_http
+        {
+            let problem = "an http:// endpoint needs allow_http = true (or an https:// endpoint)";
+            return Err(("blobs.endpoint".into(), problem.into()));
+        }
+        if let Some(hex) = &self.master_key
+            && canvas_security::MasterKey::from_hex(hex).is_err()
+        {
+            // Never echo the key itself.
+            let problem = format!("expected 64 hex characters, got {} characters", hex.len());
+            return Err(("master_key".into(), problem));
+        }
+        Ok(())
+    }
+}
+
+/// The command line's flags as a configuration layer, named as flags in errors.
+struct Flags<'a>(&'a Overrides);
+
+impl Provider for Flags<'_> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("command line").interpolater(|_: &Profile, keys: &[&str]| {
+            format!("--{}", keys.join(".").replace('_', "-"))
+        })
+    }
+
+    fn data(&self) -> figment::Result<figment::value::Map<Profile, figment::value::Dict>> {
+        Serialized::defaults(self.0).data()
+    }
+}

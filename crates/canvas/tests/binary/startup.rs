@@ -1,0 +1,240 @@
+//! Start-up checks everything before it changes anything: every operator
+//! mistake is one line naming the value and what was expected, and leaves
+//! no store, no key and no data folder behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// `canvas ARGS` in `dir` (so no ./canvas.toml is found) on the data folder `dir/data`.
+fn canvas(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_canvas"));
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CANVAS_")) {
+        command.env_remove(key);
+    }
+    command
+        .env("CANVAS_DATA_DIR", dir.join("data"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// The one line of a failed start, checked to say no more than it should.
+fn refusal(out: &Output) -> String {
+    assert!(!out.status.success(), "it started");
+    assert!(out.stdout.is_empty(), "it printed a key: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains(".rs:"), "a source location: {stderr}");
+    stderr
+}
+
+#[test]
+fn configuration_mistakes_are_one_line_naming_the_value_and_change_nothing() {
+    let cases: &[(&str, &[&str], &[(&str, &str)], &str)] = &[
+        (
+            "wokers = 4",
+            &[],
+            &[],
+            "canvas.toml: wokers: unknown key 'wokers'; did you mean 'workers'?",
+        ),
+        (
+            "log_format = \"xml\"",
+            &[],
+            &[],
+            "log_format: 'xml' is not one of text, json",
+        ),
+        (
+            "role = \"boss\"",
+            &[],
+            &[],
+            "role: 'boss' is not one of all, api, worker",
+        ),
+        (
+            "workers = 0",
+            &[],
+            &[],
+            "workers: 0 is out of range; expected 1 to 256",
+        ),
+        (
+            "workers = \"two\"",
+            &[],
+            &[],
+            "workers: 'two' where a whole number",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\nport = 25\nfrom = \"a@b.c\"\nsecurty = \"tls\"",
+            &[],
+            &[],
+            "smtp.securty: unknown key 'securty'; did you mean 'security'?",
+        ),
+        (
+            "[blobs]\nurl = \"s3://b\"\nendpoint = \"http://127.0.0.1:9\"",
+            &[],
+            &[],
+            "blobs.endpoint: an http:// endpoint needs allow_http = true",
+        ),
+        (
+            "",
+            &["--listen", "nonsense"],
+            &[],
+            "--listen: 'nonsense' is not an address to listen on; expected HOST:PORT",
+        ),
+        (
+            "",
+            &["--listen", "localhost:99999"],
+            &[],
+            "'localhost:99999' is not an address",
+        ),
+        (
+            "",
+            &["--database-url", "mysql://x"],
+            &[],
+            "--database-url: 'mysql' is not a store Canvas runs on",
+        ),
+        (
+            "",
+            &[],
+            &[("CANVAS_WORKRES", "3")],
+            "CANVAS_WORKRES: unknown key 'workres'; did you mean 'workers'?",
+        ),
+        (
+            "",
+            &[],
+            &[("CANVAS_LEASE_SECS", "0")],
+            "CANVAS_LEASE_SECS: 0 is out of range",
+        ),
+        (
+            "",
+            &[],
+            &[("CANVAS_MASTER_KEY", "not-hex")],
+            "CANVAS_MASTER_KEY: expected 64 hex characters",
+        ),
+    ];
+    for (toml, flags, env, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("canvas.toml"), toml).unwrap();
+        let args: Vec<&str> = ["serve"].iter().chain(flags.iter()).copied().collect();
+        let line = refusal(&canvas(dir.path(), &args, env));
+        assert!(
+            line.contains(expected),
+            "{toml:?} {flags:?} {env:?}: {line}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "{expected}: the data folder was made"
+        );
+    }
+}
+
+#[test]
+fn a_busy_port_is_refused_before_the_store_is_initialized() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let line = refusal(&canvas(dir.path(), &["serve", "--listen", &listen], &[]));
+    assert!(
+        line.contains(&format!("listen: {listen} is already in use")),
+        "{line}"
+    );
+    assert!(
+        !dir.path().join("data/canvas.db").exists(),
+        "the store was initialized"
+    );
+}
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, keys) = crate::common::serve(&dir.path().join("data"));
+    assert!(keys.is_some());
+    let port = crate::common::free_port().to_string();
+    let out = canvas(
+        dir.path(),
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &[],
+    );
+    let line = refusal(&out);
+    let holder = format!(
+        "another canvas serve (pid {}) is using the data folder",
+        first.child.id()
+    );
+    assert!(line.contains(&holder), "{line}");
+}
+
+#[test]
+fn postgresql_refused_missing_or_unknown_user_is_said_plainly_within_two_seconds() {
+    let closed = crate::common::free_port();
+    let cases = [
+        (
+            format!("postgres://root@127.0.0.1:{closed}/test"),
+            "refused the connection; is the server running?",
+        ),
+        (
+            "postgres://root@127.0.0.1:5432/no_such_db".into(),
+            "has no database 'no_such_db'",
+        ),
+        (
+            "postgres://no_such_user@127.0.0.1:5432/test".into(),
+            "refused user 'no_such_user'",
+        ),
+    ];
+    for (url, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let line = refusal(&canvas(
+            dir.path(),
+            &["serve", "--listen", "127.0.0.1:0", "--database-url", &url],
+            &[],
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{url}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            line.contains(&format!("database_url: PostgreSQL at 127.0.0.1:"))
+                && line.contains(expected),
+            "{line}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "the data folder was made"
+        );
+    }
+}
+
+#[test]
+fn every_flag_and_subcommand_has_a_description_and_an_example() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["init"],
+        &["org", "create"],
+        &["org", "allow-ips"],
+        &["keys", "create"],
+        &["keys", "revoke"],
+        &["cron", "next"],
+    ];
+    for command in commands {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let help = String::from_utf8(canvas(dir.path(), &args, &[]).stdout).unwrap();
+        assert!(help.contains("Example"), "{command:?}: no example\n{help}");
+        for line in help.lines().map(str::trim).filter(|l| l.starts_with("--")) {
+            let described = line
+                .split_once("  ")
+                .is_some_and(|(_, text)| !text.trim().is_empty());
+            assert!(
+                described || line.starts_with("--help") || line.starts_with("--version"),
+                "{command:?}: {line}"
+            );
+        }
+    }
+    let version = canvas(Path::new("/"), &["--version"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("canvas {}", env!("CARGO_PKG_VERSION"))
+    );
+}
