@@ -257,3 +257,23 @@ impl Provider for Flags<'_> {
         Serialized::defaults(self.0).data()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ```toml block of README.md: every key in it known, every value valid.
+    #[test]
+    fn the_readme_sample_configuration_loads() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let sample = &readme[start..start + readme[start..].find("```").unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("canvas.toml");
+        std::fs::write(&file, sample).unwrap();
+        let config = Config::load(Some(&file), &Overrides::default())
+            .unwrap_or_else(|e| panic!("README's canvas.toml: {e}"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.smtp.is_some() && config.blobs.is_some());
+    }
+}

@@ -238,3 +238,41 @@ fn every_flag_and_subcommand_has_a_description_and_an_example() {
         format!("canvas {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", crate::common::free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_canvas"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CANVAS_")) {
+        command.env_remove(key);
+    }
+    let mut child = command
+        .args(["serve", "--listen", &listen, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains("secretKey"), "the first key: {first}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("serving") && log.contains("stopped"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a pipe: {log:?}");
+}
