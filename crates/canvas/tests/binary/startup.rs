@@ -32,7 +32,9 @@ fn refusal(out: &Output) -> String {
 
 #[test]
 fn configuration_mistakes_are_one_line_naming_the_value_and_change_nothing() {
-    let cases: &[(&str, &[&str], &[(&str, &str)], &str)] = &[
+    // (canvas.toml, flags, environment, what the one line says)
+    type Mistake<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Mistake] = &[
         (
             "wokers = 4",
             &[],
@@ -194,8 +196,7 @@ fn postgresql_refused_missing_or_unknown_user_is_said_plainly_within_two_seconds
             started.elapsed()
         );
         assert!(
-            line.contains(&format!("database_url: PostgreSQL at 127.0.0.1:"))
-                && line.contains(expected),
+            line.contains("database_url: PostgreSQL at 127.0.0.1:") && line.contains(expected),
             "{line}"
         );
         assert!(
