@@ -4,6 +4,7 @@
 
 use crate::BlockServices;
 use crate::files::text;
+use canvas_domain::account::Email;
 use canvas_engine::{
     AccountFiles, BlockContext, BlockError, BlockFuture, Datasets, NativeBlock, NativeBlocks,
     RecordReader, RecordWriter,
@@ -224,9 +225,15 @@ fn recipients(cx: &BlockContext) -> Result<Vec<String>, BlockError> {
     if !listed.is_empty() {
         return Ok(listed);
     }
-    cx.account_email.clone().map(|a| vec![a]).ok_or_else(|| {
-        BlockError::Permanent(
-            "no recipient: set the variable 'to' or the account's defaultNotificationEmail".into(),
-        )
-    })
+    let no_recipient = "set the variable 'to' or the account's defaultNotificationEmail";
+    match cx.account_email.clone() {
+        None => Err(BlockError::Permanent(format!(
+            "no recipient: {no_recipient}"
+        ))),
+        Some(address) if Email::is_placeholder(&address) => Err(BlockError::Permanent(format!(
+            "no recipient: the account's email {address} is the placeholder `canvas init` made \
+             (no mail reaches it); {no_recipient}"
+        ))),
+        Some(address) => Ok(vec![address]),
+    }
 }

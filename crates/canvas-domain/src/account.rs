@@ -70,7 +70,23 @@ pub enum EmailError {
     Malformed(String),
 }
 
+/// The domain of the address `canvas init` gives an Admin when none is
+/// given: `.local` is never delivered, so mail to it is refused up front.
+pub const PLACEHOLDER_EMAIL_DOMAIN: &str = "canvas.local";
+
 impl Email {
+    /// `admin+<id>@canvas.local`, for an Admin made without an address.
+    pub fn placeholder(id: &str) -> Self {
+        Self(format!("admin+{id}@{PLACEHOLDER_EMAIL_DOMAIN}"))
+    }
+
+    /// Whether an address is such a placeholder (no mail can reach it).
+    pub fn is_placeholder(address: &str) -> bool {
+        address
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(PLACEHOLDER_EMAIL_DOMAIN))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -108,6 +124,15 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_init_placeholder_address_is_valid_and_known_as_a_placeholder() {
+        let placeholder = Email::placeholder("0b9e4c1d2a3f");
+        assert!(Email::parse(placeholder.as_str()).is_ok());
+        assert!(Email::is_placeholder(placeholder.as_str()));
+        assert!(!Email::is_placeholder("ops@acme.example"));
+        assert!(!Email::is_placeholder("ops@canvas.local.example"));
+    }
 
     #[test]
     fn roles_parse_case_insensitively_and_reject_unknown_names() {

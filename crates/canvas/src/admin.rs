@@ -161,9 +161,10 @@ pub async fn create_organization(
         bail!("--name: must not be empty");
     }
     let org_id = Uuid::new_v4();
-    let email = email
-        .unwrap_or_else(|| format!("admin+{}@canvas.local", &org_id.simple().to_string()[..12]));
-    let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--admin-email: {e}"))?;
+    let email = match email {
+        Some(email) => Email::parse(&email).map_err(|e| anyhow::anyhow!("--admin-email: {e}"))?,
+        None => Email::placeholder(&org_id.simple().to_string()[..12]),
+    };
     let at = now();
     let pair = secrets.new_key_pair();
     let admin = NewAccount {

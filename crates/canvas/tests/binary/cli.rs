@@ -369,3 +369,67 @@ fn a_daily_0230_schedule_follows_quartz_through_daylight_saving_days() {
         ])
     );
 }
+
+/// `canvas serve` made the Admin a placeholder address no mail reaches:
+/// `Send email` without `to` says so instead of mailing into the void.
+#[tokio::test]
+async fn send_email_to_the_placeholder_address_of_a_fresh_store_fails_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = crate::common::free_port().to_string();
+    let env = [
+        ("CANVAS_SMTP__HOST", "127.0.0.1".to_string()),
+        ("CANVAS_SMTP__PORT", closed),
+        ("CANVAS_SMTP__FROM", "canvas@example.com".to_string()),
+    ];
+    let path = dir.path().to_path_buf();
+    let (server, keys) = tokio::task::spawn_blocking(move || crate::common::serve_env(&path, &env))
+        .await
+        .unwrap();
+    let api = crate::common::Api::new(&server.base, &keys.unwrap());
+    let file_hub = "9b6a04b3-c91f-4255-9033-6ac7b7a6f935";
+    let files = api
+        .post(
+            "/api/RegApplication",
+            serde_json::json!({"applicationId": file_hub, "tagText": "Files"}),
+        )
+        .await;
+    let template = api
+        .post(
+            "/api/WorkflowTemplate",
+            serde_json::json!({
+            "name": "Mail", "state": "Published", "applications": ["CMAF"],
+            "chain": [{"blockName": "Data", "script": "return [{a: 1}];"},
+                      {"blockName": "Send email", "variables": {"subject": "Data"}}]}),
+        )
+        .await;
+    let workflow = api
+        .post(
+            "/api/Workflow",
+            serde_json::json!({"workflowTemplateId": template, "applications": {"CMAF": files}}),
+        )
+        .await;
+    api.post(
+        "/api/RunWorkflow",
+        serde_json::json!({"workflowId": workflow}),
+    )
+    .await;
+    let runs = api
+        .get(&format!(
+            "/api/WorkflowRuns?workflowId={}",
+            workflow.as_str().unwrap()
+        ))
+        .await;
+    let id = runs[0]["id"].as_str().unwrap();
+
+    let run = crate::common::wait_until(&api, id, Duration::from_secs(20), |r| {
+        r["status"] == "Failed" || r["status"] == "Succeeded"
+    })
+    .await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["blocks"][1]["error"].to_string();
+    assert!(
+        error.contains("@canvas.local is the placeholder `canvas init` made"),
+        "{run}"
+    );
+}
