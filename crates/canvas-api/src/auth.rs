@@ -12,6 +12,7 @@ use canvas_domain::net::{AllowList, canonical};
 use canvas_store::model::Principal;
 use ipnet::IpNet;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -49,18 +50,7 @@ impl FromRequestParts<AppState> for Acting {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let client_ip = client_ip(parts, &state.config.trusted_proxies)?;
-        if let Some(wait) = state.limiter.blocked(client_ip) {
-            return Err(ApiError::TooManyRequests(wait));
-        }
-        let key = match verify_key(&parts.headers, state).await {
-            Ok(p) => p,
-            Err(e) => {
-                if matches!(e, ApiError::Unauthorized(_)) {
-                    state.limiter.record_failure(client_ip);
-                }
-                return Err(e);
-            }
-        };
+        let key = authenticate(&parts.headers, client_ip, state).await?;
         if !key.allow.allows(client_ip) {
             return Err(ApiError::Forbidden(format!(
                 "requests from {client_ip} are not allowed for this organization (IP allow-list)"
@@ -91,7 +81,16 @@ pub struct VerifiedKey {
     allow: AllowList,
 }
 
-async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Arc<VerifiedKey>> {
+/// The key a request presents, checked. The key is checked first, so a
+/// correct one is never refused for failures, its own or anyone else's;
+/// only a wrong key counts as a failure, and once its address or its
+/// Consumer used up the failures of this minute the answer is 429 instead
+/// of 401. A request without a key is not a guess and is not counted.
+async fn authenticate(
+    headers: &HeaderMap,
+    client_ip: IpAddr,
+    state: &AppState,
+) -> ApiResult<Arc<VerifiedKey>> {
     let consumer = header(headers, "consumer")?;
     let secret = header(headers, "secretkey")?;
     let (Some(consumer), Some(secret)) = (consumer, secret) else {
@@ -99,24 +98,39 @@ async fn verify_key(headers: &HeaderMap, state: &AppState) -> ApiResult<Arc<Veri
             "the Consumer and SecretKey headers are required".into(),
         ));
     };
-    let wrong = || ApiError::Unauthorized("Consumer or SecretKey is incorrect".into());
+    if let Some(key) = verify_key(consumer, secret, state).await? {
+        return Ok(key);
+    }
+    match state.limiter.failed(client_ip, consumer) {
+        Some(wait) => Err(ApiError::TooManyRequests(wait)),
+        None => Err(ApiError::Unauthorized(
+            "Consumer or SecretKey is incorrect".into(),
+        )),
+    }
+}
+
+/// The key when `secret` is the secret of `consumer`; `None` when either is wrong.
+async fn verify_key(
+    consumer: &str,
+    secret: &str,
+    state: &AppState,
+) -> ApiResult<Option<Arc<VerifiedKey>>> {
     let key = match state.auth_cache.get(consumer) {
         Some(k) => k,
         None => {
-            let principal = state.store.principal(consumer).await?.ok_or_else(wrong)?;
+            let Some(principal) = state.store.principal(consumer).await? else {
+                return Ok(None);
+            };
             let allow = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
             let key = Arc::new(VerifiedKey { principal, allow });
             state.auth_cache.put(key.clone());
             key
         }
     };
-    if !state
+    let correct = state
         .secrets
-        .verify_secret(secret, &key.principal.secret_hash)
-    {
-        return Err(wrong());
-    }
-    Ok(key)
+        .verify_secret(secret, &key.principal.secret_hash);
+    Ok(correct.then_some(key))
 }
 
 async fn managed_account(
@@ -226,10 +240,20 @@ impl AuthCache {
     }
 }
 
-/// Fixed one-minute windows of failed authentications per client address.
+/// Fixed one-minute windows of failed authentications, counted per client
+/// address and per Consumer presented (so guesses spread over many
+/// addresses are caught as well). Consumers are kept as keyed hashes: the
+/// map's memory does not depend on what clients send.
 pub struct FailedAuthLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    hasher: RandomState,
+    windows: Mutex<HashMap<FailureSource, (u32, Instant)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum FailureSource {
+    Address(IpAddr),
+    Consumer(u64),
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -238,24 +262,49 @@ impl FailedAuthLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
+            hasher: RandomState::new(),
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Seconds to wait when `ip` used up its failures for this window.
-    fn blocked(&self, ip: IpAddr) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, start) = windows.get(&ip)?;
+    /// Records a wrong key from `ip` for `consumer`. Returns the seconds to
+    /// wait when the address or the Consumer had already used up this
+    /// window's failures (the attempt is refused with 429, not counted).
+    fn failed(&self, ip: IpAddr, consumer: &str) -> Option<u64> {
+        let sources = [
+            FailureSource::Address(ip),
+            FailureSource::Consumer(self.hasher.hash_one(consumer)),
+        ];
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = sources.iter().filter_map(|s| self.wait(&windows, s)).max();
+        if wait.is_none() {
+            for source in sources {
+                Self::count(&mut windows, source);
+            }
+        }
+        wait
+    }
+
+    /// Seconds left in `source`'s window when it used up its failures.
+    fn wait(
+        &self,
+        windows: &HashMap<FailureSource, (u32, Instant)>,
+        source: &FailureSource,
+    ) -> Option<u64> {
+        let (count, start) = windows.get(source)?;
         let elapsed = start.elapsed();
         (elapsed < WINDOW && *count >= self.per_minute).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
-    fn record_failure(&self, ip: IpAddr) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= CACHE_LIMIT {
+    fn count(windows: &mut HashMap<FailureSource, (u32, Instant)>, source: FailureSource) {
+        if windows.len() >= CACHE_LIMIT && !windows.contains_key(&source) {
             windows.retain(|_, (_, start)| start.elapsed() < WINDOW);
+            if windows.len() >= CACHE_LIMIT {
+                // Full of live windows: the ones already counted go on.
+                return;
+            }
         }
-        let entry = windows.entry(ip).or_insert((0, Instant::now()));
+        let entry = windows.entry(source).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= WINDOW {
             *entry = (0, Instant::now());
         }

@@ -22,7 +22,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
-    #[error("too many failed authentication attempts from this address; try again in {0} s")]
+    #[error(
+        "too many failed authentication attempts from this address or for this Consumer; \
+         try again in {0} s (a correct key is accepted meanwhile)"
+    )]
     TooManyRequests(u64),
     #[error("{0}")]
     Unavailable(String),
@@ -96,6 +99,12 @@ impl IntoResponse for ApiError {
             state: status.as_u16(),
             msg: &msg,
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::TooManyRequests(wait) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, wait.into());
+        }
+        response
     }
 }

@@ -47,7 +47,7 @@ pub fn parse_body<T: Dto>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest(format!(
             "request body is empty; expected a JSON {} object",
-            T::NAME
+            T::SPEC.name
         )));
     }
     let value: Value = serde_json::from_slice(bytes)
@@ -55,11 +55,11 @@ pub fn parse_body<T: Dto>(bytes: &[u8]) -> ApiResult<T> {
     let Value::Object(given) = value else {
         return Err(ApiError::BadRequest(format!(
             "request body must be a JSON object ({})",
-            T::NAME
+            T::SPEC.name
         )));
     };
     let object = canonical_keys::<T>(given);
-    for field in T::FIELDS.iter().filter(|f| f.required) {
+    for field in T::SPEC.fields.iter().filter(|f| f.required) {
         if object.get(field.property).is_none_or(Value::is_null) {
             return Err(ApiError::BadRequest(format!(
                 "{}: is required",
@@ -70,7 +70,8 @@ pub fn parse_body<T: Dto>(bytes: &[u8]) -> ApiResult<T> {
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
         let path = e.path().to_string();
         let property = path.split(['.', '[']).next().unwrap_or("");
-        let is_guid = T::FIELDS
+        let is_guid = T::SPEC
+            .fields
             .iter()
             .any(|f| f.property == property && f.type_name == "guid")
             || path.ends_with("uniqueBlockId")
@@ -90,7 +91,8 @@ fn canonical_keys<T: Dto>(given: Map<String, Value>) -> Map<String, Value> {
     given
         .into_iter()
         .map(|(k, v)| {
-            let canonical = T::FIELDS
+            let canonical = T::SPEC
+                .fields
                 .iter()
                 .find(|f| f.property.eq_ignore_ascii_case(&k));
             (canonical.map_or(k, |f| f.property.to_string()), v)

@@ -41,6 +41,7 @@ impl Application {
             limiter: FailedAuthLimiter::new(config.auth_failures_per_minute),
             metadata: routes::metadata_json(&routes),
             openapi: routes::openapi_json(&routes),
+            dtos: routes::dtos(&routes),
             config,
             store: services.store,
             datasets: services.datasets,

@@ -12,14 +12,44 @@ pub struct FieldSpec {
     pub property: &'static str,
     pub generic: &'static str,
     pub required: bool,
+    /// The DTO the field holds (itself or as the items of a list), taken
+    /// from the field's Rust type: it is described wherever this one is.
+    pub nested: Option<&'static DtoSpec>,
 }
 
-/// A request body type. Every field is optional in Rust; `FIELDS` says which
-/// are required and the body extractor enforces it, so the description and
-/// the parsing cannot disagree.
+/// A DTO as `Describe` and `components.schemas` present it.
+#[derive(Debug)]
+pub struct DtoSpec {
+    pub name: &'static str,
+    pub fields: &'static [FieldSpec],
+}
+
+/// A request body type. Every field is optional in Rust; `SPEC.fields` says
+/// which are required and the body extractor enforces it, so the description
+/// and the parsing cannot disagree.
 pub trait Dto: DeserializeOwned {
-    const NAME: &'static str;
-    const FIELDS: &'static [FieldSpec];
+    const SPEC: &'static DtoSpec;
+}
+
+/// The Rust type of a DTO field, and the DTO inside it if there is one. A
+/// field of a type without this trait does not compile, so a DTO can never
+/// hold another that goes undescribed.
+pub trait FieldType {
+    const DTO: Option<&'static DtoSpec> = None;
+}
+
+impl FieldType for String {}
+impl FieldType for bool {}
+impl FieldType for i64 {}
+impl FieldType for Uuid {}
+impl FieldType for Map {}
+
+impl<T: FieldType> FieldType for Option<T> {
+    const DTO: Option<&'static DtoSpec> = T::DTO;
+}
+
+impl<T: FieldType> FieldType for Vec<T> {
+    const DTO: Option<&'static DtoSpec> = T::DTO;
 }
 
 macro_rules! api_dto {
@@ -32,10 +62,19 @@ macro_rules! api_dto {
             $(#[serde(rename = $prop, default)] pub $field: $ty,)*
         }
         impl Dto for $name {
-            const NAME: &'static str = stringify!($name);
-            const FIELDS: &'static [FieldSpec] = &[
-                $(FieldSpec { type_name: $tname, property: $prop, generic: $generic, required: $req }),*
-            ];
+            const SPEC: &'static DtoSpec = &DtoSpec {
+                name: stringify!($name),
+                fields: &[$(FieldSpec {
+                    type_name: $tname,
+                    property: $prop,
+                    generic: $generic,
+                    required: $req,
+                    nested: <$ty as FieldType>::DTO,
+                }),*],
+            };
+        }
+        impl FieldType for $name {
+            const DTO: Option<&'static DtoSpec> = Some(<$name as Dto>::SPEC);
         }
     };
 }
@@ -135,31 +174,24 @@ api_dto!(
     }
 );
 
-/// Every DTO `Describe` answers for.
-pub const DTOS: &[(&str, &[FieldSpec])] = &[
-    (AddAccountApiDto::NAME, AddAccountApiDto::FIELDS),
-    (
-        AddRegApplicationApiDto::NAME,
-        AddRegApplicationApiDto::FIELDS,
-    ),
-    (AddWorkflowApiDto::NAME, AddWorkflowApiDto::FIELDS),
-    (ChainApiDto::NAME, ChainApiDto::FIELDS),
-    (RunMetadataApiDto::NAME, RunMetadataApiDto::FIELDS),
-    (
-        UpdateWorkfowSchedulerApiDto::NAME,
-        UpdateWorkfowSchedulerApiDto::FIELDS,
-    ),
-    (
-        AddWorkflowTemplateApiDto::NAME,
-        AddWorkflowTemplateApiDto::FIELDS,
-    ),
-    (StoreFileHubFileApiDto::NAME, StoreFileHubFileApiDto::FIELDS),
-];
-
-pub fn dto_fields(name: &str) -> Option<(&'static str, &'static [FieldSpec])> {
-    DTOS.iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .copied()
+/// Every DTO the bodies name and every DTO their fields hold, each once, in
+/// the order first met: what `Describe` answers for and what the OpenAPI
+/// document's `components.schemas` lists, so neither can miss one.
+pub fn dtos_of<'a>(bodies: impl IntoIterator<Item = &'a DtoSpec>) -> Vec<&'a DtoSpec> {
+    fn visit<'a>(dto: &'a DtoSpec, seen: &mut Vec<&'a DtoSpec>) {
+        if seen.iter().any(|d| d.name == dto.name) {
+            return;
+        }
+        seen.push(dto);
+        for nested in dto.fields.iter().filter_map(|f| f.nested) {
+            visit(nested, seen);
+        }
+    }
+    let mut seen = Vec::new();
+    for body in bodies {
+        visit(body, &mut seen);
+    }
+    seen
 }
 
 /// A query parameter: name and seed type name.
@@ -189,7 +221,26 @@ pub struct RouteSpec {
     pub returns: &'static str,
     pub query: &'static [QuerySpec],
     /// The body DTO and the parameter's name, as the seed writes them.
-    pub body: Option<(&'static str, &'static str)>,
+    pub body: Option<(&'static DtoSpec, &'static str)>,
+    /// What a successful answer carries.
+    pub content: Content,
+}
+
+/// The media type of a successful answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    Json,
+    /// A file's bytes, as `application/octet-stream`.
+    Bytes,
+}
+
+impl Content {
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Bytes => "application/octet-stream",
+        }
+    }
 }
 
 impl RouteSpec {
@@ -200,7 +251,7 @@ impl RouteSpec {
     /// The seed's `parameters` text: `Guid id`, `[FromBody]AddWorkflowApiDto workflow`.
     pub fn parameters(&self) -> String {
         if let Some((dto, param)) = self.body {
-            return format!("[FromBody]{dto} {param}");
+            return format!("[FromBody]{} {param}", dto.name);
         }
         let seed_type = |t: &str| match t {
             "guid" => "Guid",

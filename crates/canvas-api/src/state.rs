@@ -19,7 +19,9 @@ pub struct ApiConfig {
     /// How long a verified key is remembered before the store is asked again
     /// (revocations and allow-list changes made elsewhere take this long).
     pub auth_cache_ttl: Duration,
-    /// Failed authentications allowed per client address per minute.
+    /// Wrong keys allowed per minute from one client address, and for one
+    /// Consumer; beyond that a wrong key gets 429 (a correct key never does,
+    /// and requests without a key are not counted).
     pub auth_failures_per_minute: u32,
     /// Base URL the server is reached at, for links in emails.
     pub public_url: String,
@@ -84,4 +86,6 @@ pub struct Shared {
     /// `GetMetaData`'s answer, rendered once from the route table.
     pub metadata: serde_json::Value,
     pub openapi: serde_json::Value,
+    /// The DTOs `Describe` answers for: those the route table names.
+    pub dtos: Vec<&'static crate::spec::DtoSpec>,
 }

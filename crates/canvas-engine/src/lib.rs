@@ -163,7 +163,10 @@ impl Engine {
             let now = canvas_domain::time::now();
             let expires = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
             match self.store.claim_run(&self.node, expires, now).await {
-                Ok(Some(run)) => self.execute(run, shutdown.clone()).await,
+                Ok(Some(run)) => {
+                    log_takeover(&run);
+                    self.execute(run, shutdown.clone()).await
+                }
                 Ok(None) => {
                     tokio::select! {
                         _ = self.wake.notified() => {}
@@ -182,5 +185,18 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// One line when a claim took a run over from a worker whose lease expired
+/// (the worker died): which run, whose lease, and which attempt this is.
+fn log_takeover(run: &canvas_store::model::ClaimedRun) {
+    if let Some(previous) = &run.previous_owner {
+        tracing::warn!(
+            run = %run.id,
+            previous_owner = %previous,
+            attempt = run.attempt,
+            "run taken over after its lease expired"
+        );
     }
 }

@@ -176,6 +176,9 @@ pub struct ClaimedRun {
     pub run_from: i64,
     pub run_till: i64,
     pub attempt: i64,
+    /// The holder of the expired lease this claim took the run over from
+    /// (its worker died); `None` for a queued run.
+    pub previous_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,25 +9,57 @@ use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::WorkflowStatus;
 use uuid::Uuid;
 
-/// Claims one candidate run. `$candidates` picks them: queued runs (the
-/// common case, served by the `runs_queued` index) or runs on an expired
-/// lease; both skip a workflow that has an older active run or a live one.
-macro_rules! claim_sql {
-    ($candidates:literal, $lock:literal) => {
+/// A run `r` whose workflow has no older active run and no live one; `$now`
+/// names the parameter holding the current time.
+macro_rules! unblocked {
+    ($now:literal) => {
         concat!(
-            "UPDATE runs SET status = 'Running', lease_owner = $1, lease_expires_at = $2, \
-             attempt = attempt + 1, date_started = COALESCE(date_started, $3) \
-             WHERE id = (SELECT r.id FROM runs r WHERE ",
-            $candidates,
-            " AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.workflow_id = r.workflow_id AND o.id <> r.id \
-                   AND o.status IN ('Queued', 'Running') \
-                   AND (o.date_queued < r.date_queued OR (o.status = 'Running' AND o.lease_expires_at >= $3))) \
-               ORDER BY r.date_queued LIMIT 1 ",
+            "NOT EXISTS (SELECT 1 FROM runs o WHERE o.workflow_id = r.workflow_id AND o.id <> r.id \
+               AND o.status IN ('Queued', 'Running') \
+               AND (o.date_queued < r.date_queued OR (o.status = 'Running' AND o.lease_expires_at >= ",
+            $now,
+            ")))"
+        )
+    };
+}
+
+/// What a claim sets: `$1` the new owner, `$2` its lease's expiry, `$3` now.
+macro_rules! claim_update {
+    () => {
+        "UPDATE runs SET status = 'Running', lease_owner = $1, lease_expires_at = $2, \
+         attempt = attempt + 1, date_started = COALESCE(date_started, $3) "
+    };
+}
+
+/// Claims the oldest queued run (the common case, served by the
+/// `runs_queued` index).
+macro_rules! claim_queued_sql {
+    ($lock:literal) => {
+        concat!(
+            claim_update!(),
+            "WHERE id = (SELECT r.id FROM runs r WHERE r.status = 'Queued' AND ",
+            unblocked!("$3"),
+            " ORDER BY r.date_queued LIMIT 1 ",
             $lock,
             ") RETURNING id, workflow_id, run_from, run_till, attempt"
         )
     };
 }
+
+/// The oldest run on an expired lease (its worker died), with the lease's holder.
+const EXPIRED_CANDIDATE_SQL: &str = concat!(
+    "SELECT r.id, COALESCE(r.lease_owner, '') AS lease_owner FROM runs r WHERE r.status = 'Running' AND r.lease_expires_at < $1 AND ",
+    unblocked!("$1"),
+    " ORDER BY r.date_queued LIMIT 1"
+);
+
+/// Takes over run `$4` if it is still on the expired lease of `$5`: a
+/// compare-and-set, so of two workers that found the same run one wins.
+const TAKE_OVER_SQL: &str = concat!(
+    claim_update!(),
+    "WHERE id = $4 AND status = 'Running' AND lease_expires_at < $3 AND COALESCE(lease_owner, '') = $5 \
+     RETURNING id, workflow_id, run_from, run_till, attempt"
+);
 
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
@@ -36,6 +68,12 @@ struct ClaimRow {
     run_from: i64,
     run_till: i64,
     attempt: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ExpiredRow {
+    id: Uuid,
+    lease_owner: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -136,16 +174,42 @@ pub struct Lease {
 
 impl Store {
     /// Claims the oldest runnable run: queued, or running on a lease that
-    /// expired (its worker died). `None` when there is nothing to do.
+    /// expired (its worker died; the claim names it). `None` when there is
+    /// nothing to do.
     pub async fn claim_run(
         &self,
         owner: &str,
         expires: Timestamp,
         now: Timestamp,
     ) -> Result<Option<ClaimedRun>> {
-        let queued = match &self.db {
+        let (row, previous_owner) = match self.claim_queued(owner, expires, now).await? {
+            Some(row) => (row, None),
+            None => match self.take_over_expired(owner, expires, now).await? {
+                Some((row, previous)) => (row, Some(previous)),
+                None => return Ok(None),
+            },
+        };
+        let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
+        with_db!(self, p => sqlx::query(sql).bind(row.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
+        Ok(Some(ClaimedRun {
+            id: row.id,
+            workflow_id: row.workflow_id,
+            run_from: row.run_from,
+            run_till: row.run_till,
+            attempt: row.attempt,
+            previous_owner,
+        }))
+    }
+
+    async fn claim_queued(
+        &self,
+        owner: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ClaimRow>> {
+        let claimed = match &self.db {
             Db::Sqlite(p) => {
-                sqlx::query_as(claim_sql!("r.status = 'Queued'", ""))
+                sqlx::query_as(claim_queued_sql!(""))
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
@@ -153,7 +217,7 @@ impl Store {
                     .await
             }
             Db::Pg(p) => {
-                sqlx::query_as(claim_sql!("r.status = 'Queued'", "FOR UPDATE SKIP LOCKED"))
+                sqlx::query_as(claim_queued_sql!("FOR UPDATE SKIP LOCKED"))
                     .bind(owner)
                     .bind(expires)
                     .bind(now)
@@ -161,46 +225,30 @@ impl Store {
                     .await
             }
         };
-        let row = match self.claimed(queued).await? {
-            Some(row) => Some(row),
-            None => {
-                let expired = match &self.db {
-                    Db::Sqlite(p) => {
-                        sqlx::query_as(claim_sql!(
-                            "r.status = 'Running' AND r.lease_expires_at < $3",
-                            ""
-                        ))
-                        .bind(owner)
-                        .bind(expires)
-                        .bind(now)
-                        .fetch_optional(p)
-                        .await
-                    }
-                    Db::Pg(p) => {
-                        sqlx::query_as(claim_sql!(
-                            "r.status = 'Running' AND r.lease_expires_at < $3",
-                            "FOR UPDATE SKIP LOCKED"
-                        ))
-                        .bind(owner)
-                        .bind(expires)
-                        .bind(now)
-                        .fetch_optional(p)
-                        .await
-                    }
-                };
-                self.claimed(expired).await?
-            }
+        self.claimed(claimed).await
+    }
+
+    /// Takes over the oldest run whose lease expired; with the lease's previous holder.
+    async fn take_over_expired(
+        &self,
+        owner: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(ClaimRow, String)>> {
+        let candidate: Option<ExpiredRow> = with_db!(self, p => sqlx::query_as(EXPIRED_CANDIDATE_SQL).bind(now).fetch_optional(p).await?);
+        let Some(candidate) = candidate else {
+            return Ok(None);
         };
-        let Some(r) = row else { return Ok(None) };
-        let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
-        with_db!(self, p => sqlx::query(sql).bind(r.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
-        Ok(Some(ClaimedRun {
-            id: r.id,
-            workflow_id: r.workflow_id,
-            run_from: r.run_from,
-            run_till: r.run_till,
-            attempt: r.attempt,
-        }))
+        let taken = with_db!(self, p => sqlx::query_as(TAKE_OVER_SQL)
+            .bind(owner)
+            .bind(expires)
+            .bind(now)
+            .bind(candidate.id)
+            .bind(&candidate.lease_owner)
+            .fetch_optional(p)
+            .await);
+        let row = self.claimed(taken).await?;
+        Ok(row.map(|row| (row, candidate.lease_owner)))
     }
 
     /// A claim that lost the race for its workflow (unique violation) is no claim.

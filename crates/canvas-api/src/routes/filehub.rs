@@ -9,8 +9,7 @@ use crate::spec::StoreFileHubFileApiDto;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use canvas_engine::DatasetError;
 use serde_json::{Value, json};
@@ -59,15 +58,7 @@ pub async fn fetch(
         .read(&name)
         .await
         .map_err(file_error)?;
-    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        content,
-    )
-        .into_response())
+    Ok(super::attachment(&name, content))
 }
 
 /// `content` (text) or `contentBase64` (any bytes), exactly one of them.

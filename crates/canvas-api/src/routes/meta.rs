@@ -1,10 +1,10 @@
 //! GetMetaData, Describe and the OpenAPI document, generated from the route
 //! table and the DTO definitions.
 
-use super::Route;
+use super::{Route, dtos};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
-use crate::spec::{DTOS, FieldSpec, dto_fields};
+use crate::spec::{Content, DtoSpec, FieldSpec};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -14,19 +14,24 @@ pub async fn get_metadata(State(state): State<AppState>) -> Json<Value> {
     Json(state.metadata.clone())
 }
 
-pub async fn describe(params: Params) -> ApiResult<Json<Value>> {
+pub async fn describe(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     let name = params.text("name").filter(|n| !n.trim().is_empty());
     let name = name.ok_or_else(|| {
         ApiError::BadRequest("name: is required (a DTO name, e.g. AddWorkflowApiDto)".into())
     })?;
-    let (_, fields) = dto_fields(name.trim()).ok_or_else(|| {
-        let known: Vec<&str> = DTOS.iter().map(|(n, _)| *n).collect();
-        ApiError::NotFound(format!(
-            "Unknown object '{name}'; known: {}",
-            known.join(", ")
-        ))
-    })?;
-    let items: Vec<Value> = fields
+    let dto = state
+        .dtos
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| {
+            let known: Vec<&str> = state.dtos.iter().map(|d| d.name).collect();
+            ApiError::NotFound(format!(
+                "Unknown object '{name}'; known: {}",
+                known.join(", ")
+            ))
+        })?;
+    let items: Vec<Value> = dto
+        .fields
         .iter()
         .map(|f| json!({"typeName": f.type_name, "propertyName": f.property, "genericParameters": f.generic, "isRequired": f.required}))
         .collect();
@@ -50,6 +55,18 @@ pub fn metadata_json(routes: &[Route]) -> Value {
         .collect()
 }
 
+/// A field's schema: a reference to the DTO it holds, else its seed type's.
+fn field_schema(f: &FieldSpec) -> Value {
+    let Some(dto) = f.nested else {
+        return schema_of(f.type_name, f.generic);
+    };
+    let reference = json!({"$ref": format!("#/components/schemas/{}", dto.name)});
+    match f.type_name {
+        "iEnumerable" => json!({"type": "array", "items": reference}),
+        _ => reference,
+    }
+}
+
 fn schema_of(type_name: &str, generic: &str) -> Value {
     match type_name {
         "guid" => json!({"type": "string", "format": "uuid"}),
@@ -60,23 +77,32 @@ fn schema_of(type_name: &str, generic: &str) -> Value {
             json!({"type": "object", "additionalProperties": schema_of(value, "")})
         }
         "iEnumerable" => json!({"type": "array", "items": schema_of(generic, "")}),
-        "chainApiDto" => json!({"$ref": "#/components/schemas/ChainApiDto"}),
         "object" => json!({}),
         _ => json!({"type": "string"}),
     }
 }
 
-fn dto_schema(fields: &[FieldSpec]) -> Value {
-    let properties: serde_json::Map<String, Value> = fields
+fn dto_schema(dto: &DtoSpec) -> Value {
+    let properties: serde_json::Map<String, Value> = dto
+        .fields
         .iter()
-        .map(|f| (f.property.to_string(), schema_of(f.type_name, f.generic)))
+        .map(|f| (f.property.to_string(), field_schema(f)))
         .collect();
-    let required: Vec<&str> = fields
+    let required: Vec<&str> = dto
+        .fields
         .iter()
         .filter(|f| f.required)
         .map(|f| f.property)
         .collect();
     json!({"type": "object", "properties": properties, "required": required})
+}
+
+fn success_content(content: Content) -> Value {
+    let schema = match content {
+        Content::Json => json!({}),
+        Content::Bytes => json!({"type": "string", "format": "binary"}),
+    };
+    json!({content.media_type(): {"schema": schema}})
 }
 
 fn operation(r: &Route) -> Value {
@@ -91,12 +117,12 @@ fn operation(r: &Route) -> Value {
         "summary": s.description,
         "parameters": parameters,
         "responses": {
-            "200": {"description": s.returns, "content": {"application/json": {}}},
+            "200": {"description": s.returns, "content": success_content(s.content)},
             "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     });
     if let Some((dto, _)) = s.body {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{dto}")}}}});
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", dto.name)}}}});
     }
     if s.authenticate {
         op["security"] = json!([{"consumer": [], "secretKey": []}]);
@@ -110,9 +136,9 @@ pub fn openapi_json(routes: &[Route]) -> Value {
         let entry = paths.entry(r.spec.path()).or_insert_with(|| json!({}));
         entry[r.spec.method.as_str().to_lowercase()] = operation(r);
     }
-    let mut schemas: serde_json::Map<String, Value> = DTOS
-        .iter()
-        .map(|(name, fields)| (name.to_string(), dto_schema(fields)))
+    let mut schemas: serde_json::Map<String, Value> = dtos(routes)
+        .into_iter()
+        .map(|dto| (dto.name.to_string(), dto_schema(dto)))
         .collect();
     schemas.insert(
         "Error".into(),

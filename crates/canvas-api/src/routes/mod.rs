@@ -15,7 +15,7 @@ use crate::spec::{
     AddAccountApiDto, AddRegApplicationApiDto, AddWorkflowApiDto, AddWorkflowTemplateApiDto,
     CancelRunApiDto, RunMetadataApiDto, StoreFileHubFileApiDto, UpdateWorkfowSchedulerApiDto,
 };
-use crate::spec::{Dto, QuerySpec, RouteSpec, query};
+use crate::spec::{Content, Dto, DtoSpec, QuerySpec, RouteSpec, dtos_of, query};
 use crate::state::AppState;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
@@ -66,6 +66,7 @@ fn spec(
         returns,
         query: &[],
         body: None,
+        content: Content::Json,
     }
 }
 
@@ -75,8 +76,45 @@ fn with_query(mut s: RouteSpec, query: &'static [QuerySpec]) -> RouteSpec {
 }
 
 fn with_body<T: Dto>(mut s: RouteSpec, param: &'static str) -> RouteSpec {
-    s.body = Some((T::NAME, param));
+    s.body = Some((T::SPEC, param));
     s
+}
+
+/// A route that answers with a file's bytes (see [`attachment`]).
+fn returning_bytes(mut s: RouteSpec) -> RouteSpec {
+    s.content = Content::Bytes;
+    s
+}
+
+/// Every DTO the route table names, with the DTOs they hold: what
+/// `Describe` answers for and the OpenAPI document describes.
+pub fn dtos(routes: &[Route]) -> Vec<&'static DtoSpec> {
+    dtos_of(
+        routes
+            .iter()
+            .filter_map(|r| r.spec.body.map(|(dto, _)| dto)),
+    )
+}
+
+/// A file's bytes as a download, with the media type the route table documents.
+pub(crate) fn attachment(
+    name: &str,
+    content: impl Into<axum::body::Body>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                Content::Bytes.media_type().to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        content.into(),
+    )
+        .into_response()
 }
 
 /// Every API route, in the order `GetMetaData` lists them (the seed's first).
@@ -342,7 +380,7 @@ pub fn api() -> Vec<Route> {
             get(runs::files),
         ),
         r(
-            with_query(
+            returning_bytes(with_query(
                 spec(
                     "WorkflowRunFile",
                     M::GET,
@@ -351,7 +389,7 @@ pub fn api() -> Vec<Route> {
                     "file",
                 ),
                 FILE,
-            ),
+            )),
             get(runs::file),
         ),
         r(
@@ -378,7 +416,7 @@ pub fn api() -> Vec<Route> {
             get(filehub::list),
         ),
         r(
-            with_query(
+            returning_bytes(with_query(
                 spec(
                     "FileHubFile",
                     M::GET,
@@ -387,7 +425,7 @@ pub fn api() -> Vec<Route> {
                     "file",
                 ),
                 FILE_NAME,
-            ),
+            )),
             get(filehub::fetch),
         ),
         r(

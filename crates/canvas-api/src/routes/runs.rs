@@ -9,8 +9,7 @@ use crate::spec::CancelRunApiDto;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use canvas_domain::time::format_offset;
 use canvas_engine::DatasetError;
 use canvas_store::StoreError;
@@ -213,15 +212,7 @@ pub async fn file(
         Err(e @ DatasetError::NoSuchFile(_)) => return Err(ApiError::NotFound(e.to_string())),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', "_"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        content,
-    )
-        .into_response())
+    Ok(super::attachment(&name, content))
 }
 
 pub async fn cancel(

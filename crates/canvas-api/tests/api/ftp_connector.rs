@@ -133,6 +133,28 @@ async fn a_file_that_does_not_parse_fails_the_block_naming_file_and_line() {
     );
 }
 
+/// The server's reply is quoted with its code once ("530 Login incorrect.",
+/// not "530 530 Login incorrect.").
+#[tokio::test]
+async fn a_wrong_ftp_password_is_refused_at_registration_quoting_the_reply_code_once() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let credentials = ftp_credentials(&server, "not-the-password");
+    let body =
+        json!({"applicationId": FTP, "tagText": "f", "credentialsJson": credentials.to_string()});
+
+    let r = app.post("/api/RegApplication", &body).await;
+
+    assert_error(
+        &r,
+        400,
+        "Authentication Error: the FTP server refused the login: 530 ",
+    );
+    let msg = r.body["Msg"].as_str().unwrap();
+    assert_eq!(msg.matches("530").count(), 1, "{msg}");
+    assert!(!msg.contains("not-the-password"), "{msg}");
+}
+
 /// Credentials that stop working make the run fail and mark the registration faulted.
 #[tokio::test]
 async fn a_refused_login_fails_the_run_and_marks_the_application_faulted() {
@@ -154,6 +176,7 @@ async fn a_refused_login_fails_the_run_and_marks_the_application_faulted() {
         error.starts_with("Authentication Error: the FTP server refused the login: 530"),
         "{error}"
     );
+    assert_eq!(error.matches("530").count(), 1, "{error}");
     assert!(!error.contains("pw"), "{error}");
     let reg = &app.get("/api/RegApplications").await.body[0];
     assert_eq!(

@@ -50,7 +50,14 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
     /// Dropping the app stops its engine's workers.
     _engine_stop: tokio::sync::watch::Sender<bool>,
+    /// The engine, when `Options::hold_engine` kept it from starting.
+    held_engine: Mutex<Option<HeldEngine>>,
 }
+
+type HeldEngine = (
+    std::sync::Arc<canvas_engine::Engine>,
+    tokio::sync::watch::Receiver<bool>,
+);
 
 #[derive(Debug)]
 pub struct Resp {
@@ -157,6 +164,8 @@ pub struct Options {
     pub transfer_stall: Duration,
     /// The engine's native blocks and script operations.
     pub blocks: canvas_engine::NativeBlocks,
+    /// Start the engine's workers only when the test calls `start_engine`.
+    pub hold_engine: bool,
 }
 
 impl Default for Options {
@@ -167,6 +176,7 @@ impl Default for Options {
             extra_ca_file: None,
             transfer_stall: Duration::from_secs(60),
             blocks: canvas_engine::NativeBlocks::builtin(),
+            hold_engine: false,
         }
     }
 }
@@ -178,6 +188,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         extra_ca_file,
         transfer_stall,
         blocks,
+        hold_engine,
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -210,7 +221,10 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     };
     let engine = canvas_engine::Engine::new(parts, engine_config());
     let (engine_stop, engine_stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(engine.run(engine_stopped.clone()));
+    let held_engine = Mutex::new(Some((engine, engine_stopped.clone())));
+    if !hold_engine {
+        start_engine(&held_engine);
+    }
     let schedule_signal = std::sync::Arc::new(tokio::sync::Notify::new());
     let scheduler = canvas_scheduler::Scheduler::new(
         store.clone(),
@@ -243,6 +257,13 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         datasets,
         _dir: dir,
         _engine_stop: engine_stop,
+        held_engine,
+    }
+}
+
+fn start_engine(held: &Mutex<Option<HeldEngine>>) {
+    if let Some((engine, stopped)) = held.lock().unwrap().take() {
+        tokio::spawn(engine.run(stopped));
     }
 }
 
@@ -308,6 +329,11 @@ pub fn new_account(organization: Uuid, role: AccountRole, email: &str) -> NewAcc
 }
 
 impl TestApp {
+    /// Starts the engine's workers of an app spawned with `hold_engine`.
+    pub fn start_engine(&self) {
+        start_engine(&self.held_engine);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,6 +1,9 @@
 //! The engine end to end: RunWorkflow → workers → run history.
 
-use crate::helpers::{Backend, TestApp, assert_error, both_backends, spawn_app};
+use crate::helpers::{
+    Backend, Options, TestApp, assert_error, both_backends, captured_logs, spawn_app,
+    spawn_app_opts,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -327,6 +330,54 @@ async fn runs_of_one_workflow_never_overlap(backend: Backend) {
     }
 }
 
+/// A worker that died holding a run: once its lease expired another worker
+/// takes the run over, and says so in one line.
+async fn a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged(backend: Backend) {
+    let options = Options {
+        hold_engine: true,
+        ..Options::default()
+    };
+    let app = spawn_app_opts(backend, options).await;
+    let (workflow, _) = script_workflow(&app, json!([script("One", "return [{ n: 1 }];")])).await;
+    let r = app
+        .post("/api/RunWorkflow", &json!({"workflowId": workflow}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dead = format!("dead-worker-{}", uuid::Uuid::new_v4().simple());
+    let now = canvas_domain::time::now();
+    let expired = now - chrono::Duration::seconds(1);
+    let claimed = app.store.claim_run(&dead, expired, now).await.unwrap();
+    let claimed = claimed.expect("the queued run, claimed by the worker that dies");
+    assert_eq!((claimed.attempt, claimed.previous_owner), (1, None));
+
+    app.start_engine();
+    let run = wait_for_end(&app, &claimed.id.to_string()).await;
+
+    assert_eq!(
+        (run["status"].as_str(), run["attempt"].as_i64()),
+        (Some("Succeeded"), Some(2)),
+        "{run}"
+    );
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| {
+            l.contains("run taken over after its lease expired")
+                && l.contains(&claimed.id.to_string())
+        })
+        .unwrap_or_else(|| panic!("no takeover line for run {}", claimed.id));
+    assert!(line.contains(&format!("previous_owner={dead}")), "{line}");
+    assert!(line.contains("attempt=2"), "{line}");
+    let normal = run_to_end(&app, json!({"workflowId": workflow})).await;
+    let normal = normal["id"].as_str().unwrap();
+    assert!(
+        !captured_logs()
+            .lines()
+            .any(|l| l.contains("taken over") && l.contains(normal)),
+        "a queued run's claim is no takeover"
+    );
+}
+
 async fn run_history_of_other_accounts_is_unknown(backend: Backend) {
     let app = spawn_app(backend).await;
     let (workflow, _) = script_workflow(&app, json!([script("People", PEOPLE)])).await;
@@ -369,6 +420,7 @@ async fn run_history_of_other_accounts_is_unknown(backend: Backend) {
 }
 
 both_backends!(
+    a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged,
     a_three_block_script_chain_runs_end_to_end,
     blocks_read_their_data_source_not_the_block_before,
     partial_runs_start_from_stored_outputs,

@@ -5,7 +5,7 @@ use canvas_domain::credentials::Credentials;
 use std::sync::Arc;
 use std::time::Duration;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
-use suppaftp::types::FileType;
+use suppaftp::types::{FileType, Response};
 use suppaftp::{FtpError, Status};
 use tokio::io::AsyncWriteExt;
 
@@ -291,10 +291,70 @@ fn transport(target: &str, e: &FtpError) -> ConnectorError {
 /// The server's own words where it gave any; never the credentials.
 fn describe(e: &FtpError) -> String {
     match e {
-        FtpError::UnexpectedResponse(r) => {
-            let body = String::from_utf8_lossy(&r.body);
-            format!("{} {}", r.status.code(), body.trim())
-        }
+        FtpError::UnexpectedResponse(r) => reply_text(r),
         other => other.to_string(),
+    }
+}
+
+/// A reply as one line with its code said once: suppaftp keeps the code in
+/// the body (`530 Login incorrect.`), and a multi-line reply repeats it on
+/// each line (`530-...`, `530 ...`).
+fn reply_text(reply: &Response) -> String {
+    let code = reply.status.code().to_string();
+    let body = String::from_utf8_lossy(&reply.body);
+    let lines: Vec<&str> = body
+        .lines()
+        .map(|line| without_code(line.trim(), &code))
+        .filter(|line| !line.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return code;
+    }
+    format!("{code} {}", lines.join(" "))
+}
+
+/// `line` without a leading `530 ` or `530-`.
+fn without_code<'a>(line: &'a str, code: &str) -> &'a str {
+    match line.strip_prefix(code) {
+        Some(rest) if rest.is_empty() => rest,
+        Some(rest) if rest.starts_with([' ', '-']) => rest[1..].trim_start(),
+        _ => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: Status, body: &str) -> String {
+        describe(&FtpError::UnexpectedResponse(Response::new(
+            status,
+            body.as_bytes().to_vec(),
+        )))
+    }
+
+    #[test]
+    fn a_reply_says_its_code_once() {
+        assert_eq!(
+            refused(Status::NotLoggedIn, "530 Login incorrect.\r\n"),
+            "530 Login incorrect."
+        );
+        assert_eq!(
+            refused(
+                Status::FileUnavailable,
+                "550-No such file\r\n550 or folder.\r\n"
+            ),
+            "550 No such file or folder."
+        );
+    }
+
+    #[test]
+    fn a_reply_without_its_code_gets_it_and_an_empty_one_is_the_code() {
+        assert_eq!(
+            refused(Status::NotLoggedIn, "Login incorrect."),
+            "530 Login incorrect."
+        );
+        assert_eq!(refused(Status::NotLoggedIn, "  \r\n"), "530");
+        assert_eq!(refused(Status::NotLoggedIn, "5300 odd"), "530 5300 odd");
     }
 }
