@@ -80,7 +80,7 @@ pub async fn open(config: &Config) -> anyhow::Result<(Store, Secrets)> {
     let store = open_store(config).await?;
     create_private_dir(&config.data_dir)?;
     let master = match &config.master_key {
-        Some(hex) => MasterKey::from_hex(hex).context("master_key")?,
+        Some(hex) => MasterKey::from_hex(&hex.0).context("master_key")?,
         None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
     };
     let secrets = Secrets::new(&master);

@@ -27,13 +27,8 @@ fn init_logging(config: &Config) {
 }
 
 fn api_config(config: &Config) -> ApiConfig {
-    let trusted_proxies = config
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| canvas_domain::net::AllowList::parse(&[p]).ok())
-        .flat_map(|list| list.to_strings())
-        .filter_map(|cidr| cidr.parse().ok())
-        .collect();
+    // Checked when the configuration was loaded.
+    let trusted_proxies = config.trusted_proxy_nets().unwrap_or_default();
     ApiConfig {
         body_limit: config.body_limit_bytes,
         trusted_proxies,

@@ -20,11 +20,11 @@ pub fn figment_error(figment: &Figment, error: figment::Error) -> String {
             format!("'{found}' is not one of {}", known.join(", "))
         }
         Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-            format!(
-                "{} where {} was expected",
-                value(actual),
-                expected_text(expected)
-            )
+            let shown = match super::env::SECRET_KEYS.contains(&path.join(".").as_str()) {
+                true => "a value".to_string(),
+                false => value(actual),
+            };
+            format!("{shown} where {} was expected", expected_text(expected))
         }
         Kind::Message(message) => message.clone(),
         other => other.to_string(),
@@ -46,6 +46,8 @@ fn place(figment: &Figment, key: &str) -> String {
     };
     match &md.source {
         Some(figment::Source::File(path)) => format!("{}: {key}", path.display()),
+        // The built-in defaults: the key is all there is to name.
+        Some(figment::Source::Code(_)) => key.to_string(),
         _ if md.name.contains("environment") => {
             format!("CANVAS_{}", keys.join("__").to_uppercase())
         }
@@ -71,7 +73,7 @@ fn unknown_key(key: &str, known: &[&str]) -> String {
 }
 
 /// The known key closest to a mistyped one, when it is close enough to be meant.
-fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+pub fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     let (distance, near) = known
         .iter()
         .map(|k| (strsim::damerau_levenshtein(key, k), *k))

@@ -3,12 +3,13 @@
 //! Every key is known and every value checked here, before the server
 //! touches anything: a mistake is one line naming where it was made.
 
+mod env;
 mod explain;
 mod values;
 
 use crate::blobs::BlobConfig;
 use canvas_connectors::SmtpConfig;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub struct Config {
     #[serde(deserialize_with = "values::empty_is_none")]
     pub database_url: Option<DatabaseUrl>,
     /// 64 hex characters; when absent, `<data_dir>/master.key` is used (and made).
-    pub master_key: Option<String>,
+    pub master_key: Option<SecretText>,
     pub body_limit_bytes: usize,
     pub trusted_proxies: Vec<String>,
     pub auth_cache_ttl_ms: u64,
@@ -93,6 +94,17 @@ impl Default for Config {
     }
 }
 
+/// A secret's text: taken as given, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
 /// Values given as flags; `None` leaves the lower layers alone.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -111,9 +123,6 @@ pub struct Overrides {
 #[error("{0}")]
 pub struct ConfigError(String);
 
-/// Environment variables of the `CANVAS_` prefix that are not configuration keys.
-const NOT_KEYS: [&str; 2] = ["config", "log"];
-
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let default_file = Path::new("canvas.toml");
@@ -128,10 +137,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let env = Env::prefixed("CANVAS_")
-            .split("__")
-            .filter(|key| !NOT_KEYS.contains(&key.as_str()) && !key.as_str().starts_with("test_"));
-        let figment = figment.merge(env).merge(Flags(overrides));
+        let (env, secrets) = env::layers();
+        let figment = figment.merge(env).merge(secrets).merge(Flags(overrides));
         let config: Config = figment
             .extract()
             .map_err(|e| ConfigError(explain::figment_error(&figment, e)))?;
@@ -145,17 +152,26 @@ impl Config {
         self.data_dir.join("canvas.db")
     }
 
+    /// `trusted_proxies` as networks; the error names the entry that is not one.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        let mut nets = Vec::new();
+        for proxy in &self.trusted_proxies {
+            let list = canvas_domain::net::AllowList::parse(&[proxy])
+                .map_err(|e| format!("'{proxy}': {e}"))?;
+            nets.extend(
+                list.to_strings()
+                    .iter()
+                    .filter_map(|cidr| cidr.parse::<ipnet::IpNet>().ok()),
+            );
+        }
+        Ok(nets)
+    }
+
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 14] = [
+        let ranges: [(&str, u64, u64, u64); 13] = [
             ("workers", self.workers as u64, 1, 256),
             ("lease_secs", self.lease_secs, 1, 86_400),
-            (
-                "heartbeat_ms",
-                self.heartbeat_ms,
-                10,
-                (self.lease_secs * 1000).saturating_sub(1),
-            ),
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
@@ -201,6 +217,16 @@ impl Config {
                 ));
             }
         }
+        if !(10..self.lease_secs * 1000).contains(&self.heartbeat_ms) {
+            let problem = format!(
+                "{} is out of range; expected 10 to {}: heartbeats must come more often than \
+                 lease_secs ({} s), or a live worker's runs are taken over",
+                self.heartbeat_ms,
+                self.lease_secs * 1000 - 1,
+                self.lease_secs
+            );
+            return Err(("heartbeat_ms".into(), problem));
+        }
         self.check_texts()
     }
 
@@ -212,9 +238,17 @@ impl Config {
             );
             return Err(("log_level".into(), problem));
         }
-        for proxy in &self.trusted_proxies {
-            canvas_domain::net::AllowList::parse(&[proxy])
-                .map_err(|e| ("trusted_proxies".into(), format!("'{proxy}': {e}")))?;
+        self.trusted_proxy_nets()
+            .map_err(|problem| ("trusted_proxies".to_string(), problem))?;
+        if let Some(smtp) = &self.smtp
+            && smtp.username.is_some() != smtp.password.is_some()
+        {
+            let problem = "username and password go together: give both, or neither for a relay without login";
+            let given = match smtp.password {
+                Some(_) => "smtp.password",
+                None => "smtp.username",
+            };
+            return Err((given.into(), problem.into()));
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -232,7 +266,7 @@ impl Config {
             let problem = "an http:// endpoint needs allow_http = true (or an https:// endpoint)";
             return Err(("blobs.endpoint".into(), problem.into()));
         }
-        if let Some(hex) = &self.master_key
+        if let Some(SecretText(hex)) = &self.master_key
             && canvas_security::MasterKey::from_hex(hex).is_err()
         {
             // Never echo the key itself.

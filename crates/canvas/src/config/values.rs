@@ -112,9 +112,15 @@ impl DatabaseUrl {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(Self(text.to_string()));
         }
-        let scheme = text.split_once("://").map_or(text, |(s, _)| s);
+        // Only a scheme is echoed: the rest may hold a password.
+        let said = match text.split_once("://") {
+            Some((scheme, _)) if is_scheme(scheme) => {
+                format!("'{scheme}' is not a store Canvas runs on")
+            }
+            _ => "the URL does not start with postgres://".to_string(),
+        };
         Err(format!(
-            "'{scheme}' is not a store Canvas runs on; expected postgres://USER@HOST:PORT/DATABASE, \
+            "{said}; expected postgres://USER@HOST:PORT/DATABASE, \
              or no database_url for the embedded SQLite store in data_dir"
         ))
     }
@@ -135,6 +141,14 @@ pub fn empty_is_none<'de, D: serde::Deserializer<'de>>(
             .map(Some)
             .map_err(serde::de::Error::custom),
     }
+}
+
+/// RFC 3986's scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 impl TryFrom<String> for DatabaseUrl {
@@ -199,5 +213,13 @@ mod tests {
         assert!(DatabaseUrl::parse("postgresql://db/canvas").is_ok());
         let e = DatabaseUrl::parse("mysql://x").unwrap_err();
         assert!(e.starts_with("'mysql' is not a store"), "{e}");
+        for with_password in [
+            "root:s3cret@db/canvas",
+            "postgres:/u:s3cret@h",
+            "x:s3cret@y://z",
+        ] {
+            let e = DatabaseUrl::parse(with_password).unwrap_err();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 }

@@ -30,10 +30,11 @@ fn refusal(out: &Output) -> String {
     stderr
 }
 
+/// (canvas.toml, flags, environment, what the one line says)
+type Mistake<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn configuration_mistakes_are_one_line_naming_the_value_and_change_nothing() {
-    // (canvas.toml, flags, environment, what the one line says)
-    type Mistake<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Mistake] = &[
         (
             "wokers = 4",
@@ -114,7 +115,7 @@ fn configuration_mistakes_are_one_line_naming_the_value_and_change_nothing() {
             "CANVAS_MASTER_KEY: expected 64 hex characters",
         ),
     ];
-    for (toml, flags, env, expected) in cases {
+    for (toml, flags, env, expected) in cases.iter().chain(more_mistakes()) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("canvas.toml"), toml).unwrap();
         let args: Vec<&str> = ["serve"].iter().chain(flags.iter()).copied().collect();
@@ -123,11 +124,61 @@ fn configuration_mistakes_are_one_line_naming_the_value_and_change_nothing() {
             line.contains(expected),
             "{toml:?} {flags:?} {env:?}: {line}"
         );
+        assert!(!line.contains("s3cret"), "a secret in: {line}");
         assert!(
             !dir.path().join("data").exists(),
             "{expected}: the data folder was made"
         );
     }
+}
+
+/// Mistakes around the environment's own variables and secrets.
+fn more_mistakes() -> &'static [Mistake<'static>] {
+    &[
+        // CANVAS_LOG, CANVAS_CONFIG and a Kubernetes service's CANVAS_SERVICE_HOST
+        // are not configuration keys: only the real mistake is reported.
+        (
+            "",
+            &[],
+            &[
+                ("CANVAS_LOG", "debug"),
+                ("CANVAS_CONFIG", "canvas.toml"),
+                ("CANVAS_SERVICE_HOST", "10.0.0.1"),
+                ("CANVAS_WORKERS", "0"),
+            ],
+            "CANVAS_WORKERS: 0 is out of range",
+        ),
+        // A secret is text as given (0123 is not the number 123) and never echoed.
+        (
+            "",
+            &[],
+            &[
+                ("CANVAS_SMTP__HOST", "h"),
+                ("CANVAS_SMTP__PORT", "25"),
+                ("CANVAS_SMTP__FROM", "a@b.c"),
+                ("CANVAS_SMTP__PASSWORD", "0123"),
+            ],
+            "CANVAS_SMTP__PASSWORD: username and password go together",
+        ),
+        (
+            "master_key = 123456789",
+            &[],
+            &[],
+            "master_key: a value where text was expected",
+        ),
+        (
+            "",
+            &["--database-url", "root:s3cret@db/canvas"],
+            &[],
+            "--database-url: the URL does not start with postgres://",
+        ),
+        (
+            "lease_secs = 5",
+            &[],
+            &[],
+            "heartbeat_ms: 5000 is out of range; expected 10 to 4999: heartbeats must come more often than lease_secs (5 s)",
+        ),
+    ]
 }
 
 #[test]
