@@ -53,7 +53,8 @@ fn cargo_shim(dir: &Path) {
 }
 
 fn script(readme: &str, port: u16) -> String {
-    let mut script = String::from("set -euo pipefail\n");
+    // Strict, so a failing line fails the test: errors stop inside $(...) too.
+    let mut script = String::from("set -euo pipefail\nshopt -s inherit_errexit\n");
     for (line, body) in blocks(readme, "bash") {
         if body.trim_start().starts_with("# Needs your own") {
             continue;
@@ -84,6 +85,7 @@ fn the_readme_walk_through_runs_as_printed_and_ends_with_a_successful_run() {
         .args(["-c", &script(&readme, crate::common::free_port())])
         .current_dir(work.path())
         .env("PATH", path)
+        .env("TMPDIR", work.path())
         .env("README_TEST_BINARY", env!("CARGO_BIN_EXE_canvas"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
