@@ -45,25 +45,41 @@ impl MasterKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        match Self::load(path)? {
+            Some(key) => Ok(key),
+            None => {
+                let key = Self::generate();
+                key.save_new(path)?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// The key of the file at `path`; `None` when there is no such file.
+    pub fn load(path: &Path) -> Result<Option<Self>, KeyError> {
         match fs::read_to_string(path) {
             Ok(text) => {
                 check_permissions(path)?;
-                Self::from_hex(&text)
+                Self::from_hex(&text).map(Some)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::rng().fill_bytes(&mut key);
-                let mut file = create_private(path).map_err(io)?;
-                file.write_all(hex::encode(key).as_bytes()).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                Ok(Self(key))
-            }
-            Err(e) => Err(io(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(path, e)),
         }
+    }
+
+    /// A fresh random key, kept nowhere yet.
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// Writes the key to a new file (mode 0600); refuses to replace one.
+    pub fn save_new(&self, path: &Path) -> Result<(), KeyError> {
+        let io = |e| io_error(path, e);
+        let mut file = create_private(path).map_err(io)?;
+        file.write_all(hex::encode(self.0).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
     }
 
     fn derive(&self, purpose: &str) -> [u8; 32] {
@@ -72,6 +88,13 @@ impl MasterKey {
             .expand(purpose.as_bytes(), &mut out)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         out
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> KeyError {
+    KeyError::Io {
+        path: path.display().to_string(),
+        source,
     }
 }
 

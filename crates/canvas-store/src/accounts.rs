@@ -296,6 +296,12 @@ impl From<AuditRow> for AuditEntry {
 
 impl Store {
     /// Records `value` under `key` unless one is there; returns the stored value.
+    /// A setting's value; `None` when it was never set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let select = "SELECT value FROM settings WHERE key = $1";
+        with_db!(self, p => Ok(sqlx::query_scalar(select).bind(key).fetch_optional(p).await?))
+    }
+
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
         let insert =
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";

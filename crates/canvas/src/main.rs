@@ -3,6 +3,7 @@
 
 mod admin;
 mod blobs;
+mod bootstrap;
 mod config;
 mod cron;
 mod lock;

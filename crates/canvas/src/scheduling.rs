@@ -38,7 +38,7 @@ pub fn start(
         .name("canvas-sched".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let store = match crate::admin::open_store(&config).await {
+                let store = match crate::bootstrap::open_store(&config).await {
                     Ok(store) => store,
                     Err(e) => {
                         tracing::error!(

@@ -1,11 +1,12 @@
 //! `canvas serve`: open the store, initialize it on first start, serve.
 
-use crate::admin;
 use crate::config::{Config, ListenAddr, LogFormat};
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
 use canvas_engine::{Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits};
+use canvas_security::Secrets;
+use canvas_store::Store;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,20 +95,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Installed before the port opens, so a SIGTERM at any moment drains.
     let shutdown = shutdown_signal()?;
     let checked = check(&config).await?;
-    let _lock = match config.database_url {
-        None => {
-            admin::create_private_dir(&config.data_dir)?;
-            Some(crate::lock::lock_data_dir(&config.data_dir)?)
-        }
-        Some(_) => None,
-    };
-    let (store, secrets) = admin::open(&config).await?;
-    if !store.has_organization().await? {
-        let created = admin::create_organization(&store, &secrets, "Canvas", None).await?;
-        println!("{}", created.to_json());
-        tracing::info!(organization = %created.organization_id, account = %created.account_id,
-            "initialized a fresh store; the API key was printed to standard output once");
-    }
+    let _lock = lock_embedded_store(&config)?;
+    let (store, secrets) = open_and_initialize(&config).await?;
     let Checked {
         connectors,
         mailer,
@@ -118,69 +107,109 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(remote) => remote,
         None => crate::blobs::local(&config.data_dir)?,
     };
-    let wake = Arc::new(Notify::new());
-    let schedule_signal = Arc::new(Notify::new());
-    let (stop_engine, engine_stopped) = watch::channel(false);
-    let mut scheduler = None;
-    let mut engine = None;
-    if config.role.runs_engine() {
-        let signals = crate::scheduling::Signals {
-            wake_workers: wake.clone(),
-            changed: schedule_signal.clone(),
-        };
-        scheduler = Some(crate::scheduling::start(
-            &config,
-            signals,
-            engine_stopped.clone(),
-        )?);
-        let mut blocks = NativeBlocks::builtin();
-        let deps = canvas_connectors::BlockDeps {
-            mailer: mailer.clone(),
-            datasets: datasets.clone(),
-        };
-        connectors.register_blocks(&mut blocks, deps);
-        let parts = EngineParts {
-            store: store.clone(),
-            datasets: datasets.clone(),
-            secrets: secrets.clone(),
-            blocks,
-            mailer: mailer.clone(),
-            wake: wake.clone(),
-        };
-        let started_engine = Engine::new(parts, engine_config(&config));
-        engine = Some(tokio::spawn(started_engine.run(engine_stopped)));
-    }
+    let services = Services {
+        store: store.clone(),
+        datasets,
+        queue_signal: Arc::new(Notify::new()),
+        schedule_signal: Arc::new(Notify::new()),
+        secrets,
+        connectors,
+        mailer,
+    };
+    let background = Background::start(&config, &services)?;
     match listener {
         None => {
             tracing::info!(backend = ?store.backend(), workers = config.workers, "working");
             shutdown.await;
         }
         Some(listener) => {
-            let services = Services {
-                store: store.clone(),
-                datasets,
-                queue_signal: wake,
-                schedule_signal,
-                secrets,
-                connectors,
-                mailer,
-            };
             let app = Application::build(api_config(&config), services, listener);
             tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
             app.run_until_stopped(shutdown).await?;
         }
     }
-    // Workers stop claiming, let running blocks finish within the grace period, hand back the rest.
-    let _ = stop_engine.send(true);
-    if let Some(engine) = engine {
-        let _ = engine.await;
-    }
-    if let Some(scheduler) = scheduler {
-        let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
-    }
+    background.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One server per embedded store: the data folder's lock, held while serving.
+fn lock_embedded_store(config: &Config) -> anyhow::Result<Option<crate::lock::DataDirLock>> {
+    if config.database_url.is_some() {
+        return Ok(None);
+    }
+    crate::bootstrap::create_private_dir(&config.data_dir)?;
+    Ok(Some(crate::lock::lock_data_dir(&config.data_dir)?))
+}
+
+/// Opens the store; a fresh one gets its first organization, whose key is
+/// printed to standard output once.
+async fn open_and_initialize(config: &Config) -> anyhow::Result<(Store, Secrets)> {
+    let (store, secrets) = crate::bootstrap::open(config).await?;
+    if !store.has_organization().await? {
+        let created =
+            crate::bootstrap::create_organization(&store, &secrets, "Canvas", None).await?;
+        println!("{}", created.to_json());
+        tracing::info!(organization = %created.organization_id, account = %created.account_id,
+            "initialized a fresh store; the API key was printed to standard output once");
+    }
+    Ok((store, secrets))
+}
+
+/// The workers and the scheduler, in nodes of role `all` and `worker`.
+struct Background {
+    stop: watch::Sender<bool>,
+    engine: Option<tokio::task::JoinHandle<()>>,
+    scheduler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(config: &Config, services: &Services) -> anyhow::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let mut background = Self {
+            stop,
+            engine: None,
+            scheduler: None,
+        };
+        if !config.role.runs_engine() {
+            return Ok(background);
+        }
+        let signals = crate::scheduling::Signals {
+            wake_workers: services.queue_signal.clone(),
+            changed: services.schedule_signal.clone(),
+        };
+        background.scheduler = Some(crate::scheduling::start(config, signals, stopped.clone())?);
+        let mut blocks = NativeBlocks::builtin();
+        let deps = canvas_connectors::BlockDeps {
+            mailer: services.mailer.clone(),
+            datasets: services.datasets.clone(),
+        };
+        services.connectors.register_blocks(&mut blocks, deps);
+        let parts = EngineParts {
+            store: services.store.clone(),
+            datasets: services.datasets.clone(),
+            secrets: services.secrets.clone(),
+            blocks,
+            mailer: services.mailer.clone(),
+            wake: services.queue_signal.clone(),
+        };
+        let engine = Engine::new(parts, engine_config(config));
+        background.engine = Some(tokio::spawn(engine.run(stopped)));
+        Ok(background)
+    }
+
+    /// Workers stop claiming, let running blocks finish within the grace
+    /// period and hand back the rest; the scheduler stops.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Some(engine) = self.engine {
+            let _ = engine.await;
+        }
+        if let Some(scheduler) = self.scheduler {
+            let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
+        }
+    }
 }
 
 fn connectors(config: &Config) -> anyhow::Result<Connectors> {

@@ -433,3 +433,63 @@ async fn send_email_to_the_placeholder_address_of_a_fresh_store_fails_saying_so(
         "{run}"
     );
 }
+
+/// A node joining a shared PostgreSQL store without its master key is
+/// refused before it keeps a key file of its own.
+#[tokio::test]
+async fn a_node_with_another_master_key_leaves_no_key_file_behind() {
+    let url = crate::common::fresh_postgres_url().await;
+    let first = tempfile::tempdir().unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args(["init", "--json", "--database-url", &url])
+        .env("CANVAS_DATA_DIR", first.path())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let second = tempfile::tempdir().unwrap();
+    let data = second.path().join("data");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_canvas"))
+        .args([
+            "org",
+            "create",
+            "--name",
+            "Other",
+            "--json",
+            "--database-url",
+            &url,
+        ])
+        .env("CANVAS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("master key differs"),
+        "{stderr}"
+    );
+    assert!(!data.join("master.key").exists(), "a key file was kept");
+}
+
+#[test]
+fn commands_on_a_data_folder_without_a_store_are_refused_and_make_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("canvas-dta");
+    for args in [
+        &["org", "create", "--name", "Acme", "--json"][..],
+        &["keys", "revoke", "--consumer", "ABC"][..],
+    ] {
+        let out = canvas(&typo, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains("no initialized store at") && stderr.contains("canvas-dta"),
+            "{stderr}"
+        );
+        assert!(!typo.exists(), "{args:?} made the folder");
+    }
+}
