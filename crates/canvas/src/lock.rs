@@ -27,10 +27,14 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<DataDirLock> {
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
+            // The holder may not have written its pid yet.
+            let pid = match holder.trim() {
+                "" => "unknown".to_string(),
+                pid => pid.to_string(),
+            };
             bail!(
-                "another canvas serve (pid {}) is using the data folder {}; stop it, or give this one \
+                "another canvas serve (pid {pid}) is using the data folder {}; stop it, or give this one \
                  its own --data-dir (nodes that share work share a PostgreSQL store, --database-url)",
-                holder.trim(),
                 data_dir.display()
             );
         }

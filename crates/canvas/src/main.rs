@@ -70,16 +70,25 @@ enum Command {
         json: bool,
     },
     /// Organizations: create another, set its IP allow-list.
+    #[command(
+        after_help = "Example:\n  canvas org create --name Acme --admin-email ops@acme.example --json"
+    )]
     Org {
         #[command(subcommand)]
         command: admin::OrgCommand,
     },
     /// API keys: issue and revoke.
+    #[command(
+        after_help = "Example:\n  canvas keys create --account 3f0c8a52-6c1e-4c55-9a4e-2d6f1b7e9c10 --json"
+    )]
     Keys {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
     /// Quartz cron expressions: next fire times, with the server's own parser.
+    #[command(
+        after_help = "Example:\n  canvas cron next '0 0 2,6 ? * TUE *' --tz Europe/Oslo --count 3"
+    )]
     Cron {
         #[command(subcommand)]
         command: cron::CronCommand,

@@ -18,6 +18,14 @@ impl Drop for Server {
     }
 }
 
+/// A command that inherits none of this process's `CANVAS_*` settings.
+pub fn without_canvas_env(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CANVAS_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -89,9 +89,7 @@ fn the_readme_walk_through_runs_as_printed_and_ends_with_a_successful_run() {
         .env("README_TEST_BINARY", env!("CARGO_BIN_EXE_canvas"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CANVAS_")) {
-        command.env_remove(key);
-    }
+    crate::common::without_canvas_env(&mut command);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let (status, stdout, stderr) = run_bounded(command);
     assert!(
