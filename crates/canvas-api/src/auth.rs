@@ -117,8 +117,10 @@ async fn verify_key(
 ) -> ApiResult<Option<Arc<VerifiedKey>>> {
     let key = match state.auth_cache.get(consumer) {
         Some(k) => k,
+        None if state.auth_cache.known_unknown(consumer) => return Ok(None),
         None => {
             let Some(principal) = state.store.principal(consumer).await? else {
+                state.auth_cache.put_unknown(consumer);
                 return Ok(None);
             };
             let allow = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
@@ -210,6 +212,11 @@ pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> ApiResult<IpAddr> {
 pub struct AuthCache {
     ttl: Duration,
     entries: RwLock<HashMap<String, (Arc<VerifiedKey>, Instant)>>,
+    /// Consumers the store does not know, as keyed hashes (their memory
+    /// does not depend on what clients send): a flood of wrong keys costs
+    /// one store lookup per Consumer and `ttl`, not one per request.
+    unknown: Mutex<HashMap<u64, Instant>>,
+    hasher: RandomState,
 }
 
 const CACHE_LIMIT: usize = 100_000;
@@ -219,7 +226,31 @@ impl AuthCache {
         Self {
             ttl,
             entries: RwLock::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
         }
+    }
+
+    /// Whether `consumer` was looked up and not found within `ttl`.
+    fn known_unknown(&self, consumer: &str) -> bool {
+        let unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        unknown
+            .get(&self.hasher.hash_one(consumer))
+            .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    fn put_unknown(&self, consumer: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if unknown.len() >= CACHE_LIMIT {
+            unknown.retain(|_, at| at.elapsed() < self.ttl);
+            if unknown.len() >= CACHE_LIMIT {
+                return;
+            }
+        }
+        unknown.insert(self.hasher.hash_one(consumer), Instant::now());
     }
 
     fn get(&self, consumer: &str) -> Option<Arc<VerifiedKey>> {

@@ -15,6 +15,7 @@ mod errors;
 mod files;
 mod ftp_connector;
 mod http_connector;
+mod lockout;
 mod meta;
 mod runs;
 mod schedules;
