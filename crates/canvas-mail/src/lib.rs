@@ -55,6 +55,8 @@ pub enum MailError {
     Address(String),
     #[error("sending failed")]
     Send(#[source] lettre::transport::smtp::Error),
+    #[error("the SMTP server is not reachable: {0}")]
+    Unreachable(String),
     #[error("building the message failed")]
     Build(#[source] lettre::error::Error),
 }
@@ -100,6 +102,17 @@ impl Mailer {
             transport: builder.build(),
             from,
         })
+    }
+
+    /// Connects (TLS and login included) and says whether the server
+    /// answered; the error is the server's or the network's words.
+    pub async fn check_reachable(&self) -> Result<(), MailError> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MailError::Config("the server did not answer NOOP".into())),
+            // lettre's own words already carry their cause.
+            Err(e) => Err(MailError::Unreachable(e.to_string())),
+        }
     }
 
     /// A text message with one attachment, to every address in `to`.

@@ -116,6 +116,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         connectors,
         mailer,
     };
+    if let Some(mailer) = services.mailer.clone() {
+        tokio::spawn(warn_when_smtp_is_unreachable(mailer, config.smtp_address()));
+    }
     let background = Background::start(&config, &services)?;
     match listener {
         None => {
@@ -132,6 +135,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SMTP is optional: a relay that does not answer is said at start (and
+/// mails fail, transiently, until it does) rather than keeping Canvas down.
+async fn warn_when_smtp_is_unreachable(mailer: Mailer, address: String) {
+    let checked = tokio::time::timeout(Duration::from_secs(10), mailer.check_reachable()).await;
+    let problem = match checked {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 10 s".to_string(),
+    };
+    tracing::warn!(smtp = %address, problem, "emails will fail until the SMTP server answers");
 }
 
 /// One server per embedded store: the data folder's lock, held while serving.

@@ -152,6 +152,14 @@ impl Config {
         self.data_dir.join("canvas.db")
     }
 
+    /// `host:port` of `[smtp]`, for logs.
+    pub fn smtp_address(&self) -> String {
+        self.smtp
+            .as_ref()
+            .map(|s| format!("{}:{}", s.host, s.port))
+            .unwrap_or_default()
+    }
+
     /// `trusted_proxies` as networks; the error names the entry that is not one.
     pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
         let mut nets = Vec::new();

@@ -293,8 +293,9 @@ fn every_flag_and_subcommand_has_a_description_and_an_example() {
     );
 }
 
-#[test]
-fn logs_to_a_pipe_carry_no_colour_codes() {
+/// Serves on a fresh folder with `env`, stops with SIGTERM once it
+/// listens; returns the log it wrote to its (piped) standard error.
+fn serve_then_stop(env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", crate::common::free_port());
     let mut command = Command::new(env!("CARGO_BIN_EXE_canvas"));
@@ -302,16 +303,14 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     let mut child = command
         .args(["serve", "--listen", &listen, "--data-dir"])
         .arg(dir.path().join("data"))
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
     assert!(first.contains("secretKey"), "the first key: {first}");
     let started = Instant::now();
     while std::net::TcpStream::connect(&listen).is_err()
@@ -319,12 +318,38 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
+    std::thread::sleep(Duration::from_millis(200));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let log = serve_then_stop(&[]);
     assert!(log.contains("serving") && log.contains("stopped"), "{log}");
     assert!(!log.contains('\x1b'), "colour codes in a pipe: {log:?}");
+}
+
+#[test]
+fn an_smtp_server_that_does_not_answer_is_said_at_start_and_canvas_still_serves() {
+    let closed = crate::common::free_port().to_string();
+    let smtp = [
+        ("CANVAS_SMTP__HOST", "127.0.0.1"),
+        ("CANVAS_SMTP__PORT", closed.as_str()),
+        ("CANVAS_SMTP__FROM", "canvas@example.com"),
+    ];
+    let log = serve_then_stop(&smtp);
+    let warning = log
+        .lines()
+        .find(|l| l.contains("emails will fail until the SMTP server answers"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(
+        warning.contains(&format!("127.0.0.1:{closed}")) && warning.contains("Connection refused"),
+        "{warning}"
+    );
+    assert!(log.contains("serving"), "{log}");
 }
