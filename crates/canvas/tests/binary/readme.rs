@@ -117,8 +117,10 @@ fn run_bounded(mut command: Command) -> (Option<i32>, String, String) {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    // `--` first: procps-ng 4.0's kill reads `-KILL -123` as a signal and
+    // pid -1 (every process), not as the process group 123.
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{group}")])
+        .args(["-s", "KILL", "--", &format!("-{group}")])
         .status();
     let _ = child.wait();
     (status, stdout.join().unwrap(), stderr.join().unwrap())

@@ -180,6 +180,37 @@ fn more_mistakes() -> &'static [Mistake<'static>] {
 }
 
 #[test]
+fn an_unreachable_blob_store_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = crate::common::free_port();
+    let blobs = format!(
+        "[blobs]\nurl = \"s3://runs\"\nendpoint = \"http://127.0.0.1:{closed}\"\nallow_http = true\n\
+         region = \"us-east-1\"\naccess_key_id = \"canvas\"\nsecret_access_key = \"s3cret\"\n"
+    );
+    std::fs::write(dir.path().join("canvas.toml"), blobs).unwrap();
+
+    let out = canvas(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+
+    assert!(
+        !out.status.success() && out.stdout.is_empty(),
+        "it started: {out:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // object_store logs its retries; the last line is the refusal.
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("blobs.url: s3://runs is not reachable")
+            && last.contains("Connection refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "the secret key in: {stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "the data folder was made"
+    );
+}
+
+#[test]
 fn a_busy_port_is_refused_before_the_store_is_initialized() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
