@@ -63,6 +63,8 @@ impl Server {
         cmd.args(["serve", "--listen", &addr.to_string()])
             .env("CANVAS_DATA_DIR", dir.path())
             .env("CANVAS_LOG", "warn")
+            // The bench's servers (FTP, PostgreSQL, MariaDB) are on loopback.
+            .env("CANVAS_EGRESS__ALLOW", "[\"127.0.0.0/8\"]")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);

@@ -7,6 +7,7 @@ mod filehub;
 mod files;
 mod ftp;
 mod http;
+mod reach;
 mod remote;
 mod sftp;
 mod sql;
@@ -16,6 +17,7 @@ pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurit
 
 use canvas_domain::catalog::{Application, ConnectorKind, VariableDef};
 use canvas_domain::credentials::Credentials;
+pub use canvas_domain::egress::EgressPolicy;
 use canvas_engine::{BlockError, NativeBlocks};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +33,17 @@ pub struct ConnectorConfig {
     pub transfer_stall: Duration,
     /// Extra PEM certificates trusted for TLS (e.g. a company CA for FTPS).
     pub extra_ca_file: Option<PathBuf>,
+    /// The addresses connectors may reach (internal ones refused unless allowed).
+    pub egress: EgressPolicy,
+}
+
+impl ConnectorConfig {
+    fn reach(&self) -> reach::Reach {
+        reach::Reach {
+            timeout: self.timeout,
+            egress: self.egress.clone(),
+        }
+    }
 }
 
 impl Default for ConnectorConfig {
@@ -39,6 +52,7 @@ impl Default for ConnectorConfig {
             timeout: Duration::from_secs(15),
             transfer_stall: Duration::from_secs(60),
             extra_ca_file: None,
+            egress: EgressPolicy::default(),
         }
     }
 }
@@ -51,6 +65,9 @@ pub enum CheckError {
     /// The application could not be reached or spoke no known protocol.
     #[error("Authentication Error: could not reach {0}")]
     Unreachable(String),
+    /// The application's address is one connectors may not reach.
+    #[error("{0}")]
+    NotAllowed(String),
     /// No connector has been built for this application yet.
     #[error(
         "{0} cannot be registered yet: its connector is not implemented in this version of Canvas"
@@ -77,6 +94,9 @@ pub(crate) enum ConnectorError {
     /// The block's variables or arguments are wrong.
     #[error("{0}")]
     Invalid(String),
+    /// The address is one the egress policy refuses.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 impl From<ConnectorError> for CheckError {
@@ -88,6 +108,7 @@ impl From<ConnectorError> for CheckError {
             ConnectorError::Unreachable(m) | ConnectorError::Transient(m) => {
                 CheckError::Unreachable(m)
             }
+            ConnectorError::NotAllowed(m) => CheckError::NotAllowed(m),
         }
     }
 }
@@ -98,7 +119,9 @@ impl From<ConnectorError> for BlockError {
             ConnectorError::Rejected(m) => BlockError::Unauthorized(m),
             e @ ConnectorError::Unreachable(_) => BlockError::Transient(e.to_string()),
             ConnectorError::Transient(m) => BlockError::Transient(m),
-            ConnectorError::Failed(m) | ConnectorError::Invalid(m) => BlockError::Permanent(m),
+            ConnectorError::Failed(m)
+            | ConnectorError::Invalid(m)
+            | ConnectorError::NotAllowed(m) => BlockError::Permanent(m),
         }
     }
 }
@@ -124,7 +147,7 @@ pub struct Connectors {
 impl Connectors {
     pub fn new(config: ConnectorConfig) -> Result<Self, ConfigError> {
         let tls = Arc::new(tls_config(config.extra_ca_file.as_deref())?);
-        let http = http::Http::new(&tls, config.timeout);
+        let http = http::Http::new(&tls, config.reach());
         Ok(Self { config, tls, http })
     }
 
@@ -134,23 +157,24 @@ impl Connectors {
         app: &Application,
         credentials: &Credentials,
     ) -> Result<CheckOutcome, CheckError> {
-        let timeout = self.config.timeout;
+        let reach = self.config.reach();
+        let timeout = reach.timeout;
         let checked = match app.connector {
             Some(ConnectorKind::FileHub) => {
                 return Ok(CheckOutcome {
                     verified_remotely: false,
                 });
             }
-            Some(ConnectorKind::Ftp) => ftp::check(credentials, self.tls.clone(), timeout).await,
-            Some(ConnectorKind::Sftp) => sftp::check(credentials, timeout).await,
+            Some(ConnectorKind::Ftp) => ftp::check(credentials, self.tls.clone(), &reach).await,
+            Some(ConnectorKind::Sftp) => sftp::check(credentials, &reach).await,
             Some(ConnectorKind::Mssql) => {
-                sql::check(sql::Dialect::MsSql, credentials, timeout).await
+                sql::check(sql::Dialect::MsSql, credentials, &reach).await
             }
             Some(ConnectorKind::Postgresql) => {
-                sql::check(sql::Dialect::Postgres, credentials, timeout).await
+                sql::check(sql::Dialect::Postgres, credentials, &reach).await
             }
             Some(ConnectorKind::Mysql) => {
-                sql::check(sql::Dialect::MySql, credentials, timeout).await
+                sql::check(sql::Dialect::MySql, credentials, &reach).await
             }
             Some(ConnectorKind::Http) => {
                 let probe = http::check(&self.http, credentials, session_policy(app));
@@ -174,7 +198,7 @@ impl Connectors {
     pub fn register_blocks(&self, blocks: &mut NativeBlocks, deps: BlockDeps) {
         let services = BlockServices {
             tls: self.tls.clone(),
-            timeout: self.config.timeout,
+            reach: self.config.reach(),
             stall: self.config.transfer_stall,
             mailer: deps.mailer,
             datasets: deps.datasets,
@@ -194,20 +218,20 @@ impl Connectors {
                     blocks,
                     sql::Dialect::Postgres,
                     &app.short_name,
-                    services.timeout,
+                    services.reach.clone(),
                 ),
                 Some(ConnectorKind::Mysql) => sql::register(
                     blocks,
                     sql::Dialect::MySql,
                     &app.short_name,
-                    services.timeout,
+                    services.reach.clone(),
                 ),
                 Some(ConnectorKind::Http) => http::register(blocks, self.http.clone(), app),
                 Some(ConnectorKind::Mssql) => sql::register(
                     blocks,
                     sql::Dialect::MsSql,
                     &app.short_name,
-                    services.timeout,
+                    services.reach.clone(),
                 ),
                 None => {}
             }
@@ -228,7 +252,7 @@ pub struct BlockDeps {
 #[derive(Clone)]
 pub(crate) struct BlockServices {
     tls: Arc<rustls::ClientConfig>,
-    timeout: Duration,
+    reach: reach::Reach,
     stall: Duration,
     mailer: Option<Mailer>,
     datasets: canvas_engine::Datasets,

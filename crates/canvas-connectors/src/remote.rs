@@ -55,12 +55,12 @@ impl Remote {
             Protocol::Ftp => {
                 let settings = FtpSettings::from_credentials(credentials)?;
                 Session::Ftp(
-                    FtpSession::open(&settings, services.tls.clone(), services.timeout).await?,
+                    FtpSession::open(&settings, services.tls.clone(), &services.reach).await?,
                 )
             }
             Protocol::Sftp => {
                 let settings = SftpSettings::from_credentials(credentials)?;
-                Session::Sftp(Sftp::open(&settings, services.timeout).await?)
+                Session::Sftp(Sftp::open(&settings, &services.reach).await?)
             }
         };
         Ok(Self {

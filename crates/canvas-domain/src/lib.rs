@@ -5,6 +5,7 @@ pub mod account;
 pub mod catalog;
 pub mod credentials;
 pub mod cron;
+pub mod egress;
 pub mod net;
 pub mod schedule;
 pub mod template;

@@ -232,6 +232,8 @@ fn connectors(config: &Config) -> anyhow::Result<Connectors> {
         timeout: Duration::from_secs(config.connector_timeout_secs),
         transfer_stall: Duration::from_secs(config.connector_stall_secs.max(1)),
         extra_ca_file: config.tls_extra_ca_file.clone(),
+        // Checked when the configuration was loaded.
+        egress: config.egress_policy().unwrap_or_default(),
     })?)
 }
 

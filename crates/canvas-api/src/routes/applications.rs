@@ -98,9 +98,10 @@ pub async fn register(
         .check(app, &credentials)
         .await
         .map_err(|e| match e {
-            CheckError::Rejected(_) | CheckError::Unreachable(_) | CheckError::NoConnector(_) => {
-                ApiError::BadRequest(e.to_string())
-            }
+            CheckError::Rejected(_)
+            | CheckError::Unreachable(_)
+            | CheckError::NotAllowed(_)
+            | CheckError::NoConnector(_) => ApiError::BadRequest(e.to_string()),
         })?;
     let id = Uuid::new_v4();
     let now = canvas_domain::time::now();

@@ -166,6 +166,8 @@ pub struct Options {
     pub blocks: canvas_engine::NativeBlocks,
     /// Start the engine's workers only when the test calls `start_engine`.
     pub hold_engine: bool,
+    /// Where connectors may go: the tests' servers are on loopback.
+    pub egress: canvas_connectors::EgressPolicy,
 }
 
 impl Default for Options {
@@ -177,6 +179,7 @@ impl Default for Options {
             transfer_stall: Duration::from_secs(60),
             blocks: canvas_engine::NativeBlocks::builtin(),
             hold_engine: false,
+            egress: canvas_connectors::EgressPolicy::allowing(&["127.0.0.0/8", "::1"]).unwrap(),
         }
     }
 }
@@ -189,6 +192,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         transfer_stall,
         blocks,
         hold_engine,
+        egress,
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -198,6 +202,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         timeout: Duration::from_secs(5),
         transfer_stall,
         extra_ca_file,
+        egress,
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;

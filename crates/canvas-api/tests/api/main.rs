@@ -11,6 +11,7 @@ mod applications;
 mod apps;
 mod auth;
 mod connectors;
+mod egress;
 mod errors;
 mod files;
 mod ftp_connector;

@@ -1,7 +1,9 @@
 //! Connect and log in, and the transfers the blocks need.
 
 use crate::ConnectorError;
+use crate::reach::Reach;
 use canvas_domain::credentials::Credentials;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
@@ -70,10 +72,12 @@ impl FtpSession {
     pub async fn open(
         settings: &FtpSettings,
         tls: Arc<rustls::ClientConfig>,
-        timeout: Duration,
+        reach: &Reach,
     ) -> Result<Self, ConnectorError> {
         let target = settings.target();
-        let connect = Self::connect(settings, tls);
+        let timeout = reach.timeout;
+        let address = reach.resolve(&settings.host, settings.port).await?;
+        let connect = Self::connect(settings, address, tls);
         let mut stream = tokio::time::timeout(timeout, connect).await.map_err(|_| {
             ConnectorError::Unreachable(format!(
                 "the FTP server at {target}: no answer within {} s",
@@ -107,8 +111,10 @@ impl FtpSession {
         Ok(Self { stream })
     }
 
+    /// Connects to `address` (resolved and allowed); TLS checks the name.
     async fn connect(
         settings: &FtpSettings,
+        address: SocketAddr,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<AsyncRustlsFtpStream, ConnectorError> {
         let target = settings.target();
@@ -120,18 +126,16 @@ impl FtpSession {
             ))
         };
         match settings.security {
-            Security::Implicit => AsyncRustlsFtpStream::connect_secure_implicit(
-                target.as_str(),
-                connector(),
-                &settings.host,
-            )
-            .await
-            .map_err(|e| match e {
-                FtpError::SecureError(_) => negotiation(e),
-                other => transport(&target, &other),
-            }),
+            Security::Implicit => {
+                AsyncRustlsFtpStream::connect_secure_implicit(address, connector(), &settings.host)
+                    .await
+                    .map_err(|e| match e {
+                        FtpError::SecureError(_) => negotiation(e),
+                        other => transport(&target, &other),
+                    })
+            }
             security => {
-                let stream = AsyncRustlsFtpStream::connect(target.as_str())
+                let stream = AsyncRustlsFtpStream::connect(address)
                     .await
                     .map_err(|e| transport(&target, &e))?;
                 if security == Security::Explicit {
@@ -258,13 +262,10 @@ impl Upload<'_> {
 pub(crate) async fn check(
     credentials: &Credentials,
     tls: Arc<rustls::ClientConfig>,
-    timeout: Duration,
+    reach: &Reach,
 ) -> Result<(), ConnectorError> {
     let settings = FtpSettings::from_credentials(credentials)?;
-    FtpSession::open(&settings, tls, timeout)
-        .await?
-        .quit()
-        .await;
+    FtpSession::open(&settings, tls, reach).await?.quit().await;
     Ok(())
 }
 

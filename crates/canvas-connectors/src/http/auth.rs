@@ -169,14 +169,21 @@ async fn fetch(client: &OAuth2, http: &Http) -> Result<(String, Option<Duration>
     if let Some(scope) = &client.scope {
         form.push(("scope", scope));
     }
+    let url = reqwest::Url::parse(&client.token_url)
+        .map_err(|e| ConnectorError::Rejected(format!("the token URL: {e}")))?;
+    super::egress::check_literal(&http.reach, &url)?;
     let response = http
         .client
-        .post(&client.token_url)
+        .post(url)
         .basic_auth(&client.client_id, Some(&client.client_secret))
         .form(&form)
         .send()
         .await
-        .map_err(|e| ConnectorError::Unreachable(format!("the token URL: {}", e.without_url())))?;
+        .map_err(|e| {
+            super::egress::refusal(&e).unwrap_or_else(|| {
+                ConnectorError::Unreachable(format!("the token URL: {}", e.without_url()))
+            })
+        })?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     if !status.is_success() {

@@ -5,11 +5,13 @@
 
 mod auth;
 mod blocks;
+mod egress;
 mod paging;
 
 pub(crate) use blocks::register;
 
 use crate::ConnectorError;
+use crate::reach::Reach;
 use auth::{Auth, TokenCache};
 use canvas_domain::credentials::Credentials;
 use reqwest::{Method, StatusCode};
@@ -29,13 +31,18 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub(crate) struct Http {
     client: reqwest::Client,
     tokens: Arc<TokenCache>,
+    reach: Reach,
 }
 
 impl Http {
-    pub fn new(tls: &rustls::ClientConfig, timeout: Duration) -> Self {
+    pub fn new(tls: &rustls::ClientConfig, reach: Reach) -> Self {
+        let policy = reach.egress.clone();
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls.clone())
-            .connect_timeout(timeout)
+            .dns_resolver(Arc::new(egress::Resolver(reach.clone())))
+            .redirect(egress::redirects(policy))
+            .referer(false)
+            .connect_timeout(reach.timeout)
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("Canvas/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -43,6 +50,7 @@ impl Http {
         Self {
             client,
             tokens: Arc::new(TokenCache::default()),
+            reach,
         }
     }
 
@@ -172,6 +180,7 @@ impl HttpSession {
 
     async fn send_once(&self, request: &Request) -> Result<reqwest::Response, ConnectorError> {
         let url = self.url(&request.path)?;
+        egress::check_literal(&self.http.reach, &url)?;
         let mut builder = self
             .http
             .client
@@ -184,7 +193,9 @@ impl HttpSession {
             builder = builder.json(body);
         }
         let builder = self.auth.apply(builder, &self.http, self.session).await?;
-        builder.send().await.map_err(|e| transport(&self.base, e))
+        let response = builder.send().await.map_err(|e| transport(&self.base, e))?;
+        egress::same_origin(&self.base, &response)?;
+        Ok(response)
     }
 
     /// The credential check. With a probe path the user chose, it must
@@ -258,6 +269,9 @@ async fn read(request: &Request, response: reqwest::Response) -> Result<Response
 }
 
 fn transport(base: &reqwest::Url, e: reqwest::Error) -> ConnectorError {
+    if let Some(refused) = egress::refusal(&e) {
+        return refused;
+    }
     let host = base.host_str().unwrap_or_default();
     if e.is_timeout() {
         ConnectorError::Transient(format!("{host}: the request timed out"))

@@ -2,6 +2,7 @@
 //! key pinned by its SHA256 fingerprint when the registration gives one.
 
 use crate::ConnectorError;
+use crate::reach::Reach;
 use canvas_domain::credentials::Credentials;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
@@ -84,9 +85,11 @@ pub(crate) struct Sftp {
 }
 
 impl Sftp {
-    pub async fn open(settings: &SftpSettings, timeout: Duration) -> Result<Self, ConnectorError> {
+    pub async fn open(settings: &SftpSettings, reach: &Reach) -> Result<Self, ConnectorError> {
         let target = format!("{}:{}", settings.host, settings.port);
-        match tokio::time::timeout(timeout, Self::connect(settings, &target)).await {
+        let timeout = reach.timeout;
+        let address = reach.resolve(&settings.host, settings.port).await?;
+        match tokio::time::timeout(timeout, Self::connect(settings, address, &target)).await {
             Ok(result) => result,
             Err(_) => Err(ConnectorError::Unreachable(format!(
                 "the SSH server at {target}: no answer within {} s",
@@ -95,7 +98,11 @@ impl Sftp {
         }
     }
 
-    async fn connect(settings: &SftpSettings, target: &str) -> Result<Self, ConnectorError> {
+    async fn connect(
+        settings: &SftpSettings,
+        address: std::net::SocketAddr,
+        target: &str,
+    ) -> Result<Self, ConnectorError> {
         let seen = Arc::new(Mutex::new(None));
         let check = HostKeyCheck {
             pinned: settings.host_key.clone(),
@@ -105,8 +112,7 @@ impl Sftp {
             inactivity_timeout: Some(Duration::from_secs(300)),
             ..Default::default()
         });
-        let connected =
-            client::connect(config, (settings.host.as_str(), settings.port), check).await;
+        let connected = client::connect(config, address, check).await;
         let host_key = seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -283,11 +289,8 @@ impl SftpUpload {
 }
 
 /// Logs in and out: the credential check at registration.
-pub(crate) async fn check(
-    credentials: &Credentials,
-    timeout: Duration,
-) -> Result<(), ConnectorError> {
+pub(crate) async fn check(credentials: &Credentials, reach: &Reach) -> Result<(), ConnectorError> {
     let settings = SftpSettings::from_credentials(credentials)?;
-    Sftp::open(&settings, timeout).await?.quit().await;
+    Sftp::open(&settings, reach).await?.quit().await;
     Ok(())
 }

@@ -4,6 +4,7 @@ use super::query::{self, Sink};
 use super::write::Table;
 use super::{Db, Dialect, connect};
 use crate::files::text;
+use crate::reach::Reach;
 use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
@@ -11,16 +12,15 @@ use canvas_engine::{
 use serde_json::{Map, Value, json};
 use sqlx::Connection;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Rows a script's `query` may return at once.
 const SCRIPT_ROW_LIMIT: usize = 10_000;
 
-pub(crate) fn register(blocks: &mut NativeBlocks, dialect: Dialect, app: &str, timeout: Duration) {
+pub(crate) fn register(blocks: &mut NativeBlocks, dialect: Dialect, app: &str, reach: Reach) {
     let sql = Arc::new(Sql {
         dialect,
         app: app.to_string(),
-        timeout,
+        reach,
     });
     blocks.add(app, Arc::new(QueryBlock(sql.clone())));
     blocks.add(app, Arc::new(WriteBlock(sql.clone())));
@@ -30,14 +30,14 @@ pub(crate) fn register(blocks: &mut NativeBlocks, dialect: Dialect, app: &str, t
 struct Sql {
     dialect: Dialect,
     app: String,
-    timeout: Duration,
+    reach: Reach,
 }
 
 impl Sql {
     async fn connect(&self, app: Option<&AppAccess>) -> Result<Db, BlockError> {
         let app =
             app.ok_or_else(|| BlockError::Permanent(format!("no {} application", self.app)))?;
-        Ok(connect(self.dialect, &app.credentials, self.timeout).await?)
+        Ok(connect(self.dialect, &app.credentials, &self.reach).await?)
     }
 }
 

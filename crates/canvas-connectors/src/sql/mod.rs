@@ -13,11 +13,11 @@ mod write;
 pub(crate) use blocks::register;
 
 use crate::ConnectorError;
+use crate::reach::Reach;
 use canvas_domain::credentials::Credentials;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -56,13 +56,12 @@ pub(crate) enum Db {
 pub(crate) async fn connect(
     dialect: Dialect,
     credentials: &Credentials,
-    timeout: Duration,
+    reach: &Reach,
 ) -> Result<Db, ConnectorError> {
     if dialect == Dialect::MsSql {
-        return Ok(Db::Ms(Box::new(
-            mssql::connect(credentials, timeout).await?,
-        )));
+        return Ok(Db::Ms(Box::new(mssql::connect(credentials, reach).await?)));
     }
+    let timeout = reach.timeout;
     let host = credentials
         .get_str("address")
         .unwrap_or_default()
@@ -78,10 +77,18 @@ pub(crate) async fn connect(
     let user = credentials.get_str("username").unwrap_or_default();
     let password = credentials.get_str("password").unwrap_or_default();
     let target = format!("the {} server at {host}:{port}", dialect.name());
+    let address = reach.resolve(&host, port).await?;
+    // Without TLS, the checked address itself is connected to. With TLS the
+    // name is kept, as the certificate is checked against it (sqlx resolves
+    // it again: the policy was applied moments before).
+    let tls = credentials.get_bool("tls").unwrap_or(false);
+    let host = match tls {
+        true => host,
+        false => address.ip().to_string(),
+    };
     let connecting = async {
         match dialect {
             Dialect::Postgres => {
-                let tls = credentials.get_bool("tls").unwrap_or(false);
                 // Never the server's own `.pgpass` or `PGPASSWORD`: the
                 // registration's password (maybe empty) is the only one sent.
                 PgConnectOptions::new_without_pgpass()
@@ -105,7 +112,6 @@ pub(crate) async fn connect(
                 "SQL Server is not a sqlx database".into(),
             )),
             Dialect::MySql => {
-                let tls = credentials.get_bool("tls").unwrap_or(false);
                 let mut options = MySqlConnectOptions::new()
                     .host(&host)
                     .port(port)
@@ -139,12 +145,12 @@ pub(crate) async fn connect(
 pub(crate) async fn check(
     dialect: Dialect,
     credentials: &Credentials,
-    timeout: Duration,
+    reach: &Reach,
 ) -> Result<(), ConnectorError> {
     if dialect == Dialect::MsSql {
-        return mssql::check(credentials, timeout).await;
+        return mssql::check(credentials, reach).await;
     }
-    let db = connect(dialect, credentials, timeout).await?;
+    let db = connect(dialect, credentials, reach).await?;
     let target = format!("the {} server", dialect.name());
     match db {
         Db::Pg(mut c) => {

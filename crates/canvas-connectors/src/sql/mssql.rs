@@ -5,12 +5,12 @@
 
 use super::query::{ROWS_PER_BATCH, Sink};
 use crate::ConnectorError;
+use crate::reach::Reach;
 use base64::Engine as _;
 use canvas_domain::credentials::Credentials;
 use canvas_engine::BlockError;
 use futures::TryStreamExt;
 use serde_json::{Map, Number, Value};
-use std::time::Duration;
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, FromSql, Query};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -42,13 +42,14 @@ fn config(c: &Credentials) -> Result<(Config, String), ConnectorError> {
     Ok((config, format!("the {NAME} at {host}:{port}")))
 }
 
-pub(crate) async fn connect(
-    c: &Credentials,
-    timeout: Duration,
-) -> Result<MsClient, ConnectorError> {
+pub(crate) async fn connect(c: &Credentials, reach: &Reach) -> Result<MsClient, ConnectorError> {
     let (config, target) = config(c)?;
+    let timeout = reach.timeout;
+    let host = c.get_str("address").unwrap_or_default().trim().to_string();
+    let port = crate::port(c, 1433)?;
+    let address = reach.resolve(&host, port).await?;
     let connecting = async {
-        let tcp = TcpStream::connect(config.get_addr())
+        let tcp = TcpStream::connect(address)
             .await
             .map_err(|e| ConnectorError::Unreachable(format!("{target}: {e}")))?;
         let _ = tcp.set_nodelay(true);
@@ -244,8 +245,8 @@ pub(crate) async fn in_transaction(
     Ok(())
 }
 
-pub(crate) async fn check(c: &Credentials, timeout: Duration) -> Result<(), ConnectorError> {
-    let mut client = connect(c, timeout).await?;
+pub(crate) async fn check(c: &Credentials, reach: &Reach) -> Result<(), ConnectorError> {
+    let mut client = connect(c, reach).await?;
     let checked = match client.simple_query("SELECT 1").await {
         Ok(stream) => stream.into_results().await.map(|_| ()),
         Err(e) => Err(e),
@@ -338,10 +339,24 @@ mod tests {
             &json!({"address": "127.0.0.1", "port": port, "database": "d", "username": "u", "password": "secret-pw"}).to_string(),
         )
         .unwrap();
-        let Err(ConnectorError::Unreachable(message)) = connect(&c, Duration::from_secs(2)).await
-        else {
+        let reach = Reach {
+            timeout: std::time::Duration::from_secs(2),
+            egress: canvas_domain::egress::EgressPolicy::allowing(&["127.0.0.1"]).unwrap(),
+        };
+        let Err(ConnectorError::Unreachable(message)) = connect(&c, &reach).await else {
             panic!("nothing listens there")
         };
+        let default = Reach {
+            egress: Default::default(),
+            ..reach
+        };
+        let Err(ConnectorError::NotAllowed(refused)) = connect(&c, &default).await else {
+            panic!("loopback is internal")
+        };
+        assert!(
+            refused.starts_with("address 127.0.0.1 is not allowed for connectors"),
+            "{refused}"
+        );
         assert!(
             message.starts_with(&format!("the SQL Server at 127.0.0.1:{port}: ")),
             "{message}"

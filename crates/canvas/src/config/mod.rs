@@ -56,6 +56,16 @@ pub struct Config {
     /// An S3-compatible store for block outputs; `<data_dir>/blobs` when absent.
     #[serde(skip_serializing)]
     pub blobs: Option<BlobConfig>,
+    /// Internal address ranges connectors may reach (none by default).
+    pub egress: EgressConfig,
+}
+
+/// `[egress]`: what tenants' connectors may reach beyond the public internet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// CIDR ranges or addresses, e.g. `["10.20.0.0/16"]`.
+    pub allow: Vec<String>,
 }
 
 impl Default for Config {
@@ -90,6 +100,7 @@ impl Default for Config {
             schedule_misfire_ms: 1000,
             smtp: None,
             blobs: None,
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -150,6 +161,11 @@ impl Config {
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("canvas.db")
+    }
+
+    /// The egress policy `[egress] allow` opens.
+    pub fn egress_policy(&self) -> Result<canvas_domain::egress::EgressPolicy, String> {
+        canvas_domain::egress::EgressPolicy::allowing(&self.egress.allow).map_err(|e| e.to_string())
     }
 
     /// `host:port` of `[smtp]`, for logs.
@@ -248,6 +264,8 @@ impl Config {
         }
         self.trusted_proxy_nets()
             .map_err(|problem| ("trusted_proxies".to_string(), problem))?;
+        self.egress_policy()
+            .map_err(|problem| ("egress.allow".to_string(), problem))?;
         if let Some(smtp) = &self.smtp
             && smtp.username.is_some() != smtp.password.is_some()
         {

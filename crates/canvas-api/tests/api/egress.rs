@@ -1,0 +1,126 @@
+//! Connectors reach only what the egress policy allows: by default none of
+//! the server's own network, in any spelling, and a refused address is never
+//! connected to (the answer is the same whether its port is open or not).
+
+use crate::helpers::{Backend, Options, TestApp, spawn_app_opts};
+use canvas_connectors::EgressPolicy;
+use serde_json::{Value, json};
+
+const FTP: &str = "5f814909-01ea-4395-96ee-5ba7614128fc";
+const SFTP: &str = "4a6c2e8f-0b1d-4f3a-8c5e-7d9b1f3a5c70";
+const PGSQL: &str = "6d2f9a4b-3e5c-4b7d-a1f0-8c6e2b4d9f13";
+const MYSQL: &str = "9f1b3d5e-7a2c-4e6f-b0d8-2c4a6e8f0b57";
+const MSQL: &str = "276511d9-f07f-4fa6-b109-fdb4d62b2429";
+const HTTP: &str = "2c8e4a6b-9d1f-4a3c-8e5b-7f0d2a4c6e98";
+
+/// Internal addresses as a tenant might spell them.
+const SPELLINGS: [&str; 8] = [
+    "127.0.0.1",
+    "localhost",
+    "::1",
+    "::ffff:127.0.0.1",
+    "2130706433",
+    "0177.0.0.1",
+    "169.254.169.254",
+    "10.0.0.1",
+];
+
+async fn default_policy_app() -> TestApp {
+    let options = Options {
+        egress: EgressPolicy::default(),
+        ..Options::default()
+    };
+    spawn_app_opts(Backend::Sqlite, options).await
+}
+
+fn credentials(application: &str, host: &str, port: u16) -> Value {
+    match application {
+        HTTP => {
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            json!({"baseUrl": format!("http://{host}:{port}/"), "auth": "none"})
+        }
+        FTP | SFTP => json!({"address": host, "port": port, "username": "u", "password": "pw"}),
+        _ => {
+            json!({"address": host, "port": port, "database": "d", "username": "u", "password": "pw"})
+        }
+    }
+}
+
+async fn register(app: &TestApp, application: &str, host: &str, port: u16) -> (u16, String) {
+    let credentials = credentials(application, host, port).to_string();
+    let body =
+        json!({"applicationId": application, "tagText": "t", "credentialsJson": credentials});
+    let r = app.post("/api/RegApplication", &body).await;
+    (
+        r.status,
+        r.body["Msg"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn every_connector_refuses_every_spelling_of_an_internal_address() {
+    let app = default_policy_app().await;
+    for application in [FTP, SFTP, PGSQL, MYSQL, MSQL, HTTP] {
+        for host in SPELLINGS {
+            let (status, msg) = register(&app, application, host, 5432).await;
+            assert_eq!(status, 400, "{application} {host}: {msg}");
+            assert!(
+                msg.contains("is not allowed for connectors")
+                    && msg.ends_with("an operator can allow it with [egress] allow"),
+                "{application} {host}: {msg}"
+            );
+        }
+    }
+    assert!(
+        app.get("/api/RegApplications")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The check is no port scanner: PostgreSQL's open port and a closed one
+/// get the same answer.
+#[tokio::test]
+async fn a_refused_address_says_nothing_of_its_ports() {
+    let app = default_policy_app().await;
+    let closed = free_port();
+    for application in [FTP, PGSQL, HTTP] {
+        let open = register(&app, application, "127.0.0.1", 5432).await;
+        let shut = register(&app, application, "127.0.0.1", closed).await;
+        assert_eq!(open, shut, "{application}");
+    }
+}
+
+/// An operator's `[egress] allow` opens exactly its ranges.
+#[tokio::test]
+async fn an_allowed_range_is_reached_and_its_neighbours_are_not() {
+    let options = Options {
+        egress: EgressPolicy::allowing(&["127.0.0.1/32"]).unwrap(),
+        ..Options::default()
+    };
+    let app = spawn_app_opts(Backend::Sqlite, options).await;
+    let closed = free_port();
+    let (status, reached) = register(&app, PGSQL, "127.0.0.1", closed).await;
+    assert_eq!(status, 400);
+    assert!(
+        reached.contains("could not reach") || reached.contains("refused"),
+        "{reached}"
+    );
+    let (_, neighbour) = register(&app, PGSQL, "127.0.0.2", 5432).await;
+    assert!(
+        neighbour.starts_with("address 127.0.0.2 is not allowed"),
+        "{neighbour}"
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
