@@ -124,3 +124,90 @@ fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// Requests the catcher received (method, path and query, credentials seen).
+type Caught = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A server that records every request, and an application on another
+/// origin whose `/away` redirects to it and `/inside` to its own `/ok`.
+async fn redirecting_application() -> (String, Caught) {
+    use axum::routing::get;
+    let caught = Caught::default();
+    let log = caught.clone();
+    let catcher = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let log = log.clone();
+        async move {
+            let headers = format!("{:?}", request.headers());
+            log.lock()
+                .unwrap()
+                .push(format!("{} {headers}", request.uri()));
+            "caught"
+        }
+    });
+    let catcher_port = serve(catcher).await;
+    let away = format!("http://localhost:{catcher_port}/stolen");
+    let application = axum::Router::new()
+        .route("/ok", get(|| async { axum::Json(json!({"items": []})) }))
+        .route(
+            "/inside",
+            get(|| async { axum::response::Redirect::to("/ok") }),
+        )
+        .route(
+            "/away",
+            get(move || async move { axum::response::Redirect::to(&away) }),
+        );
+    let port = serve(application).await;
+    (format!("http://127.0.0.1:{port}"), caught)
+}
+
+async fn serve(router: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    port
+}
+
+/// Every way of authenticating keeps its credentials on the application's
+/// own origin: a redirect elsewhere fails the block, and the other server
+/// never hears from Canvas.
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_origin() {
+    let app = crate::connectors::plain_app().await;
+    let (base, caught) = redirecting_application().await;
+    for auth in [
+        json!({"auth": "basic", "username": "u", "password": "s3cret"}),
+        json!({"auth": "bearer", "token": "s3cret"}),
+        json!({"auth": "apikey-header", "keyName": "X-Api-Key", "token": "s3cret"}),
+        json!({"auth": "apikey-query", "keyName": "api_key", "token": "s3cret"}),
+    ] {
+        let mut credentials = json!({"baseUrl": base, "probePath": "/ok"});
+        credentials
+            .as_object_mut()
+            .unwrap()
+            .extend(auth.as_object().unwrap().clone());
+        let chain = json!([
+            {"blockName": "HTTP Request", "variables": {"method": "GET", "path": "/inside"}},
+            {"blockName": "HTTP Request", "variables": {"method": "GET", "path": "/away"}},
+        ]);
+        let apps = [("HTTP", HTTP, credentials)];
+        let workflow = crate::connectors::connector_workflow(&app, &apps, chain).await;
+
+        let run = crate::connectors::run(&app, &workflow).await;
+
+        assert_eq!(run["status"], "Failed", "{auth}: {run}");
+        assert_eq!(
+            run["blocks"][0]["status"], "Succeeded",
+            "same-origin redirects are followed: {run}"
+        );
+        let error = run["blocks"][1]["error"].to_string();
+        assert!(
+            error.contains("redirected to another server"),
+            "{auth}: {error}"
+        );
+        assert!(
+            caught.lock().unwrap().is_empty(),
+            "{auth}: {:?}",
+            caught.lock().unwrap()
+        );
+    }
+}
