@@ -51,6 +51,27 @@ pub async fn metrics_text() -> Response {
         .into_response()
 }
 
+/// The method as a label: the standard ones, else `other`, so a client
+/// choosing its method cannot grow the set of series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map_or("other", |m| m.as_str())
+}
+
 /// Counts requests and times them, labelled by route template and method.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
@@ -58,7 +79,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method()).to_string();
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();

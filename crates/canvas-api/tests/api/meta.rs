@@ -231,3 +231,26 @@ both_backends!(
     routes_and_query_names_match_case_insensitively,
     health_readiness_and_metrics_answer,
 );
+
+/// Methods a client makes up all count as `other`: they add no series.
+#[tokio::test]
+async fn made_up_methods_add_no_metric_series() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    for n in 0..500 {
+        let method = reqwest::Method::from_bytes(format!("ODD{n}").as_bytes()).unwrap();
+        let _ = app
+            .client
+            .request(method, format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let metrics = app.get_raw("/metrics", &[]).await.text;
+
+    assert!(
+        !metrics.contains("method=\"ODD"),
+        "a made-up method became a label"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
