@@ -45,9 +45,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             .context("database_url")?,
         None => {
             create_private_dir(&config.data_dir)?;
-            Store::open_sqlite(&config.sqlite_path())
+            let path = config.sqlite_path();
+            make_sqlite_files_private(&path)?;
+            let store = Store::open_sqlite(&path)
                 .await
-                .with_context(|| format!("the embedded store {}", config.sqlite_path().display()))?
+                .with_context(|| format!("the embedded store {}", path.display()))?;
+            make_sqlite_files_private(&path)?;
+            store
         }
     })
 }
@@ -73,6 +77,8 @@ fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The data folder, private to the service user (0700) whether it was
+/// made now or existed: the store, the master key and the blobs live there.
 pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -80,7 +86,32 @@ pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .with_context(|| format!("creating the data folder {}", dir.display()))
+        .with_context(|| format!("creating the data folder {}", dir.display()))?;
+    make_private(dir, 0o700)
+}
+
+/// Sets `path`'s mode (Unix); elsewhere the platform's defaults stand.
+fn make_private(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    let _ = mode;
+    Ok(())
+}
+
+/// The SQLite files (the store, its WAL and shared memory), 0600: SQLite
+/// gives the files it makes later the store's own mode.
+fn make_sqlite_files_private(db: &std::path::Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            make_private(&file, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// What `init` and `org create` print: the new organization's first key.

@@ -493,3 +493,26 @@ fn commands_on_a_data_folder_without_a_store_are_refused_and_make_nothing() {
         assert!(!typo.exists(), "{args:?} made the folder");
     }
 }
+
+/// An operator who made the data folder (mode 0755) still gets a private
+/// one: the folder 0700, the store's files 0600.
+#[test]
+fn the_data_folder_and_the_store_are_private_even_when_the_folder_existed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    json(&canvas(&data, &["init", "--json"]));
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for file in ["canvas.db", "canvas.db-wal", "canvas.db-shm", "master.key"] {
+        let path = data.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert!(data.join("canvas.db").exists());
+}
