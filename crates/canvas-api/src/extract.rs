@@ -52,6 +52,9 @@ pub fn parse_body<T: Dto>(bytes: &[u8]) -> ApiResult<T> {
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+    if let Some(path) = nul_at(&value, String::new()) {
+        return Err(nul_refused(&path));
+    }
     let Value::Object(given) = value else {
         return Err(ApiError::BadRequest(format!(
             "request body must be a JSON object ({})",
@@ -86,6 +89,38 @@ pub fn parse_body<T: Dto>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// The path of the first string (or key) holding a NUL character: text no
+/// store keeps alike (PostgreSQL refuses it), so it is refused at the edge.
+fn nul_at(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(at)
+            } else {
+                nul_at(v, at)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn nul_refused(path: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "{}: contains a NUL character (\\u0000), which Canvas does not store",
+        path.replace('\0', "\\u0000")
+    ))
+}
+
 /// Property names match case-insensitively, as in the original service.
 fn canonical_keys<T: Dto>(given: Map<String, Value>) -> Map<String, Value> {
     given
@@ -110,6 +145,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let query = parts.uri.query().unwrap_or("");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|e| ApiError::BadRequest(format!("query string is malformed: {e}")))?;
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(nul_refused(name));
+        }
         Ok(Self(
             pairs
                 .into_iter()

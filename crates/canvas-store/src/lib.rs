@@ -180,6 +180,28 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// The most of an error message a run keeps.
+pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// Text as the store can always hold it, the same on both backends: NUL
+/// (which PostgreSQL's text refuses) becomes U+FFFD, and past
+/// [`MAX_ERROR_BYTES`] the text is cut with a marker. A run's end can then
+/// always be written, whatever a script threw.
+pub fn recordable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\0') && text.len() <= MAX_ERROR_BYTES {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = text.len().min(MAX_ERROR_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut kept = text[..end].replace('\0', "\u{FFFD}");
+    if end < text.len() {
+        kept.push_str(&format!(" … [cut: {} bytes more]", text.len() - end));
+    }
+    std::borrow::Cow::Owned(kept)
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serializing plain data cannot fail")
 }

@@ -293,7 +293,7 @@ impl Store {
         };
         with_db!(self, p => {
             let mut tx = p.begin().await?;
-            let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(run).bind(owner).bind(end.status.name()).bind(end.error).bind(end.at).fetch_optional(&mut *tx).await?;
+            let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(run).bind(owner).bind(end.status.name()).bind(end.error.map(crate::recordable)).bind(end.at).fetch_optional(&mut *tx).await?;
             if let Some(wf) = wf {
                 sqlx::query(workflow).bind(wf).bind(state.name()).bind(end.last_block).bind(end.at).execute(&mut *tx).await?;
             }
@@ -349,7 +349,7 @@ impl Store {
         with_db!(self, p => sqlx::query(sql)
             .bind(run).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
             .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)
-            .bind(to_json(&b.log)).bind(&b.error).bind(&b.output_key)
+            .bind(to_json(&b.log)).bind(b.error.as_deref().map(crate::recordable)).bind(&b.output_key)
             .execute(p).await?.rows_affected());
         Ok(())
     }

@@ -23,4 +23,5 @@ mod schedules;
 mod sftp;
 mod sql_connector;
 mod templates;
+mod text;
 mod workflows;
