@@ -16,6 +16,9 @@ pub struct ScriptLimits {
     pub memory_bytes: usize,
     /// Largest `input` handed over as an array; beyond it scripts use `inputStream`.
     pub max_input_records: usize,
+    /// What `log()` may keep per block (it lives outside QuickJS's memory
+    /// limit); beyond it one line says the log was cut.
+    pub max_log_bytes: usize,
 }
 
 impl Default for ScriptLimits {
@@ -24,6 +27,7 @@ impl Default for ScriptLimits {
             cpu_time: Duration::from_secs(30),
             memory_bytes: 256 * 1024 * 1024,
             max_input_records: 100_000,
+            max_log_bytes: 1024 * 1024,
         }
     }
 }
@@ -237,6 +241,41 @@ impl CpuClock {
     }
 }
 
+/// A block's `log()` lines, up to a number of bytes; then one line saying so.
+struct LogSink {
+    lines: Vec<String>,
+    bytes: usize,
+    limit: usize,
+    cut: bool,
+}
+
+impl LogSink {
+    fn new(limit: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            bytes: 0,
+            limit,
+            cut: false,
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        if self.cut {
+            return;
+        }
+        if self.bytes + line.len() > self.limit {
+            self.cut = true;
+            self.lines.push(format!(
+                "… the log was cut here: it reached script_max_log_bytes ({} bytes)",
+                self.limit
+            ));
+            return;
+        }
+        self.bytes += line.len();
+        self.lines.push(line);
+    }
+}
+
 fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
     runtime.set_memory_limit(call.limits.memory_bytes);
@@ -247,7 +286,7 @@ fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, 
         handler_clock.used() > limit || cancel.load(Ordering::Relaxed)
     })));
     let context = Context::full(runtime).map_err(sandbox)?;
-    let log = Rc::new(RefCell::new(Vec::new()));
+    let log = Rc::new(RefCell::new(LogSink::new(call.limits.max_log_bytes)));
     let apps = call.apps.take();
     let handles = apps
         .as_ref()
@@ -260,7 +299,7 @@ fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, 
         apps,
     };
     let result = context.with(|ctx| run_in_context(&ctx, &call, channels, &clock, &log));
-    let lines = log.borrow().clone();
+    let lines = log.borrow().lines.clone();
     match result {
         Ok(()) => Ok(ScriptOutput { log: lines }),
         Err(message) => Err(classify(
@@ -277,7 +316,7 @@ fn run_in_context<'js>(
     call: &ScriptCall<'_>,
     channels: Channels,
     clock: &CpuClock,
-    log: &Rc<RefCell<Vec<String>>>,
+    log: &Rc<RefCell<LogSink>>,
 ) -> Result<(), String> {
     let js = |e: rquickjs::Error| e.to_string();
     let sink = log.clone();
@@ -486,6 +525,7 @@ mod tests {
             cpu_time: Duration::from_millis(300),
             memory_bytes: 32 << 20,
             max_input_records: 10,
+            max_log_bytes: 10_000,
         };
         let (in_tx, in_rx) = tokio::sync::mpsc::channel(1);
         in_tx.try_send(input.to_string()).unwrap();
@@ -512,6 +552,24 @@ mod tests {
             records_json: format!("[{}]", records.join(",")),
             log: out.log,
         })
+    }
+
+    /// Log lines live outside QuickJS's memory limit: they are capped.
+    #[test]
+    fn a_blocks_log_is_cut_at_its_limit_with_one_line_saying_so() {
+        let out = call(
+            "for (let i = 0; i < 1000; i++) log('x'.repeat(1000)); return [];",
+            "[]",
+        )
+        .unwrap();
+        let kept: usize = out.log.iter().map(String::len).sum();
+        assert!(kept < 10_000 + 200, "{kept} bytes kept");
+        assert_eq!(
+            out.log.len(),
+            11,
+            "10 lines of 1,000 bytes, then the marker"
+        );
+        assert!(out.log.last().unwrap().contains("the log was cut here"));
     }
 
     #[test]

@@ -280,6 +280,7 @@ fn engine_config(config: &Config) -> EngineConfig {
             cpu_time: Duration::from_millis(config.script_cpu_ms),
             memory_bytes: config.script_memory_mb * 1024 * 1024,
             max_input_records: config.script_max_input_records,
+            max_log_bytes: config.script_max_log_bytes,
         },
         ..EngineConfig::default()
     }

@@ -107,6 +107,7 @@ pub fn engine_config() -> canvas_engine::EngineConfig {
             cpu_time: Duration::from_millis(1500),
             memory_bytes: 64 << 20,
             max_input_records: 100_000,
+            max_log_bytes: 1 << 20,
         },
         retry: canvas_engine::RetryPolicy {
             max_attempts: 3,

@@ -48,6 +48,8 @@ pub struct Config {
     pub script_cpu_ms: u64,
     pub script_memory_mb: usize,
     pub script_max_input_records: usize,
+    /// What a block's `log()` lines may hold; beyond it the log is cut.
+    pub script_max_log_bytes: usize,
     /// A schedule fire later than this is a misfire: it and the fires missed
     /// after it make one run now.
     pub schedule_misfire_ms: u64,
@@ -97,6 +99,7 @@ impl Default for Config {
             script_cpu_ms: 30_000,
             script_memory_mb: 256,
             script_max_input_records: 100_000,
+            script_max_log_bytes: 1024 * 1024,
             schedule_misfire_ms: 1000,
             smtp: None,
             blobs: None,
@@ -193,7 +196,7 @@ impl Config {
 
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        let ranges: [(&str, u64, u64, u64); 14] = [
             ("workers", self.workers as u64, 1, 256),
             ("lease_secs", self.lease_secs, 1, 86_400),
             (
@@ -231,6 +234,12 @@ impl Config {
                 self.schedule_misfire_ms,
                 0,
                 86_400_000,
+            ),
+            (
+                "script_max_log_bytes",
+                self.script_max_log_bytes as u64,
+                1024,
+                1 << 30,
             ),
         ];
         for (key, value, min, max) in ranges {
