@@ -7,6 +7,7 @@ mod bootstrap;
 mod config;
 mod cron;
 mod lock;
+mod logging;
 mod scheduling;
 mod serve;
 

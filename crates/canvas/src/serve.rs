@@ -11,11 +11,9 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
-use tracing_subscriber::EnvFilter;
 
 fn init_logging(config: &Config) {
-    let filter =
-        EnvFilter::try_from_env("CANVAS_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let filter = crate::logging::from_env_or(&config.log_level);
     // Colour codes only where a person reads them: not in files or pipes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
