@@ -27,6 +27,9 @@ pub enum ApiError {
          try again in {0} s (a correct key is accepted meanwhile)"
     )]
     TooManyRequests(u64),
+    /// A limit of the server's configuration was reached (429).
+    #[error("{0}")]
+    Limit(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -57,7 +60,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub auth_failures_per_minute: u32,
     /// Base URL the server is reached at, for links in emails.
     pub public_url: String,
+    /// Runs one workflow may have waiting; RunWorkflow beyond it is a 429.
+    pub max_queued_runs_per_workflow: u32,
 }
 
 impl Default for ApiConfig {
@@ -34,6 +36,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             auth_cache_ttl: Duration::from_secs(2),
             auth_failures_per_minute: 30,
+            max_queued_runs_per_workflow: 100,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }

@@ -15,7 +15,7 @@ mod workflows;
 pub use accounts::NewOrganization;
 pub use queue::{Lease, RunEnd};
 pub use schedules::{DueSchedule, FirePlan};
-pub use workflows::ScheduleUpdate;
+pub use workflows::{Enqueued, ScheduleUpdate};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

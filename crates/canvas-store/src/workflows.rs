@@ -70,6 +70,14 @@ pub struct ScheduleUpdate<'a> {
     pub at: Timestamp,
 }
 
+/// What [`Store::enqueue_run`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The workflow already has as many runs waiting as allowed.
+    QueueFull,
+}
+
 impl Store {
     pub async fn insert_workflow(&self, w: &Workflow) -> Result<()> {
         let sql = "INSERT INTO workflows (id, account_id, organization_id, template_id, name, description, status, \
@@ -132,18 +140,25 @@ impl Store {
         }
     }
 
-    /// Queues a run of a workflow that still exists.
-    pub async fn enqueue_run(&self, run: &NewRun) -> Result<()> {
+    /// Queues a run of a workflow that still exists, unless it already has
+    /// `max_queued` runs waiting (one statement: two callers cannot both
+    /// take the last place).
+    pub async fn enqueue_run(&self, run: &NewRun, max_queued: i64) -> Result<Enqueued> {
         let sql = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued) \
-                   SELECT $1, $2, $3, $4, $5, $6, 0, $7 WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $2)";
+                   SELECT $1, $2, $3, $4, $5, $6, 0, $7 WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $2) \
+                   AND (SELECT COUNT(*) FROM runs WHERE workflow_id = $2 AND status = 'Queued') < $8";
         let n = with_db!(self, p => sqlx::query(sql)
             .bind(run.id).bind(run.workflow_id).bind(RunStatus::Queued.name()).bind(run.trigger.name())
-            .bind(run.run_from).bind(run.run_till).bind(run.date_queued)
+            .bind(run.run_from).bind(run.run_till).bind(run.date_queued).bind(max_queued)
             .execute(p).await?.rows_affected());
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
+        if n == 1 {
+            return Ok(Enqueued::Queued);
+        }
+        let exists = "SELECT COUNT(*) FROM workflows WHERE id = $1";
+        let found: i64 = with_db!(self, p => sqlx::query_scalar(exists).bind(run.workflow_id).fetch_one(p).await?);
+        match found {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(Enqueued::QueueFull),
         }
     }
 

@@ -33,6 +33,7 @@ fn api_config(config: &Config) -> ApiConfig {
         trusted_proxies,
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         auth_failures_per_minute: config.auth_failures_per_minute,
+        max_queued_runs_per_workflow: config.max_queued_runs_per_workflow,
         public_url: config
             .public_url
             .clone()

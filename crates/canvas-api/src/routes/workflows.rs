@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use canvas_domain::schedule::Schedule;
 use canvas_domain::workflow::{ChainOverride, RunRange, WorkflowStatus, apply_overrides};
 use canvas_store::model::{NewRun, RunTrigger, Workflow};
-use canvas_store::{ScheduleUpdate, StoreError};
+use canvas_store::{Enqueued, ScheduleUpdate, StoreError};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -251,12 +251,20 @@ pub async fn run(
         run_till: range.till,
         date_queued: canvas_domain::time::now(),
     };
-    match state.store.enqueue_run(&run).await {
+    let limit = state.config.max_queued_runs_per_workflow;
+    match state.store.enqueue_run(&run, limit.into()).await {
         Err(StoreError::NotFound) => {
             return Err(ApiError::NotFound(format!("Unknown workflow {}", w.id)));
         }
+        Ok(Enqueued::QueueFull) => {
+            return Err(ApiError::Limit(format!(
+                "workflow {} already has {limit} runs waiting (max_queued_runs_per_workflow); \
+                 try again when some have run",
+                w.id
+            )));
+        }
         other => other?,
-    }
+    };
     // One permit: an idle worker wakes (or the next to idle claims at once).
     state.queue_signal.notify_one();
     audit(&state, &acting, "Workflow.Run", Some(w.id.to_string())).await;

@@ -16,6 +16,7 @@ mod errors;
 mod files;
 mod ftp_connector;
 mod http_connector;
+mod limits;
 mod lockout;
 mod meta;
 mod runs;

@@ -38,6 +38,8 @@ pub struct Config {
     pub tls_extra_ca_file: Option<PathBuf>,
     pub role: Role,
     pub workers: usize,
+    /// Runs one workflow may have waiting; RunWorkflow beyond it is a 429.
+    pub max_queued_runs_per_workflow: u32,
     pub lease_secs: u64,
     pub heartbeat_ms: u64,
     pub run_timeout_secs: u64,
@@ -89,6 +91,7 @@ impl Default for Config {
             tls_extra_ca_file: None,
             role: Role::All,
             workers: 2,
+            max_queued_runs_per_workflow: 100,
             lease_secs: 30,
             heartbeat_ms: 5000,
             run_timeout_secs: 3600,
@@ -196,8 +199,14 @@ impl Config {
 
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 14] = [
+        let ranges: [(&str, u64, u64, u64); 15] = [
             ("workers", self.workers as u64, 1, 256),
+            (
+                "max_queued_runs_per_workflow",
+                self.max_queued_runs_per_workflow.into(),
+                1,
+                1_000_000,
+            ),
             ("lease_secs", self.lease_secs, 1, 86_400),
             (
                 "body_limit_bytes",
