@@ -192,20 +192,38 @@ pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> ApiResult<IpAddr> {
     if !is_trusted(&peer) {
         return Ok(peer);
     }
-    let forwarded = parts
+    let hops: Vec<&str> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok());
-    let hops: Vec<IpAddr> = forwarded
+        .map(|v| v.to_str().unwrap_or("unknown"))
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok().map(canonical))
         .collect();
-    Ok(hops
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer))
+    // From the right (the hop our proxy added) leftwards, through trusted
+    // proxies only. A hop that is no address (`unknown`, garbage) ends the
+    // walk at the last address known: an earlier hop is the client's own
+    // word and is never believed past it.
+    let mut address = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = hop_address(hop) else {
+            return Ok(address);
+        };
+        address = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Ok(address)
+}
+
+/// One `X-Forwarded-For` hop: an address, or an address with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(canonical)
 }
 
 /// Verified keys, remembered for a short time so most requests skip the store.

@@ -288,6 +288,33 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
         )
         .await;
     assert_error(&outside, 403, "198.51.100.1");
+    // A hop that is no address stops the walk: the allowed address left of
+    // it is the client's own word and is not believed.
+    for header in [
+        "203.0.113.9, unknown",
+        "203.0.113.9, 198.51.100.1:80x",
+        "203.0.113.9,",
+    ] {
+        let smuggled = app
+            .get_as(
+                "/api/Authenticate",
+                &app.keys,
+                &[("X-Forwarded-For", header)],
+            )
+            .await;
+        assert_error(&smuggled, 403, "127.0.0.1");
+    }
+    // Hops with ports are addresses.
+    for header in ["198.51.100.1, 203.0.113.9:4711", "[::ffff:203.0.113.9]:80"] {
+        let with_port = app
+            .get_as(
+                "/api/Authenticate",
+                &app.keys,
+                &[("X-Forwarded-For", header)],
+            )
+            .await;
+        assert_eq!(with_port.status, 200, "{header}: {}", with_port.text);
+    }
 }
 
 both_backends!(
