@@ -7,11 +7,13 @@ mod auth;
 mod error;
 mod extract;
 mod routes;
+mod serve;
 mod spec;
 mod state;
 mod views;
 
 pub use error::ApiError;
+pub use serve::ConnectionLimits;
 pub use state::{ApiConfig, Services};
 
 use auth::{AuthCache, FailedAuthLimiter};
@@ -30,12 +32,14 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     paths: Arc<HashMap<String, String>>,
+    limits: ConnectionLimits,
 }
 
 impl Application {
     /// Builds the app on an already bound listener (port 0 in tests).
     pub fn build(config: ApiConfig, services: Services, listener: TcpListener) -> Self {
         let routes = routes::api();
+        let limits = config.connections;
         let state = state::AppState::new(state::Shared {
             auth_cache: AuthCache::new(config.auth_cache_ttl),
             limiter: FailedAuthLimiter::new(config.auth_failures_per_minute),
@@ -77,6 +81,7 @@ impl Application {
             listener,
             router,
             paths: Arc::new(paths),
+            limits,
         }
     }
 
@@ -92,12 +97,8 @@ impl Application {
         let paths = self.paths;
         let rewrite =
             tower::util::MapRequestLayer::new(move |req: Request| canonical_path(req, &paths));
-        let app = rewrite.layer(self.router);
-        let service =
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let app = Router::new().fallback_service(rewrite.layer(self.router));
+        serve::serve(self.listener, app, self.limits, shutdown).await
     }
 }
 

@@ -27,6 +27,8 @@ pub struct ApiConfig {
     pub public_url: String,
     /// Runs one workflow may have waiting; RunWorkflow beyond it is a 429.
     pub max_queued_runs_per_workflow: u32,
+    /// Open connections and the header-read timeout.
+    pub connections: crate::ConnectionLimits,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +39,10 @@ impl Default for ApiConfig {
             auth_cache_ttl: Duration::from_secs(2),
             auth_failures_per_minute: 30,
             max_queued_runs_per_workflow: 100,
+            connections: crate::ConnectionLimits {
+                max_connections: 10_000,
+                header_read_timeout: Duration::from_secs(10),
+            },
             public_url: "http://127.0.0.1:8080".into(),
         }
     }

@@ -34,6 +34,10 @@ fn api_config(config: &Config) -> ApiConfig {
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         auth_failures_per_minute: config.auth_failures_per_minute,
         max_queued_runs_per_workflow: config.max_queued_runs_per_workflow,
+        connections: canvas_api::ConnectionLimits {
+            max_connections: config.max_connections,
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        },
         public_url: config
             .public_url
             .clone()

@@ -10,6 +10,7 @@ mod accounts;
 mod applications;
 mod apps;
 mod auth;
+mod connections;
 mod connectors;
 mod egress;
 mod errors;

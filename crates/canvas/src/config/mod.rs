@@ -26,6 +26,11 @@ pub struct Config {
     /// 64 hex characters; when absent, `<data_dir>/master.key` is used (and made).
     pub master_key: Option<SecretText>,
     pub body_limit_bytes: usize,
+    /// Open connections; beyond it a new one is closed at once. Keep it
+    /// below the process's file-descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head by then is closed.
+    pub header_read_timeout_ms: u64,
     pub trusted_proxies: Vec<String>,
     pub auth_cache_ttl_ms: u64,
     pub auth_failures_per_minute: u32,
@@ -80,6 +85,8 @@ impl Default for Config {
             database_url: None,
             master_key: None,
             body_limit_bytes: 1024 * 1024,
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
             auth_cache_ttl_ms: 2000,
             auth_failures_per_minute: 30,
@@ -199,8 +206,20 @@ impl Config {
 
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 15] = [
+        let ranges: [(&str, u64, u64, u64); 17] = [
             ("workers", self.workers as u64, 1, 256),
+            (
+                "max_connections",
+                self.max_connections as u64,
+                16,
+                1_000_000,
+            ),
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms,
+                100,
+                600_000,
+            ),
             (
                 "max_queued_runs_per_workflow",
                 self.max_queued_runs_per_workflow.into(),
