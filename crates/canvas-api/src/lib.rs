@@ -97,8 +97,13 @@ impl Application {
         let paths = self.paths;
         let rewrite =
             tower::util::MapRequestLayer::new(move |req: Request| canonical_path(req, &paths));
-        let app = Router::new().fallback_service(rewrite.layer(self.router));
-        serve::serve(self.listener, app, self.limits, shutdown).await
+        serve::serve(
+            self.listener,
+            rewrite.layer(self.router),
+            self.limits,
+            shutdown,
+        )
+        .await
     }
 }
 
