@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 fn file_error(e: DatasetError) -> ApiError {
     match e {
-        e @ DatasetError::BadFileName(_) => ApiError::BadRequest(format!("name: {e}")),
+        e @ (DatasetError::BadFileName(_) | DatasetError::NameTooLong { .. }) => {
+            ApiError::BadRequest(format!("name: {e}"))
+        }
         e @ DatasetError::NoSuchFile(_) => ApiError::NotFound(e.to_string()),
         other => ApiError::internal(other),
     }

@@ -206,7 +206,7 @@ pub async fn file(
         })?;
     let content = match state.datasets.read_file(&key, &name).await {
         Ok(bytes) => bytes,
-        Err(e @ DatasetError::BadFileName(_)) => {
+        Err(e @ (DatasetError::BadFileName(_) | DatasetError::NameTooLong { .. })) => {
             return Err(ApiError::BadRequest(format!("name: {e}")));
         }
         Err(e @ DatasetError::NoSuchFile(_)) => return Err(ApiError::NotFound(e.to_string())),

@@ -14,6 +14,7 @@ mod connections;
 mod connectors;
 mod egress;
 mod errors;
+mod filehub_names;
 mod files;
 mod ftp_connector;
 mod http_connector;

@@ -28,6 +28,10 @@ pub enum DatasetError {
         "file name '{0}': must be 1 to 200 characters, without '/', '\\' or control characters, and not '.' or '..'"
     )]
     BadFileName(String),
+    #[error(
+        "file name '{name}': {encoded} bytes once stored (non-ASCII and some characters take several); the limit is {MAX_STORED_NAME_BYTES}"
+    )]
+    NameTooLong { name: String, encoded: usize },
     #[error("no file named '{0}'")]
     NoSuchFile(String),
     #[error("local copy: {0}")]
@@ -56,10 +60,27 @@ pub fn check_file_name(name: &str) -> Result<(), DatasetError> {
             .chars()
             .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
-        Err(DatasetError::BadFileName(name.chars().take(200).collect()))
-    } else {
-        Ok(())
+        return Err(DatasetError::BadFileName(name.chars().take(200).collect()));
     }
+    // The blob store percent-encodes a name; a file system takes 255 bytes.
+    let encoded = object_store::path::PathPart::from(name).as_ref().len();
+    if encoded > MAX_STORED_NAME_BYTES {
+        return Err(DatasetError::NameTooLong {
+            name: name.to_string(),
+            encoded,
+        });
+    }
+    Ok(())
+}
+
+/// The longest a file name may be as the blob store keeps it (encoded).
+pub const MAX_STORED_NAME_BYTES: usize = 250;
+
+/// A listed name as it was stored (the blob store lists it percent-encoded).
+fn stored_name(listed: &str) -> String {
+    percent_encoding::percent_decode_str(listed)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[derive(Clone, Debug)]
@@ -205,7 +226,7 @@ impl Datasets {
         while let Some(meta) = listing.next().await.transpose()? {
             if let Some(name) = meta.location.filename() {
                 files.push(FileInfo {
-                    name: name.to_string(),
+                    name: stored_name(name),
                     size: meta.size,
                 });
             }
