@@ -44,10 +44,11 @@ where
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of descriptors or the like: wait, do not spin.
                     tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             },
@@ -78,4 +79,13 @@ where
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// An error of the one connection being accepted, not of the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    )
 }

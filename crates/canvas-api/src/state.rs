@@ -41,7 +41,7 @@ impl Default for ApiConfig {
             max_queued_runs_per_workflow: 100,
             connections: crate::ConnectionLimits {
                 max_connections: 10_000,
-                header_read_timeout: Duration::from_secs(10),
+                header_read_timeout: Duration::from_secs(65),
             },
             public_url: "http://127.0.0.1:8080".into(),
         }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 /// Ranges refused unless allowed (RFC 6890's special-purpose registries).
-const INTERNAL: [&str; 21] = [
+const INTERNAL: [&str; 28] = [
     "0.0.0.0/8",       // "this network", unspecified
     "10.0.0.0/8",      // private
     "100.64.0.0/10",   // shared (carrier-grade NAT)
@@ -27,7 +27,14 @@ const INTERNAL: [&str; 21] = [
     "240.0.0.0/4",     // reserved, broadcast
     "::/128",          // unspecified
     "::1/128",         // loopback
+    "64:ff9b::/96",    // NAT64: IPv4 inside, internal ones included
     "64:ff9b:1::/48",  // local NAT64
+    "2002::/16",       // 6to4: IPv4 inside
+    "2001::/32",       // Teredo
+    "::ffff:0:0:0/96", // IPv4-translated
+    "100::/64",        // discard-only
+    "fec0::/10",       // site-local (deprecated)
+    "192.88.99.0/24",  // 6to4 relay anycast
     "fc00::/7",        // unique local (private)
     "fe80::/10",       // link-local
     "ff00::/8",        // multicast
@@ -110,6 +117,10 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "ff02::1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::1",
+            "2001::1",
+            "fec0::1",
         ] {
             assert!(refused(&policy, ip), "{ip} is internal");
         }

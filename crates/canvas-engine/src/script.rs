@@ -241,6 +241,9 @@ impl CpuClock {
     }
 }
 
+/// What keeping one log line costs besides its text.
+const LINE_OVERHEAD: usize = 32;
+
 /// A block's `log()` lines, up to a number of bytes; then one line saying so.
 struct LogSink {
     lines: Vec<String>,
@@ -263,7 +266,9 @@ impl LogSink {
         if self.cut {
             return;
         }
-        if self.bytes + line.len() > self.limit {
+        // Each line costs its text and its keeping, so empty lines count too.
+        let cost = line.len() + LINE_OVERHEAD;
+        if self.bytes + cost > self.limit {
             self.cut = true;
             self.lines.push(format!(
                 "… the log was cut here: it reached script_max_log_bytes ({} bytes)",
@@ -271,7 +276,7 @@ impl LogSink {
             ));
             return;
         }
-        self.bytes += line.len();
+        self.bytes += cost;
         self.lines.push(line);
     }
 }
@@ -299,7 +304,7 @@ fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, 
         apps,
     };
     let result = context.with(|ctx| run_in_context(&ctx, &call, channels, &clock, &log));
-    let lines = log.borrow().lines.clone();
+    let lines = std::mem::take(&mut log.borrow_mut().lines);
     match result {
         Ok(()) => Ok(ScriptOutput { log: lines }),
         Err(message) => Err(classify(
@@ -566,10 +571,16 @@ mod tests {
         assert!(kept < 10_000 + 200, "{kept} bytes kept");
         assert_eq!(
             out.log.len(),
-            11,
-            "10 lines of 1,000 bytes, then the marker"
+            10,
+            "9 lines of 1,000 bytes (1,032 with their keeping), then the marker"
         );
         assert!(out.log.last().unwrap().contains("the log was cut here"));
+        let empty = call("for (let i = 0; i < 100000; i++) log(''); return [];", "[]").unwrap();
+        assert!(
+            empty.log.len() < 10_000 / 32 + 2,
+            "{} empty lines kept",
+            empty.log.len()
+        );
     }
 
     #[test]

@@ -191,11 +191,12 @@ pub fn recordable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains('\0') && text.len() <= MAX_ERROR_BYTES {
         return std::borrow::Cow::Borrowed(text);
     }
+    let text = text.replace('\0', "\u{FFFD}");
     let mut end = text.len().min(MAX_ERROR_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let mut kept = text[..end].replace('\0', "\u{FFFD}");
+    let mut kept = text[..end].to_string();
     if end < text.len() {
         kept.push_str(&format!(" … [cut: {} bytes more]", text.len() - end));
     }
@@ -204,4 +205,26 @@ pub fn recordable(text: &str) -> std::borrow::Cow<'_, str> {
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serializing plain data cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recordable_text_has_no_nul_and_is_cut_on_a_character_boundary() {
+        let text = format!(
+            "{}é{}",
+            "a".repeat(super::MAX_ERROR_BYTES - 1),
+            "\0".repeat(100)
+        );
+        let kept = super::recordable(&text);
+        assert!(!kept.contains('\0'));
+        let (head, marker) = kept.split_once(" … [cut: ").unwrap();
+        assert!(
+            head.len() <= super::MAX_ERROR_BYTES && head.ends_with('a'),
+            "{}",
+            head.len()
+        );
+        assert!(marker.ends_with("bytes more]"));
+        assert_eq!(super::recordable("short"), "short");
+    }
 }

@@ -87,7 +87,21 @@ pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("creating the data folder {}", dir.display()))?;
-    make_private(dir, 0o700)
+    match make_private(dir, 0o700) {
+        // A folder the service user does not own (a mounted volume): its
+        // owner decides; the files Canvas makes in it are still private.
+        Err(e) if is_permission_denied(&e) => {
+            tracing::warn!(folder = %dir.display(), "the data folder is not Canvas's to make private (mode unchanged)");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn is_permission_denied(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 /// Sets `path`'s mode (Unix); elsewhere the platform's defaults stand.

@@ -85,17 +85,21 @@ async fn every_connector_refuses_every_spelling_of_an_internal_address() {
     );
 }
 
-/// The check is no port scanner: PostgreSQL's open port and a closed one
-/// get the same answer.
+/// The check is no port scanner: an open port and a closed one get the
+/// same answer, and the open one is never connected to.
 #[tokio::test]
 async fn a_refused_address_says_nothing_of_its_ports() {
     let app = default_policy_app().await;
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    open.set_nonblocking(true).unwrap();
+    let open_port = open.local_addr().unwrap().port();
     let closed = free_port();
-    for application in [FTP, PGSQL, HTTP] {
-        let open = register(&app, application, "127.0.0.1", 5432).await;
+    for application in [FTP, SFTP, PGSQL, MYSQL, MSQL, HTTP] {
+        let answered = register(&app, application, "127.0.0.1", open_port).await;
         let shut = register(&app, application, "127.0.0.1", closed).await;
-        assert_eq!(open, shut, "{application}");
+        assert_eq!(answered, shut, "{application}");
     }
+    assert!(open.accept().is_err(), "a refused address was connected to");
 }
 
 /// An operator's `[egress] allow` opens exactly its ranges.

@@ -42,6 +42,9 @@ impl Http {
             .dns_resolver(Arc::new(egress::Resolver(reach.clone())))
             .redirect(egress::redirects(policy))
             .referer(false)
+            // A proxy from the environment would resolve tenants' hosts
+            // itself, past the egress policy.
+            .no_proxy()
             .connect_timeout(reach.timeout)
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("Canvas/", env!("CARGO_PKG_VERSION")))

@@ -29,7 +29,9 @@ pub struct Config {
     /// Open connections; beyond it a new one is closed at once. Keep it
     /// below the process's file-descriptor limit (`ulimit -n`).
     pub max_connections: usize,
-    /// A connection that has not sent a whole request head by then is closed.
+    /// A connection that has not sent a whole request head by then is
+    /// closed; hyper re-arms it after each answer, so it is also the
+    /// keep-alive idle limit: keep it above a load balancer's idle timeout.
     pub header_read_timeout_ms: u64,
     pub trusted_proxies: Vec<String>,
     pub auth_cache_ttl_ms: u64,
@@ -86,7 +88,7 @@ impl Default for Config {
             master_key: None,
             body_limit_bytes: 1024 * 1024,
             max_connections: 10_000,
-            header_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 65_000,
             trusted_proxies: Vec::new(),
             auth_cache_ttl_ms: 2000,
             auth_failures_per_minute: 30,
