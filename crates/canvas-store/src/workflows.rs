@@ -141,17 +141,43 @@ impl Store {
     }
 
     /// Queues a run of a workflow that still exists, unless it already has
-    /// `max_queued` runs waiting (one statement: two callers cannot both
-    /// take the last place).
+    /// `max_queued` runs waiting — and concurrent callers cannot both take
+    /// the last place: SQLite runs the one statement alone (it serializes
+    /// writers; a read-then-write transaction would fail to upgrade under
+    /// contention), PostgreSQL first locks the workflow's row.
     pub async fn enqueue_run(&self, run: &NewRun, max_queued: i64) -> Result<Enqueued> {
-        let sql = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued) \
-                   SELECT $1, $2, $3, $4, $5, $6, 0, $7 WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $2) \
-                   AND (SELECT COUNT(*) FROM runs WHERE workflow_id = $2 AND status = 'Queued') < $8";
-        let n = with_db!(self, p => sqlx::query(sql)
-            .bind(run.id).bind(run.workflow_id).bind(RunStatus::Queued.name()).bind(run.trigger.name())
-            .bind(run.run_from).bind(run.run_till).bind(run.date_queued).bind(max_queued)
-            .execute(p).await?.rows_affected());
-        if n == 1 {
+        let insert = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued) \
+                      SELECT $1, $2, $3, $4, $5, $6, 0, $7 WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $2) \
+                      AND (SELECT COUNT(*) FROM runs WHERE workflow_id = $2 AND status = 'Queued') < $8";
+        // One bind list for both backends' query types.
+        macro_rules! query {
+            () => {
+                sqlx::query(insert)
+                    .bind(run.id)
+                    .bind(run.workflow_id)
+                    .bind(RunStatus::Queued.name())
+                    .bind(run.trigger.name())
+                    .bind(run.run_from)
+                    .bind(run.run_till)
+                    .bind(run.date_queued)
+                    .bind(max_queued)
+            };
+        }
+        let inserted = match &self.db {
+            crate::Db::Sqlite(p) => query!().execute(p).await?.rows_affected(),
+            crate::Db::Pg(p) => {
+                let mut tx = p.begin().await?;
+                let lock = "SELECT id FROM workflows WHERE id = $1 FOR UPDATE";
+                sqlx::query(lock)
+                    .bind(run.workflow_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let n = query!().execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                n
+            }
+        };
+        if inserted == 1 {
             return Ok(Enqueued::Queued);
         }
         let exists = "SELECT COUNT(*) FROM workflows WHERE id = $1";

@@ -36,4 +36,58 @@ async fn a_workflow_queues_at_most_its_limit_of_runs(backend: Backend) {
     assert_eq!(runs.as_array().unwrap().len(), 3);
 }
 
-both_backends!(a_workflow_queues_at_most_its_limit_of_runs);
+/// Twenty callers at once cannot take more places than there are.
+async fn concurrent_callers_cannot_overshoot_the_queue_limit(backend: Backend) {
+    let options = Options {
+        config: canvas_api::ApiConfig {
+            max_queued_runs_per_workflow: 3,
+            ..test_config()
+        },
+        hold_engine: true,
+        ..Options::default()
+    };
+    let app = spawn_app_opts(backend, options).await;
+    let (workflow, _) =
+        script_workflow(&app, json!([{"blockName": "S", "script": "return [];"}])).await;
+    let body = json!({"workflowId": workflow}).to_string();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (client, url, keys, body) = (
+            app.client.clone(),
+            app.url("/api/RunWorkflow"),
+            app.keys.clone(),
+            body.clone(),
+        );
+        calls.spawn(async move {
+            let sent = client
+                .post(url)
+                .header("Consumer", keys.consumer)
+                .header("SecretKey", keys.secret)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            sent.status().as_u16()
+        });
+    }
+
+    let statuses = calls.join_all().await;
+
+    let queued = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(queued, 3, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    let runs = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+        .await
+        .body;
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+}
+
+both_backends!(
+    a_workflow_queues_at_most_its_limit_of_runs,
+    concurrent_callers_cannot_overshoot_the_queue_limit,
+);
