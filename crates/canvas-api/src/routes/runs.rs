@@ -31,7 +31,7 @@ struct RunView<'a> {
     date_queued: String,
     date_started: Option<String>,
     date_finished: Option<String>,
-    error: Option<&'a str>,
+    error: Option<std::borrow::Cow<'a, str>>,
     /// The schedule fire a scheduled run belongs to; null for manual runs.
     date_scheduled: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,11 +66,33 @@ impl<'a> RunView<'a> {
             date_queued: format_offset(&r.date_queued),
             date_started: r.date_started.as_ref().map(format_offset),
             date_finished: r.date_finished.as_ref().map(format_offset),
-            error: r.error.as_deref(),
+            // A list carries a summary; the whole error is the run's own.
+            error: r.error.as_deref().map(|e| match blocks {
+                Some(_) => std::borrow::Cow::Borrowed(e),
+                None => summary(e),
+            }),
             date_scheduled: r.fire_time.as_ref().map(format_offset),
             blocks: blocks.map(|b| b.iter().map(BlockView::from).collect()),
         }
     }
+}
+
+/// The longest error a run list carries.
+const SUMMARY_BYTES: usize = 500;
+
+/// The start of an error, cut on a character boundary, saying where the rest is.
+fn summary(error: &str) -> std::borrow::Cow<'_, str> {
+    if error.len() <= SUMMARY_BYTES {
+        return std::borrow::Cow::Borrowed(error);
+    }
+    let mut end = SUMMARY_BYTES;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{} … (the whole error: WorkflowRun?id=)",
+        &error[..end]
+    ))
 }
 
 impl<'a> From<&'a RunBlock> for BlockView<'a> {

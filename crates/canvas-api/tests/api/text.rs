@@ -32,7 +32,9 @@ async fn nul_in_any_field_is_refused_naming_it_and_nothing_is_stored(backend: Ba
 
 /// A NUL in a 100 KB error used to leave the run Running on PostgreSQL
 /// (its end could not be written) and re-run it every lease.
-async fn a_script_error_with_nul_and_100_kb_ends_the_run_recorded_and_cut(backend: Backend) {
+async fn a_script_error_with_nul_and_100_kb_ends_the_run_recorded_cut_and_summarized_in_lists(
+    backend: Backend,
+) {
     let app = spawn_app(backend).await;
     let chain = json!([{"blockName": "Throw", "script": "throw new Error('bad\\u0000byte ' + 'x'.repeat(100000));", "variables": {}}]);
     let (workflow, _) = script_workflow(&app, chain).await;
@@ -53,9 +55,18 @@ async fn a_script_error_with_nul_and_100_kb_ends_the_run_recorded_and_cut(backen
             error.len()
         );
     }
+    let listed = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+        .await
+        .body;
+    let summary = listed[0]["error"].as_str().unwrap();
+    assert!(
+        summary.len() < 600 && summary.ends_with("(the whole error: WorkflowRun?id=)"),
+        "{summary}"
+    );
 }
 
 both_backends!(
     nul_in_any_field_is_refused_naming_it_and_nothing_is_stored,
-    a_script_error_with_nul_and_100_kb_ends_the_run_recorded_and_cut,
+    a_script_error_with_nul_and_100_kb_ends_the_run_recorded_cut_and_summarized_in_lists,
 );
