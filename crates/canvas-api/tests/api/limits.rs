@@ -1,22 +1,30 @@
 //! Limits on what one tenant can grow.
 
-use crate::helpers::{Backend, Options, assert_error, both_backends, spawn_app_opts, test_config};
+use crate::helpers::{
+    Backend, Options, TestApp, assert_error, both_backends, spawn_app_opts, test_config,
+};
 use crate::runs::script_workflow;
 use serde_json::json;
 
-async fn a_workflow_queues_at_most_its_limit_of_runs(backend: Backend) {
+/// An app whose workflows may queue 3 runs, with no worker claiming them
+/// (they stay queued), and one workflow of it.
+async fn app_queuing_three(backend: Backend) -> (TestApp, String) {
     let options = Options {
         config: canvas_api::ApiConfig {
             max_queued_runs_per_workflow: 3,
             ..test_config()
         },
-        // No worker claims: the runs stay queued.
         hold_engine: true,
         ..Options::default()
     };
     let app = spawn_app_opts(backend, options).await;
     let (workflow, _) =
         script_workflow(&app, json!([{"blockName": "S", "script": "return [];"}])).await;
+    (app, workflow)
+}
+
+async fn a_workflow_queues_at_most_its_limit_of_runs(backend: Backend) {
+    let (app, workflow) = app_queuing_three(backend).await;
     let body = json!({"workflowId": workflow});
     for _ in 0..3 {
         assert_eq!(app.post("/api/RunWorkflow", &body).await.status, 200);
@@ -38,17 +46,7 @@ async fn a_workflow_queues_at_most_its_limit_of_runs(backend: Backend) {
 
 /// Twenty callers at once cannot take more places than there are.
 async fn concurrent_callers_cannot_overshoot_the_queue_limit(backend: Backend) {
-    let options = Options {
-        config: canvas_api::ApiConfig {
-            max_queued_runs_per_workflow: 3,
-            ..test_config()
-        },
-        hold_engine: true,
-        ..Options::default()
-    };
-    let app = spawn_app_opts(backend, options).await;
-    let (workflow, _) =
-        script_workflow(&app, json!([{"blockName": "S", "script": "return [];"}])).await;
+    let (app, workflow) = app_queuing_three(backend).await;
     let body = json!({"workflowId": workflow}).to_string();
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..20 {
