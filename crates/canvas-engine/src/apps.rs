@@ -4,7 +4,6 @@
 
 use crate::Engine;
 use crate::block::{AppAccess, AppOperations, BlockError, CancelToken};
-use crate::script::AppsBridge;
 use canvas_domain::credentials::Credentials;
 use canvas_security::Secrets;
 use canvas_store::model::Workflow;
@@ -76,7 +75,7 @@ impl Engine {
 
     /// The `apps` a script of `workflow` sees: a handle per registered
     /// application, with a method per operation its connector offers.
-    pub(crate) fn apps_bridge(&self, workflow: &Workflow, cancel: CancelToken) -> AppsBridge {
+    pub(crate) fn script_apps(&self, workflow: &Workflow, cancel: CancelToken) -> ScriptApps {
         let catalog = canvas_catalog::Catalog::builtin();
         let mut handles = Vec::new();
         let mut operations: HashMap<String, Arc<dyn AppOperations>> = HashMap::new();
@@ -93,23 +92,28 @@ impl Engine {
             operations.extend(ops.map(|o| (short.clone(), o)));
         }
         let caller = Caller {
-            runtime: tokio::runtime::Handle::current(),
             keys: self.keys(),
             applications: workflow.applications.clone(),
             operations,
             opened: Mutex::default(),
             cancel,
         };
-        AppsBridge {
+        ScriptApps {
             handles_json: Value::Array(handles).to_string(),
-            call: Box::new(move |app, op, args| caller.call(app, op, args)),
+            caller,
         }
     }
 }
 
-/// Carries a script's `apps` calls from its (blocking) thread to the connectors.
-struct Caller {
-    runtime: tokio::runtime::Handle,
+/// A script's `apps`: the handles it sees, and the way to the connectors.
+pub(crate) struct ScriptApps {
+    /// `[{"shortName", "id", "name", "operations": [...]}]`
+    pub handles_json: String,
+    pub caller: Caller,
+}
+
+/// Carries a script's `apps` calls to the connectors.
+pub(crate) struct Caller {
     keys: Keys,
     applications: Map<String, Value>,
     operations: HashMap<String, Arc<dyn AppOperations>>,
@@ -120,8 +124,8 @@ struct Caller {
 
 impl Caller {
     /// `{"ok": result}` or `{"error": message, "transient": bool}`, as JSON text.
-    fn call(&self, app: &str, op: &str, args: &str) -> String {
-        let outcome = self.runtime.block_on(self.call_async(app, op, args));
+    pub async fn call(&self, app: &str, op: &str, args: &str) -> String {
+        let outcome = self.call_async(app, op, args).await;
         match outcome {
             Ok(value) => json!({ "ok": value }),
             Err(e) => json!({

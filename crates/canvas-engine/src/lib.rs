@@ -10,7 +10,8 @@ mod execute;
 mod notify;
 mod retention;
 mod run_block;
-pub mod script;
+pub mod sandbox;
+mod script;
 mod utility;
 
 pub use block::{
@@ -22,6 +23,7 @@ pub use datasets::{
     check_file_name,
 };
 pub use execute::data_source;
+pub use sandbox::SandboxProgram;
 pub use script::ScriptLimits;
 
 use canvas_store::Store;
@@ -33,12 +35,17 @@ use tokio::sync::{Notify, watch};
 pub struct EngineConfig {
     /// Runs executed at once by this process.
     pub workers: usize,
+    /// Runs of one organization executing at once (counted over every node
+    /// sharing the store), so one tenant cannot hold every worker.
+    pub max_running_per_organization: usize,
     /// How long a claim holds without a heartbeat.
     pub lease: Duration,
     pub heartbeat: Duration,
     /// How often an idle worker looks for work it was not woken for.
     pub poll: Duration,
     pub script: ScriptLimits,
+    /// The program scripts run in (`canvas sandbox`).
+    pub sandbox: SandboxProgram,
     pub run_timeout: Duration,
     /// How long running blocks may finish after SIGTERM before their runs are handed back.
     pub shutdown_grace: Duration,
@@ -53,10 +60,12 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             workers: 2,
+            max_running_per_organization: 1,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
             poll: Duration::from_millis(500),
             script: ScriptLimits::default(),
+            sandbox: SandboxProgram::default(),
             run_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             retry: RetryPolicy::default(),
@@ -117,6 +126,7 @@ pub struct Engine {
     blocks: NativeBlocks,
     mailer: Option<canvas_mail::Mailer>,
     config: EngineConfig,
+    sandboxes: sandbox::Sandboxes,
     /// This process's name on the leases it takes.
     node: String,
     wake: Arc<Notify>,
@@ -133,12 +143,14 @@ impl Engine {
             mailer,
             wake,
         } = parts;
+        let sandboxes = sandbox::Sandboxes::new(config.sandbox.clone(), config.workers);
         Arc::new(Self {
             store,
             datasets,
             secrets,
             blocks,
             mailer,
+            sandboxes,
             config,
             node,
             wake,
@@ -162,7 +174,14 @@ impl Engine {
         while !*shutdown.borrow() {
             let now = canvas_domain::time::now();
             let expires = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-            match self.store.claim_run(&self.node, expires, now).await {
+            let claim = canvas_store::Claim {
+                owner: &self.node,
+                expires,
+                now,
+                max_running_per_organization: self.config.max_running_per_organization.max(1)
+                    as i64,
+            };
+            match self.store.claim_run(&claim).await {
                 Ok(Some(run)) => {
                     log_takeover(&run);
                     self.execute(run, shutdown.clone()).await

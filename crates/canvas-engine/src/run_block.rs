@@ -3,11 +3,11 @@
 
 use crate::Engine;
 use crate::block::{BlockContext, BlockError, CancelToken};
-use crate::datasets::{DatasetError, RecordReader, RecordWriter};
-use crate::script::{self, OutputBatch, ScriptCall, ScriptError};
+use crate::datasets::{RecordReader, RecordWriter};
+use crate::sandbox::ScriptRun;
+use crate::script::ScriptError;
 use canvas_domain::catalog::ChainBlock;
 use canvas_store::model::{RunBlock, Workflow};
-use tokio::sync::mpsc;
 
 /// A block of a run, with where it reads and writes.
 pub(crate) struct BlockJob<'a> {
@@ -18,9 +18,6 @@ pub(crate) struct BlockJob<'a> {
     pub output_key: &'a str,
     pub cancel: CancelToken,
 }
-
-/// Input batches (and output batches) in flight between the store and a script.
-const SCRIPT_CHANNEL: usize = 2;
 
 impl From<ScriptError> for BlockError {
     fn from(e: ScriptError) -> Self {
@@ -79,60 +76,16 @@ impl Engine {
         attempt: u32,
         (reader, writer): (&mut RecordReader, &mut RecordWriter),
     ) -> Result<Vec<String>, BlockError> {
-        // A small input already in memory goes in whole before the script
-        // starts, so the script never waits for it.
-        let mut preloaded = Vec::new();
-        if reader.is_in_memory() {
-            while let Some(batch) = reader.next_batch().await? {
-                preloaded.push(batch.array_json());
-            }
-        }
-        let (in_tx, in_rx) = mpsc::channel::<String>(SCRIPT_CHANNEL.max(preloaded.len()));
-        for batch in preloaded {
-            let _ = in_tx.try_send(batch);
-        }
-        let (out_tx, mut out_rx) = mpsc::channel::<OutputBatch>(SCRIPT_CHANNEL);
-        let source = source.to_string();
-        let variables_json = serde_json::Value::Object(job.block.variables.clone()).to_string();
-        let limits = self.config.script.clone();
-        let cancel = job.cancel.0.clone();
-        let apps = self.apps_bridge(job.workflow, job.cancel.clone());
-        let js = tokio::task::spawn_blocking(move || {
-            script::run(ScriptCall {
-                source: &source,
-                input: in_rx,
-                output: out_tx,
-                variables_json: &variables_json,
-                limits: &limits,
-                cancel,
-                attempt,
-                apps: Some(apps),
-            })
-        });
-        let feed = async move {
-            while let Some(batch) = reader.next_batch().await? {
-                if in_tx.send(batch.array_json()).await.is_err() {
-                    break; // The script stopped reading.
-                }
-            }
-            Ok::<_, DatasetError>(())
+        let apps = self.script_apps(job.workflow, job.cancel.clone());
+        let run = ScriptRun {
+            source: source.to_string(),
+            variables_json: serde_json::Value::Object(job.block.variables.clone()).to_string(),
+            limits: self.config.script.clone(),
+            attempt,
+            apps: &apps,
+            cancel: &job.cancel,
         };
-        let drain = async move {
-            while let Some(out) = out_rx.recv().await {
-                match out {
-                    OutputBatch::Records(ndjson, count) => {
-                        writer.write_ndjson(ndjson, count).await?
-                    }
-                    OutputBatch::File(name, content) => writer.put_file(&name, content).await?,
-                }
-            }
-            Ok::<_, DatasetError>(())
-        };
-        let (fed, ran, drained) = tokio::join!(feed, js, drain);
-        drained?;
-        fed?;
-        let output = ran.map_err(|e| BlockError::Permanent(format!("sandbox: {e}")))??;
-        Ok(output.log)
+        self.sandboxes.run(run, reader, writer).await
     }
 
     async fn run_native(

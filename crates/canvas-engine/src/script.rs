@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ScriptLimits {
     pub cpu_time: Duration,
     pub memory_bytes: usize,
@@ -32,7 +32,7 @@ impl Default for ScriptLimits {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ScriptError {
     #[error("the script ran longer than its CPU-time limit of {0} ms")]
     CpuTime(u128),
@@ -60,10 +60,6 @@ pub enum ScriptError {
     Native(String),
 }
 
-pub struct ScriptOutput {
-    pub log: Vec<String>,
-}
-
 /// What a script hands to the output store.
 #[derive(Debug)]
 pub enum OutputBatch {
@@ -73,33 +69,66 @@ pub enum OutputBatch {
     File(String, bytes::Bytes),
 }
 
-/// What a script sees besides its source. Input arrives and output leaves in
-/// batches through bounded channels, so a script streaming its records
-/// (`inputStream` in, an async generator out) holds one batch at a time.
+/// Where a script's input comes from and its output, files, `apps` calls
+/// and log lines go: channels to the engine in this process, or the pipe to
+/// the engine from a sandbox process. Every call may block (the script waits,
+/// and the wait does not count against its CPU time).
+pub trait ScriptHost {
+    /// The next input batch as JSON array text; `None` after the last.
+    fn next_batch(&mut self) -> Option<String>;
+    /// Hands output to the store; false once it stopped taking output.
+    fn send(&mut self, batch: OutputBatch) -> bool;
+    /// `(application, operation, arguments as JSON)` → `{"ok": ...}` or
+    /// `{"error": ..., "transient": bool}`, as JSON text.
+    fn app_call(&mut self, app: &str, op: &str, args: &str) -> String;
+    /// A log line the block keeps (already within its cap).
+    fn log(&mut self, _line: &str) {}
+}
+
+/// What a script sees besides its source.
 pub struct ScriptCall<'a> {
     pub source: &'a str,
-    /// Input batches, each one JSON array text; closed after the last.
-    pub input: tokio::sync::mpsc::Receiver<String>,
-    pub output: tokio::sync::mpsc::Sender<OutputBatch>,
     pub variables_json: &'a str,
     pub limits: &'a ScriptLimits,
     pub cancel: Arc<AtomicBool>,
     /// 1 on the first try; more when the block is retried after a transient error.
     pub attempt: u32,
-    /// The workflow's applications as `apps`; `None`: an empty `apps`.
-    pub apps: Option<AppsBridge>,
+    /// The script's `apps` handles: `[{"shortName", "id", "name", "operations": [...]}]`.
+    pub handles_json: &'a str,
+    pub host: Box<dyn ScriptHost>,
 }
 
-/// The script's `apps`: handle descriptors and the way out to the connectors.
-pub struct AppsBridge {
-    /// `[{"shortName", "id", "name", "operations": [...]}]`
-    pub handles_json: String,
-    /// `(application, operation, arguments as JSON)` → `{"ok": ...}` or
-    /// `{"error": ..., "transient": bool}`; may block (the script waits).
-    pub call: AppCall,
+#[cfg(test)]
+/// A host over channels: input batches (each one JSON array text, closed
+/// after the last) in, output batches out; `apps` calls through `apps`.
+pub struct ChannelHost {
+    pub input: tokio::sync::mpsc::Receiver<String>,
+    pub output: tokio::sync::mpsc::Sender<OutputBatch>,
+    pub apps: Option<AppCall>,
+}
+
+#[cfg(test)]
+impl ScriptHost for ChannelHost {
+    fn next_batch(&mut self) -> Option<String> {
+        self.input.blocking_recv()
+    }
+
+    fn send(&mut self, batch: OutputBatch) -> bool {
+        self.output.blocking_send(batch).is_ok()
+    }
+
+    fn app_call(&mut self, app: &str, op: &str, args: &str) -> String {
+        match &self.apps {
+            Some(call) => call(app, op, args),
+            None => {
+                serde_json::json!({ "error": format!("{app} is not available here") }).to_string()
+            }
+        }
+    }
 }
 
 /// `(application, operation, arguments as JSON)` → the result envelope as JSON.
+#[cfg(test)]
 pub type AppCall = Box<dyn Fn(&str, &str, &str) -> String + Send>;
 
 /// Wires `input`/`inputStream` to the input batches and sends whatever the
@@ -178,7 +207,7 @@ fn uses_input(source: &str) -> bool {
 }
 
 /// Runs a script on the calling thread, which may block (a blocking-pool thread).
-pub fn run(call: ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
+pub fn run(call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
     with_runtime(|runtime| execute(runtime, call))
 }
 
@@ -191,8 +220,8 @@ thread_local! {
 /// Runs `f` on this thread's runtime. A runtime that saw a failure (a limit,
 /// an interruption, an exception) is dropped rather than reused.
 fn with_runtime(
-    f: impl FnOnce(&Runtime) -> Result<ScriptOutput, ScriptError>,
-) -> Result<ScriptOutput, ScriptError> {
+    f: impl FnOnce(&Runtime) -> Result<Vec<String>, ScriptError>,
+) -> Result<Vec<String>, ScriptError> {
     RUNTIME.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -201,7 +230,9 @@ fn with_runtime(
         let runtime = slot.as_ref().expect("set above");
         let out = f(runtime);
         runtime.set_interrupt_handler(None);
-        if out.is_err() {
+        // Jobs a script left behind (a self-renewing microtask) would run in
+        // the next block: a runtime with any is dropped, like a failed one.
+        if out.is_err() || runtime.is_job_pending() {
             *slot = None;
         } else {
             runtime.run_gc();
@@ -262,9 +293,10 @@ impl LogSink {
         }
     }
 
-    fn push(&mut self, line: String) {
+    /// Keeps `line` (or the marker saying the log was cut) and returns what was kept.
+    fn push(&mut self, line: String) -> Option<&str> {
         if self.cut {
-            return;
+            return None;
         }
         // Each line costs its text and its keeping, so empty lines count too.
         let cost = line.len() + LINE_OVERHEAD;
@@ -274,59 +306,80 @@ impl LogSink {
                 "… the log was cut here: it reached script_max_log_bytes ({} bytes)",
                 self.limit
             ));
-            return;
+            return self.lines.last().map(String::as_str);
         }
         self.bytes += cost;
         self.lines.push(line);
+        self.lines.last().map(String::as_str)
     }
 }
 
-fn execute(runtime: &Runtime, mut call: ScriptCall<'_>) -> Result<ScriptOutput, ScriptError> {
+/// A script's host while it runs; emptied (and so dropped) when it ends.
+type Host = Rc<RefCell<Option<Box<dyn ScriptHost>>>>;
+
+fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
-    runtime.set_memory_limit(call.limits.memory_bytes);
+    let ScriptCall {
+        source,
+        variables_json,
+        limits,
+        cancel,
+        attempt,
+        handles_json,
+        host: script_host,
+    } = call;
+    runtime.set_memory_limit(limits.memory_bytes);
     runtime.set_max_stack_size(1024 * 1024);
     let clock = CpuClock::new();
-    let (limit, handler_clock, cancel) = (call.limits.cpu_time, clock.clone(), call.cancel.clone());
+    let (limit, handler_clock, stop) = (limits.cpu_time, clock.clone(), cancel.clone());
     runtime.set_interrupt_handler(Some(Box::new(move || {
-        handler_clock.used() > limit || cancel.load(Ordering::Relaxed)
+        handler_clock.used() > limit || stop.load(Ordering::Relaxed)
     })));
     let context = Context::full(runtime).map_err(sandbox)?;
-    let log = Rc::new(RefCell::new(LogSink::new(call.limits.max_log_bytes)));
-    let apps = call.apps.take();
-    let handles = apps
-        .as_ref()
-        .and_then(|a| serde_json::from_str(&a.handles_json).ok())
-        .unwrap_or_else(|| serde_json::json!([]));
-    let channels = Channels {
-        input: std::mem::replace(&mut call.input, tokio::sync::mpsc::channel(1).1),
-        output: call.output.clone(),
-        handles,
-        apps,
+    let log = Rc::new(RefCell::new(LogSink::new(limits.max_log_bytes)));
+    // The host is dropped when the script ends, whatever closures JavaScript
+    // still holds: the tasks feeding and draining it stop waiting.
+    let host: Host = Rc::new(RefCell::new(Some(script_host)));
+    let job = Job {
+        source,
+        variables_json,
+        limits,
+        attempt,
+        handles_json,
     };
-    let result = context.with(|ctx| run_in_context(&ctx, &call, channels, &clock, &log));
+    let result = context.with(|ctx| run_in_context(&ctx, &job, &host, &clock, &log));
+    host.borrow_mut().take();
     let lines = std::mem::take(&mut log.borrow_mut().lines);
     match result {
-        Ok(()) => Ok(ScriptOutput { log: lines }),
-        Err(message) => Err(classify(
-            message,
-            clock.used() > limit,
-            &call.cancel,
-            call.limits,
-        )),
+        Ok(()) => Ok(lines),
+        Err(message) => Err(classify(message, clock.used() > limit, &cancel, limits)),
     }
+}
+
+/// A script call without its host.
+struct Job<'a> {
+    source: &'a str,
+    variables_json: &'a str,
+    limits: &'a ScriptLimits,
+    attempt: u32,
+    handles_json: &'a str,
 }
 
 fn run_in_context<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    call: &ScriptCall<'_>,
-    channels: Channels,
+    job: &Job<'_>,
+    host: &Host,
     clock: &CpuClock,
     log: &Rc<RefCell<LogSink>>,
 ) -> Result<(), String> {
     let js = |e: rquickjs::Error| e.to_string();
-    let sink = log.clone();
+    let (sink, log_host) = (log.clone(), host.clone());
     let push = Function::new(ctx.clone(), move |line: String| {
-        sink.borrow_mut().push(line)
+        if let (Some(kept), Some(h)) =
+            (sink.borrow_mut().push(line), log_host.borrow_mut().as_mut())
+        {
+            h.log(kept);
+        }
     })
     .map_err(js)?;
     ctx.globals().set("__log", push).map_err(js)?;
@@ -336,55 +389,38 @@ fn run_in_context<'js>(
         )
         .catch(ctx)
         .map_err(|e| e.to_string())?;
-    ctx.globals().set("__logLine", log_fn).map_err(js)?;
-    // The channel ends are dropped when the script ends, whatever JavaScript
-    // still holds on to: the tasks feeding and draining them stop waiting.
-    let input = Rc::new(RefCell::new(Some(channels.input)));
-    let output = Rc::new(RefCell::new(Some(channels.output)));
-    let result = (|| {
-        let next = next_batch_fn(ctx, input.clone(), clock.clone())?;
-        let save = save_file_fn(ctx, output.clone(), clock.clone())?;
-        ctx.globals().set("__saveFile", save).map_err(js)?;
-        let emit = emit_fn(ctx, output.clone(), clock.clone())?;
-        call_prelude(
-            ctx,
-            call,
-            (next, emit),
-            channels.handles,
-            channels.apps,
-            clock,
-        )
-    })();
-    input.borrow_mut().take();
-    output.borrow_mut().take();
-    result
+    let next = next_batch_fn(ctx, host.clone(), clock.clone())?;
+    let save = save_file_fn(ctx, host.clone(), clock.clone())?;
+    ctx.globals().set("__saveFile", save).map_err(js)?;
+    let emit = emit_fn(ctx, host.clone(), clock.clone())?;
+    let app_call = app_call_fn(ctx, host.clone(), clock.clone())?;
+    call_prelude(ctx, job, [next, emit, app_call], log_fn)
 }
 
-/// Calls the prelude with the user's function, the channel functions and the options.
+/// Calls the prelude with the user's function, the host functions
+/// (`next`, `emit`, `appCall`) and the options.
 fn call_prelude<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    call: &ScriptCall<'_>,
-    (next, emit): (Function<'js>, Function<'js>),
-    handles: serde_json::Value,
-    apps: Option<AppsBridge>,
-    clock: &CpuClock,
+    job: &Job<'_>,
+    [next, emit, app_call]: [Function<'js>; 3],
+    log_fn: Value<'js>,
 ) -> Result<(), String> {
-    let log_fn: Value = ctx.globals().get("__logLine").map_err(|e| e.to_string())?;
-    let app_call = app_call_fn(ctx, apps, clock.clone())?;
     let body = format!(
         "(async function (input, inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
-        call.source
+        job.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
     let prelude: Function = ctx.eval(PRELUDE).catch(ctx).map_err(|e| e.to_string())?;
     let variables = ctx
-        .json_parse(call.variables_json)
+        .json_parse(job.variables_json)
         .catch(ctx)
         .map_err(|e| e.to_string())?;
+    let handles: serde_json::Value =
+        serde_json::from_str(job.handles_json).unwrap_or_else(|_| serde_json::json!([]));
     let options = serde_json::json!({
-        "attempt": call.attempt,
-        "wantsInput": uses_input(call.source),
-        "maxInput": call.limits.max_input_records,
+        "attempt": job.attempt,
+        "wantsInput": uses_input(job.source),
+        "maxInput": job.limits.max_input_records,
         "batch": OUTPUT_BATCH,
         "apps": handles,
     });
@@ -397,27 +433,29 @@ fn call_prelude<'js>(
     promise.finish::<()>().catch(ctx).map_err(|e| e.to_string())
 }
 
-struct Channels {
-    input: tokio::sync::mpsc::Receiver<String>,
-    output: tokio::sync::mpsc::Sender<OutputBatch>,
-    handles: serde_json::Value,
-    apps: Option<AppsBridge>,
+/// Runs `f` on the host (while the script runs), the wait uncounted.
+fn with_host<T>(
+    host: &Host,
+    clock: &CpuClock,
+    f: impl FnOnce(&mut dyn ScriptHost) -> T,
+) -> Option<T> {
+    let mut host = host.borrow_mut();
+    let h = host.as_mut()?;
+    Some(clock.paused(|| f(h.as_mut())))
 }
 
 /// `appCall(app, op, argsJson)`: a call through the connector layer, waited for.
 fn app_call_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    apps: Option<AppsBridge>,
+    host: Host,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
     Function::new(
         ctx.clone(),
         move |app: String, op: String, args: String| -> String {
-            match &apps {
-                Some(bridge) => clock.paused(|| (bridge.call)(&app, &op, &args)),
-                None => serde_json::json!({ "error": format!("{app} is not available here") })
-                    .to_string(),
-            }
+            with_host(&host, &clock, |h| h.app_call(&app, &op, &args)).unwrap_or_else(|| {
+                serde_json::json!({ "error": "the script has ended" }).to_string()
+            })
         },
     )
     .map_err(|e| e.to_string())
@@ -426,38 +464,25 @@ fn app_call_fn<'js>(
 /// `next()`: the next input batch as JSON array text, or `null` after the last.
 fn next_batch_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    input: Rc<RefCell<Option<tokio::sync::mpsc::Receiver<String>>>>,
+    host: Host,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
     Function::new(ctx.clone(), move || -> Option<String> {
-        let mut input = input.borrow_mut();
-        clock.paused(|| input.as_mut()?.blocking_recv())
+        with_host(&host, &clock, |h| h.next_batch()).flatten()
     })
     .map_err(|e| e.to_string())
-}
-
-/// The output channel, closed from Rust when the script ends.
-type Output = Rc<RefCell<Option<tokio::sync::mpsc::Sender<OutputBatch>>>>;
-
-/// Sends to the output store, waiting (uncounted) for room; false once it is closed.
-fn send(output: &Output, clock: &CpuClock, batch: OutputBatch) -> bool {
-    let output = output.borrow();
-    let Some(tx) = output.as_ref() else {
-        return false;
-    };
-    clock.paused(|| tx.blocking_send(batch)).is_ok()
 }
 
 /// `emit(lines, count)`: hands a batch of NDJSON lines to the output store;
 /// false once the store stopped taking them.
 fn emit_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    output: Output,
+    host: Host,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
     Function::new(ctx.clone(), move |lines: String, count: usize| -> bool {
         let batch = OutputBatch::Records(bytes::Bytes::from(lines), count);
-        send(&output, &clock, batch)
+        with_host(&host, &clock, |h| h.send(batch)).unwrap_or(false)
     })
     .map_err(|e| e.to_string())
 }
@@ -466,15 +491,12 @@ fn emit_fn<'js>(
 /// the store stopped taking output.
 fn save_file_fn<'js>(
     ctx: &rquickjs::Ctx<'js>,
-    output: Output,
+    host: Host,
     clock: CpuClock,
 ) -> Result<Function<'js>, String> {
     Function::new(ctx.clone(), move |name: String, content: String| -> bool {
-        send(
-            &output,
-            &clock,
-            OutputBatch::File(name, bytes::Bytes::from(content)),
-        )
+        let file = OutputBatch::File(name, bytes::Bytes::from(content));
+        with_host(&host, &clock, |h| h.send(file)).unwrap_or(false)
     })
     .map_err(|e| e.to_string())
 }
@@ -536,15 +558,18 @@ mod tests {
         in_tx.try_send(input.to_string()).unwrap();
         drop(in_tx);
         let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
-        let out = run(ScriptCall {
+        let log = run(ScriptCall {
             source,
-            input: in_rx,
-            output: out_tx,
             variables_json: r#"{"k":"v"}"#,
             limits: &limits,
             cancel: Arc::new(AtomicBool::new(false)),
             attempt: 1,
-            apps: None,
+            handles_json: "[]",
+            host: Box::new(ChannelHost {
+                input: in_rx,
+                output: out_tx,
+                apps: None,
+            }),
         })?;
         let mut lines = String::new();
         while let Ok(out) = out_rx.try_recv() {
@@ -555,7 +580,7 @@ mod tests {
         let records: Vec<&str> = lines.lines().collect();
         Ok(Done {
             records_json: format!("[{}]", records.join(",")),
-            log: out.log,
+            log,
         })
     }
 
@@ -607,6 +632,21 @@ mod tests {
             out.records_json,
             r#"[{"leak":"undefined","evil":"undefined"}]"#
         );
+    }
+
+    /// A self-renewing microtask left by one block would run inside the
+    /// next block on the same thread, eating its CPU time.
+    #[test]
+    fn jobs_a_block_leaves_behind_never_run_in_the_next_block() {
+        call(
+            "globalThis.n = 0; (function again() { n++; Promise.resolve().then(again); })(); return [];",
+            "[]",
+        )
+        .unwrap();
+        let started = Instant::now();
+        let out = call("return [{ n: typeof n }];", "[]").unwrap();
+        assert_eq!(out.records_json, r#"[{"n":"undefined"}]"#);
+        assert!(started.elapsed() < Duration::from_millis(200));
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod schedules;
 mod workflows;
 
 pub use accounts::NewOrganization;
-pub use queue::{Lease, RunEnd};
+pub use queue::{Claim, Lease, RunEnd};
 pub use schedules::{DueSchedule, FirePlan};
 pub use workflows::{Enqueued, ScheduleUpdate};
 

@@ -31,20 +31,40 @@ macro_rules! claim_update {
     };
 }
 
-/// Claims the oldest queued run (the common case, served by the
-/// `runs_queued` index).
-macro_rules! claim_queued_sql {
+/// Claims the oldest unblocked queued run of organization `$4`, while it
+/// has fewer than `$5` runs on live leases (the `runs_queued_by_org` and
+/// `runs_running_by_org` indexes serve both).
+macro_rules! claim_in_org_sql {
     ($lock:literal) => {
         concat!(
             claim_update!(),
-            "WHERE id = (SELECT r.id FROM runs r WHERE r.status = 'Queued' AND ",
+            "WHERE id = (SELECT r.id FROM runs r WHERE r.status = 'Queued' AND r.organization_id = $4 AND ",
             unblocked!("$3"),
+            " AND (SELECT COUNT(*) FROM runs c WHERE c.status = 'Running' AND c.organization_id = $4 \
+               AND c.lease_expires_at >= $3) < $5",
             " ORDER BY r.date_queued LIMIT 1 ",
             $lock,
             ") RETURNING id, workflow_id, run_from, run_till, attempt"
         )
     };
 }
+
+/// Organizations with queued runs, the one to serve first first: fewest runs
+/// on live leases (`$1` now), then the oldest queued run; only those under
+/// `$2` running. The organizations are found by skipping through the
+/// `runs_queued_by_org` index (one seek each, however many runs wait).
+const FAIR_ORGANIZATIONS_SQL: &str = "WITH RECURSIVE orgs(o) AS ( \
+       SELECT (SELECT organization_id FROM runs WHERE status = 'Queued' AND organization_id IS NOT NULL \
+               ORDER BY organization_id LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT organization_id FROM runs WHERE status = 'Queued' AND organization_id > o \
+               ORDER BY organization_id LIMIT 1) FROM orgs WHERE o IS NOT NULL), \
+     load AS (SELECT o, \
+       (SELECT COUNT(*) FROM runs x WHERE x.status = 'Running' AND x.organization_id = o \
+        AND x.lease_expires_at >= $1) AS running, \
+       (SELECT MIN(y.date_queued) FROM runs y WHERE y.status = 'Queued' AND y.organization_id = o) AS oldest \
+       FROM orgs WHERE o IS NOT NULL) \
+     SELECT o FROM load WHERE running < $2 ORDER BY running, oldest LIMIT 16";
 
 /// The oldest run on an expired lease (its worker died), with the lease's holder.
 const EXPIRED_CANDIDATE_SQL: &str = concat!(
@@ -156,6 +176,16 @@ macro_rules! run_select {
     };
 }
 
+/// A worker's claim: who it is, until when its lease holds, and the
+/// organizations' share of the workers.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub expires: Timestamp,
+    pub now: Timestamp,
+    pub max_running_per_organization: i64,
+}
+
 /// How a run ended, for [`Store::finish_run`].
 pub struct RunEnd<'a> {
     pub status: RunStatus,
@@ -173,16 +203,18 @@ pub struct Lease {
 }
 
 impl Store {
-    /// Claims the oldest runnable run: queued, or running on a lease that
-    /// expired (its worker died; the claim names it). `None` when there is
-    /// nothing to do.
-    pub async fn claim_run(
-        &self,
-        owner: &str,
-        expires: Timestamp,
-        now: Timestamp,
-    ) -> Result<Option<ClaimedRun>> {
-        let (row, previous_owner) = match self.claim_queued(owner, expires, now).await? {
+    /// Claims a runnable run: a queued run of the organization with the
+    /// fewest running runs — organizations take turns, and none runs more
+    /// than its share at once — else a run on a lease that expired (its
+    /// worker died; the claim names it). `None` when there is nothing to do.
+    pub async fn claim_run(&self, claim: &Claim<'_>) -> Result<Option<ClaimedRun>> {
+        let Claim {
+            owner,
+            expires,
+            now,
+            ..
+        } = *claim;
+        let (row, previous_owner) = match self.claim_queued(claim).await? {
             Some(row) => (row, None),
             None => match self.take_over_expired(owner, expires, now).await? {
                 Some((row, previous)) => (row, Some(previous)),
@@ -201,28 +233,53 @@ impl Store {
         }))
     }
 
-    async fn claim_queued(
-        &self,
-        owner: &str,
-        expires: Timestamp,
-        now: Timestamp,
-    ) -> Result<Option<ClaimRow>> {
-        let claimed = match &self.db {
-            Db::Sqlite(p) => {
-                sqlx::query_as(claim_queued_sql!(""))
-                    .bind(owner)
-                    .bind(expires)
-                    .bind(now)
-                    .fetch_optional(p)
-                    .await
+    async fn claim_queued(&self, claim: &Claim<'_>) -> Result<Option<ClaimRow>> {
+        let orgs: Vec<Uuid> = with_db!(self, p => sqlx::query_scalar(FAIR_ORGANIZATIONS_SQL)
+            .bind(claim.now)
+            .bind(claim.max_running_per_organization)
+            .fetch_all(p)
+            .await?);
+        for org in orgs {
+            if let Some(row) = self.claim_in_organization(claim, org).await? {
+                return Ok(Some(row));
             }
+        }
+        Ok(None)
+    }
+
+    /// SQLite runs the claim alone (one writer), so its count of running runs
+    /// holds; PostgreSQL first locks the organization's row, so concurrent
+    /// claims for one organization cannot both take its last place.
+    async fn claim_in_organization(
+        &self,
+        claim: &Claim<'_>,
+        org: Uuid,
+    ) -> Result<Option<ClaimRow>> {
+        macro_rules! query {
+            ($lock:literal) => {
+                sqlx::query_as(claim_in_org_sql!($lock))
+                    .bind(claim.owner)
+                    .bind(claim.expires)
+                    .bind(claim.now)
+                    .bind(org)
+                    .bind(claim.max_running_per_organization)
+            };
+        }
+        let claimed = match &self.db {
+            Db::Sqlite(p) => query!("").fetch_optional(p).await,
             Db::Pg(p) => {
-                sqlx::query_as(claim_queued_sql!("FOR UPDATE SKIP LOCKED"))
-                    .bind(owner)
-                    .bind(expires)
-                    .bind(now)
-                    .fetch_optional(p)
-                    .await
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+                let claimed = query!("FOR UPDATE SKIP LOCKED")
+                    .fetch_optional(&mut *tx)
+                    .await;
+                if claimed.is_ok() {
+                    tx.commit().await?;
+                }
+                claimed
             }
         };
         self.claimed(claimed).await

@@ -94,12 +94,27 @@ enum Command {
         #[command(subcommand)]
         command: cron::CronCommand,
     },
+    /// Runs scripts for `canvas serve`, which starts it; not for use by hand.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  canvas sandbox   # started by canvas serve, speaks frames on stdin and stdout"
+    )]
+    Sandbox,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Cron { command } = &cli.command {
         return cron::run(command);
+    }
+    if let Command::Sandbox = &cli.command {
+        return match canvas_engine::sandbox::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: sandbox: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -156,6 +171,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => admin::init(&config, &name, admin_email, json).await,
         Command::Org { command } => admin::org(&config, command).await,
         Command::Keys { command } => admin::keys(&config, command).await,
-        Command::Cron { .. } => unreachable!("handled before the runtime starts"),
+        Command::Cron { .. } | Command::Sandbox => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }

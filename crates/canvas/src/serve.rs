@@ -4,7 +4,9 @@ use crate::config::{Config, ListenAddr, LogFormat};
 use anyhow::Context;
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, ScriptLimits};
+use canvas_engine::{
+    Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, SandboxProgram, ScriptLimits,
+};
 use canvas_security::Secrets;
 use canvas_store::Store;
 use std::io::IsTerminal;
@@ -269,6 +271,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         workers: config.workers,
+        max_running_per_organization: config.max_running_per_organization(),
         lease: Duration::from_secs(config.lease_secs),
         heartbeat: Duration::from_millis(config.heartbeat_ms),
         run_timeout: Duration::from_secs(config.run_timeout_secs),
@@ -285,6 +288,8 @@ fn engine_config(config: &Config) -> EngineConfig {
             max_input_records: config.script_max_input_records,
             max_log_bytes: config.script_max_log_bytes,
         },
+        // Scripts run in `canvas sandbox` processes of this very executable.
+        sandbox: SandboxProgram::this_executable(&["sandbox"]).unwrap_or_default(),
         ..EngineConfig::default()
     }
 }

@@ -100,6 +100,7 @@ fn init_logs() {
 pub fn engine_config() -> canvas_engine::EngineConfig {
     canvas_engine::EngineConfig {
         workers: 2,
+        max_running_per_organization: 1,
         lease: Duration::from_secs(3),
         heartbeat: Duration::from_millis(100),
         poll: Duration::from_millis(50),
@@ -114,9 +115,27 @@ pub fn engine_config() -> canvas_engine::EngineConfig {
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
         },
+        sandbox: sandbox_program(),
         ..canvas_engine::EngineConfig::default()
     }
 }
+
+/// Scripts run in this test binary started again on its one `sandbox_process`
+/// entry (`main.rs`), as `canvas serve` starts `canvas sandbox`.
+pub fn sandbox_program() -> canvas_engine::SandboxProgram {
+    let args = [
+        "sandbox_process",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ];
+    let mut program = canvas_engine::SandboxProgram::this_executable(&args).unwrap();
+    program.env.push((SANDBOX_CHILD.into(), "1".into()));
+    program
+}
+
+/// Set in the environment of this binary when it runs as a sandbox process.
+pub const SANDBOX_CHILD: &str = "CANVAS_TEST_SANDBOX_CHILD";
 
 pub fn test_config() -> ApiConfig {
     ApiConfig {

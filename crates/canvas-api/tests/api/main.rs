@@ -14,6 +14,7 @@ mod connections;
 mod connectors;
 mod egress;
 mod errors;
+mod fairness;
 mod filehub_names;
 mod files;
 mod ftp_connector;
@@ -22,9 +23,26 @@ mod limits;
 mod lockout;
 mod meta;
 mod runs;
+mod sandbox;
 mod schedules;
 mod sftp;
 mod sql_connector;
 mod templates;
 mod text;
 mod workflows;
+
+/// Not a test: the sandbox process this binary's engines run scripts in
+/// (`helpers::sandbox_program`); a no-op when the harness runs it as a test.
+#[test]
+fn sandbox_process() {
+    if std::env::var_os(helpers::SANDBOX_CHILD).is_some() {
+        let code = match canvas_engine::sandbox::serve() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("sandbox: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+}

@@ -69,7 +69,7 @@ pub async fn run_to_end(app: &TestApp, body: Value) -> Value {
     wait_for_end(app, &newest).await
 }
 
-async fn wait_for_end(app: &TestApp, run: &str) -> Value {
+pub async fn wait_for_end(app: &TestApp, run: &str) -> Value {
     let started = Instant::now();
     loop {
         let r = app.get(&format!("/api/WorkflowRun?id={run}")).await;
@@ -346,7 +346,13 @@ async fn a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged(backend
     let dead = format!("dead-worker-{}", uuid::Uuid::new_v4().simple());
     let now = canvas_domain::time::now();
     let expired = now - chrono::Duration::seconds(1);
-    let claimed = app.store.claim_run(&dead, expired, now).await.unwrap();
+    let claim = canvas_store::Claim {
+        owner: &dead,
+        expires: expired,
+        now,
+        max_running_per_organization: 1,
+    };
+    let claimed = app.store.claim_run(&claim).await.unwrap();
     let claimed = claimed.expect("the queued run, claimed by the worker that dies");
     assert_eq!((claimed.attempt, claimed.previous_owner), (1, None));
 

@@ -45,6 +45,8 @@ pub struct Config {
     pub tls_extra_ca_file: Option<PathBuf>,
     pub role: Role,
     pub workers: usize,
+    /// Runs of one organization executing at once; default half the workers, at least 1.
+    pub max_running_runs_per_organization: Option<usize>,
     /// Runs one workflow may have waiting; RunWorkflow beyond it is a 429.
     pub max_queued_runs_per_workflow: u32,
     pub lease_secs: u64,
@@ -100,6 +102,7 @@ impl Default for Config {
             tls_extra_ca_file: None,
             role: Role::All,
             workers: 2,
+            max_running_runs_per_organization: None,
             max_queued_runs_per_workflow: 100,
             lease_secs: 30,
             heartbeat_ms: 5000,
@@ -206,10 +209,22 @@ impl Config {
         Ok(nets)
     }
 
+    /// `max_running_runs_per_organization`, or its default: half the workers, at least 1.
+    pub fn max_running_per_organization(&self) -> usize {
+        self.max_running_runs_per_organization
+            .unwrap_or((self.workers / 2).max(1))
+    }
+
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 17] = [
+        let ranges: [(&str, u64, u64, u64); 18] = [
             ("workers", self.workers as u64, 1, 256),
+            (
+                "max_running_runs_per_organization",
+                self.max_running_per_organization() as u64,
+                1,
+                256,
+            ),
             (
                 "max_connections",
                 self.max_connections as u64,

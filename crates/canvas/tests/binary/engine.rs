@@ -11,6 +11,11 @@ async fn start_slow_run(api: &Api, millis: u64) -> String {
         {"blockName": "Fast", "script": "return [{ n: 1 }, { n: 2 }];"},
         {"blockName": "Slow", "script": format!("const end = Date.now() + {millis}; while (Date.now() < end) {{}} return input.map(r => ({{ n: r.n * 10 }}));")},
     ]);
+    start_run(api, chain).await
+}
+
+/// A workflow of `chain`, and its queued run.
+async fn start_run(api: &Api, chain: serde_json::Value) -> String {
     let template = api
         .post(
             "/api/WorkflowTemplate",
@@ -40,13 +45,7 @@ async fn start_slow_run(api: &Api, millis: u64) -> String {
 async fn interrupted_run_completes_once_after_restart(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, keys) = serve(dir.path());
-    let keys = keys.unwrap();
-    let mut api = Api {
-        base: server.base.clone(),
-        consumer: keys["consumer"].as_str().unwrap().into(),
-        secret: keys["secretKey"].as_str().unwrap().into(),
-        client: reqwest::Client::new(),
-    };
+    let mut api = Api::new(&server.base, &keys.unwrap());
     let run = start_slow_run(&api, 1500).await;
     let before = wait_until(&api, &run, Duration::from_secs(20), |r| {
         r["blocks"][0]["status"] == "Succeeded" && r["blocks"][1]["status"] == "Running"
@@ -188,13 +187,7 @@ async fn two_servers_on_one_postgresql_run_each_queued_run_exactly_once() {
 async fn sigterm_lets_a_running_block_finish_within_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, keys) = serve_with_grace(dir.path(), 10);
-    let keys = keys.unwrap();
-    let api = Api {
-        base: server.base.clone(),
-        consumer: keys["consumer"].as_str().unwrap().into(),
-        secret: keys["secretKey"].as_str().unwrap().into(),
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(&server.base, &keys.unwrap());
     let run = start_slow_run(&api, 800).await;
     wait_until(&api, &run, Duration::from_secs(20), |r| {
         r["blocks"][1]["status"] == "Running"
@@ -220,4 +213,64 @@ async fn sigterm_lets_a_running_block_finish_within_the_grace_period() {
         "finished before the process exited: {after}"
     );
     assert_eq!(after["attempt"], 1);
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let parent_of = |stat: &str| -> Option<u32> {
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            parent_of(&stat) == Some(pid)
+        })
+        .collect()
+}
+
+/// A script spinning inside a QuickJS built-in never reaches the interrupt
+/// handler; SIGTERM still stops the server within its grace, and the
+/// script's sandbox process goes with it.
+#[tokio::test]
+async fn sigterm_stops_the_server_within_its_grace_while_a_script_spins_in_native_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, keys) = serve_with_grace(dir.path(), 1);
+    let api = Api::new(&server.base, &keys.unwrap());
+    let native = "return [Array.prototype.join.call({ length: 2 ** 40 }, '')];";
+    let run = start_run(&api, json!([{"blockName": "Native", "script": native}])).await;
+    wait_until(&api, &run, Duration::from_secs(20), |r| {
+        r["blocks"][0]["status"] == "Running"
+    })
+    .await;
+    let sandboxes = children_of(server.child.id());
+    assert!(!sandboxes.is_empty(), "the script runs in a child process");
+    let stopping = Instant::now();
+
+    let term = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = server.child.wait().unwrap();
+
+    assert!(term.success() && status.success(), "{status}");
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(4), "stopped after {took:?}");
+    for pid in sandboxes {
+        let gone = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                gone.elapsed() < Duration::from_secs(3),
+                "sandbox {pid} outlived the server"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
