@@ -165,6 +165,8 @@ async fn main() -> anyhow::Result<()> {
                         let database = (backend == "postgres").then(|| postgres.clone());
                         let env = [
                             ("CANVAS_WORKERS", w.to_string()),
+                            // One organization runs everything here: let it use every worker.
+                            ("CANVAS_MAX_RUNNING_RUNS_PER_ORGANIZATION", w.to_string()),
                             ("CANVAS_LOG", "warn".to_string()),
                         ];
                         let server =

@@ -19,8 +19,8 @@ pub use block::{
     NativeBlock, NativeBlocks,
 };
 pub use datasets::{
-    AccountFiles, DatasetError, Datasets, FileInfo, RecordBatch, RecordReader, RecordWriter,
-    check_file_name,
+    AccountFiles, DatasetError, Datasets, FileInfo, FileQuotas, RecordBatch, RecordReader,
+    RecordWriter, check_file_name,
 };
 pub use execute::data_source;
 pub use sandbox::SandboxProgram;

@@ -111,7 +111,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let datasets = match remote_datasets {
         Some(remote) => remote,
         None => crate::blobs::local(&config.data_dir)?,
-    };
+    }
+    .with_quotas(config.file_quotas());
     let services = Services {
         store: store.clone(),
         datasets,

@@ -20,6 +20,7 @@ fn file_error(e: DatasetError) -> ApiError {
             ApiError::BadRequest(format!("name: {e}"))
         }
         e @ DatasetError::NoSuchFile(_) => ApiError::NotFound(e.to_string()),
+        e @ DatasetError::FileHubQuota { .. } => ApiError::BadRequest(format!("content: {e}")),
         other => ApiError::internal(other),
     }
 }

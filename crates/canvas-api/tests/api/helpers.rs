@@ -188,6 +188,7 @@ pub struct Options {
     pub hold_engine: bool,
     /// Where connectors may go: the tests' servers are on loopback.
     pub egress: canvas_connectors::EgressPolicy,
+    pub quotas: canvas_engine::FileQuotas,
 }
 
 impl Default for Options {
@@ -200,6 +201,7 @@ impl Default for Options {
             blocks: canvas_engine::NativeBlocks::builtin(),
             hold_engine: false,
             egress: canvas_connectors::EgressPolicy::allowing(&["127.0.0.0/8", "::1"]).unwrap(),
+            quotas: canvas_engine::FileQuotas::default(),
         }
     }
 }
@@ -213,6 +215,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         blocks,
         hold_engine,
         egress,
+        quotas,
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -226,7 +229,9 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
-    let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs")).unwrap();
+    let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs"))
+        .unwrap()
+        .with_quotas(quotas);
     // The connectors' blocks, then the test's own (which may replace them).
     let mut all_blocks = canvas_engine::NativeBlocks::builtin();
     let deps = canvas_connectors::BlockDeps {

@@ -85,7 +85,83 @@ async fn concurrent_callers_cannot_overshoot_the_queue_limit(backend: Backend) {
     assert_eq!(runs.as_array().unwrap().len(), 3);
 }
 
+/// An app whose blocks may store 1,000 bytes of files a try, and whose
+/// accounts 1,000 bytes in File Hub.
+async fn app_with_small_quotas(backend: Backend) -> TestApp {
+    let options = Options {
+        quotas: canvas_engine::FileQuotas {
+            block_files_bytes: 1000,
+            filehub_bytes: 1000,
+        },
+        ..Options::default()
+    };
+    spawn_app_opts(backend, options).await
+}
+
+async fn a_block_storing_files_beyond_its_quota_fails_and_keeps_none(backend: Backend) {
+    let app = app_with_small_quotas(backend).await;
+    let save = "saveFile('a.txt', 'a'.repeat(600)); saveFile('b.txt', 'b'.repeat(600)); return [];";
+    let (workflow, _) = script_workflow(&app, json!([{"blockName": "Save", "script": save}])).await;
+
+    let run = crate::runs::run_to_end(&app, json!({"workflowId": workflow})).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["blocks"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("1200 bytes, over the server's max_block_files_bytes (1000)"),
+        "{error}"
+    );
+    // The failed try's first file was removed with it; within the quota, it stays.
+    assert_eq!(files_of(&app, &run).await, 0);
+    let one = "saveFile('a.txt', 'a'.repeat(600)); return [];";
+    let (workflow, _) = script_workflow(&app, json!([{"blockName": "One", "script": one}])).await;
+    let run = crate::runs::run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(files_of(&app, &run).await, 1);
+}
+
+/// How many files block 1 of `run` left in the blob store.
+async fn files_of(app: &TestApp, run: &serde_json::Value) -> usize {
+    let key = canvas_engine::Datasets::key(run["id"].as_str().unwrap().parse().unwrap(), 1);
+    app.datasets.files(&key).await.unwrap().len()
+}
+
+async fn file_hub_refuses_a_file_beyond_the_accounts_quota_and_keeps_the_rest(backend: Backend) {
+    let app = app_with_small_quotas(backend).await;
+    let store = |name: &str, size: usize| json!({"name": name, "content": "x".repeat(size)});
+    assert_eq!(
+        app.post("/api/StoreFileHubFile", &store("a.txt", 600))
+            .await
+            .status,
+        200
+    );
+
+    let refused = app
+        .post("/api/StoreFileHubFile", &store("b.txt", 600))
+        .await;
+    let replaced = app
+        .post("/api/StoreFileHubFile", &store("a.txt", 900))
+        .await;
+
+    assert_error(
+        &refused,
+        400,
+        "content: the account's File Hub would hold 1200 bytes, over the server's filehub_max_bytes (1000)",
+    );
+    assert_eq!(
+        replaced.status, 200,
+        "replacing a file counts it once: {}",
+        replaced.text
+    );
+    assert_eq!(
+        app.get("/api/FileHubFiles").await.body,
+        json!([{"name": "a.txt", "size": 900}])
+    );
+}
+
 both_backends!(
     a_workflow_queues_at_most_its_limit_of_runs,
     concurrent_callers_cannot_overshoot_the_queue_limit,
+    a_block_storing_files_beyond_its_quota_fails_and_keeps_none,
+    file_hub_refuses_a_file_beyond_the_accounts_quota_and_keeps_the_rest,
 );

@@ -2,9 +2,11 @@
 //! as they are produced and read back in batches, so memory stays bounded
 //! by the batch size whatever the dataset's size.
 
+mod account_files;
 mod reader;
 mod writer;
 
+pub use account_files::{AccountFiles, FileQuotas};
 pub use reader::{BATCH_RECORDS, RecordBatch, RecordReader};
 pub use writer::RecordWriter;
 
@@ -36,6 +38,14 @@ pub enum DatasetError {
     NoSuchFile(String),
     #[error("local copy: {0}")]
     Local(String),
+    #[error(
+        "the files of this block would hold {would} bytes, over the server's max_block_files_bytes ({limit})"
+    )]
+    BlockFilesQuota { would: u64, limit: u64 },
+    #[error(
+        "the account's File Hub would hold {would} bytes, over the server's filehub_max_bytes ({limit})"
+    )]
+    FileHubQuota { would: u64, limit: u64 },
 }
 
 /// A file a block stored beside its records.
@@ -89,6 +99,9 @@ pub struct Datasets {
     /// Recently written small datasets, so the next block of a run reads its
     /// input without a round trip to the blob store.
     recent: Arc<Mutex<Recent>>,
+    quotas: FileQuotas,
+    /// One File Hub write at a time per account, so its quota holds.
+    filehub_turns: account_files::Turns,
 }
 
 /// Datasets under this size stay in memory after they are written.
@@ -135,7 +148,15 @@ impl Datasets {
         Self {
             blobs,
             recent: Arc::default(),
+            quotas: FileQuotas::default(),
+            filehub_turns: account_files::Turns::default(),
         }
+    }
+
+    /// The same blob store with these limits on stored files.
+    pub fn with_quotas(mut self, quotas: FileQuotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -217,6 +238,7 @@ impl Datasets {
         AccountFiles {
             datasets: self.clone(),
             prefix: format!("accounts/{account}/files/"),
+            account,
         }
     }
 
@@ -289,67 +311,5 @@ impl Datasets {
             seen += batch.count;
         }
         Ok(page)
-    }
-}
-
-/// One account's files in the blob store, under `accounts/<id>/files/`.
-#[derive(Clone, Debug)]
-pub struct AccountFiles {
-    datasets: Datasets,
-    prefix: String,
-}
-
-impl AccountFiles {
-    pub async fn list(&self) -> Result<Vec<FileInfo>, DatasetError> {
-        self.datasets.list_files(&self.prefix).await
-    }
-
-    pub async fn read(&self, name: &str) -> Result<Bytes, DatasetError> {
-        self.datasets.get_file(&self.prefix, name).await
-    }
-
-    /// Copies the file `name` into `to` as it streams from the blob store;
-    /// how many bytes it had.
-    pub async fn copy_to<W: tokio::io::AsyncWrite + Unpin>(
-        &self,
-        name: &str,
-        to: &mut W,
-    ) -> Result<u64, DatasetError> {
-        use tokio::io::AsyncWriteExt;
-        check_file_name(name)?;
-        let path = Path::from(format!("{}{name}", self.prefix));
-        let mut chunks = match self.datasets.blobs.get(&path).await {
-            Ok(got) => got.into_stream(),
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(DatasetError::NoSuchFile(name.into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut size = 0;
-        while let Some(chunk) = chunks.next().await.transpose()? {
-            size += chunk.len() as u64;
-            to.write_all(&chunk)
-                .await
-                .map_err(|e| DatasetError::Local(e.to_string()))?;
-        }
-        to.flush()
-            .await
-            .map_err(|e| DatasetError::Local(e.to_string()))?;
-        Ok(size)
-    }
-
-    pub async fn delete(&self, name: &str) -> Result<(), DatasetError> {
-        check_file_name(name)?;
-        let path = Path::from(format!("{}{name}", self.prefix));
-        match self.datasets.blobs.delete(&path).await {
-            Ok(()) => Ok(()),
-            Err(object_store::Error::NotFound { .. }) => Err(DatasetError::NoSuchFile(name.into())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Stores `content` as `name`, replacing a file of that name whole.
-    pub async fn write(&self, name: &str, content: Bytes) -> Result<(), DatasetError> {
-        self.datasets.put_under(&self.prefix, name, content).await
     }
 }

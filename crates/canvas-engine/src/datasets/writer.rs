@@ -19,6 +19,7 @@ pub struct RecordWriter {
     small: Option<Vec<u8>>,
     /// Files stored so far (removed again if the try fails).
     files: Vec<String>,
+    files_bytes: u64,
 }
 
 impl RecordWriter {
@@ -32,13 +33,22 @@ impl RecordWriter {
             count: 0,
             small: Some(Vec::new()),
             files: Vec::new(),
+            files_bytes: 0,
         }
     }
 
     /// Stores a file beside the records (a block that makes files: a CSV
     /// export, a downloaded document). Listed by `WorkflowRunFiles`.
+    /// Refused (nothing stored) once the try's files would exceed
+    /// `max_block_files_bytes`.
     pub async fn put_file(&mut self, name: &str, content: Bytes) -> Result<(), DatasetError> {
+        let would = self.files_bytes + content.len() as u64;
+        let limit = self.datasets.quotas.block_files_bytes;
+        if would > limit {
+            return Err(DatasetError::BlockFilesQuota { would, limit });
+        }
         self.datasets.put_file(&self.key, name, content).await?;
+        self.files_bytes = would;
         self.files.push(name.to_string());
         Ok(())
     }

@@ -61,6 +61,10 @@ pub struct Config {
     pub script_max_input_records: usize,
     /// What a block's `log()` lines may hold; beyond it the log is cut.
     pub script_max_log_bytes: usize,
+    /// Files one try of one block may store; beyond it the try fails.
+    pub max_block_files_bytes: u64,
+    /// Files one account may keep in File Hub; a write beyond it is refused.
+    pub filehub_max_bytes: u64,
     /// A schedule fire later than this is a misfire: it and the fires missed
     /// after it make one run now.
     pub schedule_misfire_ms: u64,
@@ -115,6 +119,8 @@ impl Default for Config {
             script_memory_mb: 256,
             script_max_input_records: 100_000,
             script_max_log_bytes: 1024 * 1024,
+            max_block_files_bytes: 1 << 30,
+            filehub_max_bytes: 10 << 30,
             schedule_misfire_ms: 1000,
             smtp: None,
             blobs: None,
@@ -209,6 +215,14 @@ impl Config {
         Ok(nets)
     }
 
+    /// The limits on stored files.
+    pub fn file_quotas(&self) -> canvas_engine::FileQuotas {
+        canvas_engine::FileQuotas {
+            block_files_bytes: self.max_block_files_bytes,
+            filehub_bytes: self.filehub_max_bytes,
+        }
+    }
+
     /// `max_running_runs_per_organization`, or its default: half the workers, at least 1.
     pub fn max_running_per_organization(&self) -> usize {
         self.max_running_runs_per_organization
@@ -217,7 +231,7 @@ impl Config {
 
     /// Values whose type alone does not bound them: `(key, problem)`.
     fn check(&self) -> Result<(), (String, String)> {
-        let ranges: [(&str, u64, u64, u64); 18] = [
+        let ranges: [(&str, u64, u64, u64); 20] = [
             ("workers", self.workers as u64, 1, 256),
             (
                 "max_running_runs_per_organization",
@@ -286,6 +300,13 @@ impl Config {
                 1024,
                 1 << 30,
             ),
+            (
+                "max_block_files_bytes",
+                self.max_block_files_bytes,
+                1,
+                1 << 50,
+            ),
+            ("filehub_max_bytes", self.filehub_max_bytes, 1, 1 << 50),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
