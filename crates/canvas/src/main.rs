@@ -6,6 +6,7 @@ mod blobs;
 mod bootstrap;
 mod config;
 mod cron;
+mod fds;
 mod lock;
 mod logging;
 mod scheduling;

@@ -27,7 +27,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn api_config(config: &Config) -> ApiConfig {
+fn api_config(config: &Config, max_connections: usize) -> ApiConfig {
     // Checked when the configuration was loaded.
     let trusted_proxies = config.trusted_proxy_nets().unwrap_or_default();
     ApiConfig {
@@ -37,7 +37,7 @@ fn api_config(config: &Config) -> ApiConfig {
         auth_failures_per_minute: config.auth_failures_per_minute,
         max_queued_runs_per_workflow: config.max_queued_runs_per_workflow,
         connections: canvas_api::ConnectionLimits {
-            max_connections: config.max_connections,
+            max_connections,
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
         },
         public_url: config
@@ -45,6 +45,22 @@ fn api_config(config: &Config) -> ApiConfig {
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.listen)),
     }
+}
+
+/// `max_connections`, lowered (and said) when the open-file limit, raised
+/// to its hard limit first, leaves less room.
+fn connections_cap(config: &Config) -> usize {
+    let open_files = crate::fds::raise_limit();
+    let cap = crate::fds::connection_cap(config.max_connections, open_files);
+    if cap < config.max_connections {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            open_files,
+            lowered_to = cap,
+            "max_connections lowered to fit the open-file limit (raise it with ulimit -n or LimitNOFILE)"
+        );
+    }
+    cap
 }
 
 /// What start-up builds before it changes anything: a mistake found here
@@ -132,7 +148,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown.await;
         }
         Some(listener) => {
-            let app = Application::build(api_config(&config), services, listener);
+            let cap = connections_cap(&config);
+            let app = Application::build(api_config(&config, cap), services, listener);
             tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
             app.run_until_stopped(shutdown).await?;
         }

@@ -327,9 +327,24 @@ fn every_flag_and_subcommand_has_a_description_and_an_example() {
 /// Serves on a fresh folder with `env`, stops with SIGTERM once it
 /// listens; returns the log it wrote to its (piped) standard error.
 fn serve_then_stop(env: &[(&str, &str)]) -> String {
+    serve_then_stop_under(&[], env).0
+}
+
+/// `serve_then_stop`, started through `launcher` (a command that execs its
+/// arguments, such as `prlimit`); also returns `/proc/<pid>/limits` as the
+/// server had it.
+fn serve_then_stop_under(launcher: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", crate::common::free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_canvas"));
+    let binary = env!("CARGO_BIN_EXE_canvas");
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
     crate::common::without_canvas_env(&mut command);
     let mut child = command
         .args(["serve", "--listen", &listen, "--data-dir"])
@@ -350,12 +365,33 @@ fn serve_then_stop(env: &[(&str, &str)]) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(200));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    (String::from_utf8_lossy(&out.stderr).into_owned(), limits)
+}
+
+/// The soft limit on open files is raised to the hard one, and a
+/// connection cap that would not fit under it is lowered, saying so.
+#[test]
+fn the_open_file_limit_is_raised_and_the_connection_cap_kept_below_it() {
+    let (log, limits) = serve_then_stop_under(&["prlimit", "--nofile=300:1000", "--"], &[]);
+
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["1000", "1000"],
+        "{open_files}"
+    );
+    let warning = log.lines().find(|l| l.contains("max_connections lowered"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(warning.contains("lowered_to=744"), "{warning}");
 }
 
 #[test]
