@@ -30,6 +30,9 @@ struct Flags {
     lease_lost: AtomicBool,
 }
 
+/// Tries at recording a run's end before it is recorded as Failed instead.
+const END_TRIES: u32 = 5;
+
 impl Engine {
     pub(crate) async fn execute(&self, run: ClaimedRun, mut shutdown: watch::Receiver<bool>) {
         let flags = Arc::new(Flags::default());
@@ -56,8 +59,9 @@ impl Engine {
                 }
             }
         };
-        heartbeat.abort();
+        // The lease is renewed while the end is recorded (which may retry).
         self.conclude(&run, outcome, stopping, &flags).await;
+        heartbeat.abort();
     }
 
     async fn conclude(
@@ -99,7 +103,7 @@ impl Engine {
             last_block: last,
             at,
         };
-        match self.store.finish_run(run.id, &self.node, &end).await {
+        match self.record_end(run, &end).await {
             Ok(true) if status == RunStatus::Failed => {
                 tracing::info!(run = %run.id, status = status.name(), "run finished");
                 self.notify_failure(run, end.error.unwrap_or_default())
@@ -111,6 +115,34 @@ impl Engine {
             }
             Err(e) => tracing::error!(run = %run.id, error = %e, "recording the run's end failed"),
         }
+    }
+
+    /// Records the run's end, retrying a store that fails; when the end as
+    /// it was cannot be written, ends the run as Failed, saying why — a run
+    /// never stays Running (to be run again) because its end was lost.
+    async fn record_end(&self, run: &ClaimedRun, end: &RunEnd<'_>) -> Result<bool, StoreError> {
+        let mut failure = None;
+        for attempt in 0..END_TRIES {
+            match self.store.finish_run(run.id, &self.node, end).await {
+                Ok(held) => return Ok(held),
+                Err(e) => {
+                    tracing::warn!(run = %run.id, attempt, error = %e, "recording the run's end failed; trying again");
+                    failure = Some(e);
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        let why = format!(
+            "the run's end ({}) could not be recorded: {}",
+            end.status.name(),
+            failure.map(|e| e.to_string()).unwrap_or_default()
+        );
+        let failed = RunEnd {
+            status: RunStatus::Failed,
+            error: Some(&why),
+            ..*end
+        };
+        self.store.finish_run(run.id, &self.node, &failed).await
     }
 
     /// Runs the blocks not yet completed; returns how it ended and the last block completed.

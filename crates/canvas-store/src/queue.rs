@@ -187,6 +187,7 @@ pub struct Claim<'a> {
 }
 
 /// How a run ended, for [`Store::finish_run`].
+#[derive(Debug, Clone, Copy)]
 pub struct RunEnd<'a> {
     pub status: RunStatus,
     pub error: Option<&'a str>,

@@ -364,6 +364,11 @@ impl TestApp {
         start_engine(&self.held_engine);
     }
 
+    /// The embedded store's file (SQLite apps), for tests that change it behind Canvas's back.
+    pub fn sqlite_file(&self) -> std::path::PathBuf {
+        self._dir.path().join("canvas.db")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -671,3 +671,30 @@ mod retry_tests {
     use super::*;
     both_backends!(transient_failures_are_retried_and_permanent_ones_fail_at_once);
 }
+
+/// A store that refuses to record a run's end (here a trigger; in life a
+/// full disk, a constraint, an outage) does not leave the run Running, to
+/// be executed again after its lease: the end is retried, then the run is
+/// recorded as Failed, saying why.
+#[tokio::test]
+async fn a_run_whose_end_cannot_be_recorded_ends_as_failed_saying_why() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (workflow, _) = script_workflow(&app, json!([script("One", "return [{ n: 1 }];")])).await;
+    let url = format!("sqlite://{}", app.sqlite_file().display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let refuse = "CREATE TRIGGER refuse_success BEFORE UPDATE OF status ON runs \
+                  WHEN NEW.status = 'Succeeded' BEGIN SELECT RAISE(ABORT, 'no room left'); END";
+    sqlx::query(refuse).execute(&mut db).await.unwrap();
+
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the run's end (Succeeded) could not be recorded"),
+        "{error}"
+    );
+    assert_eq!(run["attempt"], 1, "not run again: {run}");
+}
