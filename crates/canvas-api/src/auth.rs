@@ -172,6 +172,12 @@ async fn managed_account(
     {
         return Err(refused());
     }
+    if !key.role.may_act_as(account.role) {
+        return Err(ApiError::Forbidden(format!(
+            "a {} key may not act as account {target}, a {} account",
+            key.role, account.role
+        )));
+    }
     acting.account_id = account.id;
     acting.organization_id = account.organization_id;
     acting.role = account.role;

@@ -35,6 +35,19 @@ impl AccountRole {
     pub fn manages_organization_tree(self) -> bool {
         matches!(self, Self::Admin | Self::SuperPartner)
     }
+
+    /// Whether a key of this role may act (`ManagedAccountId`) as an account
+    /// of `target`'s role: acting never raises a key above its own role
+    /// (User < SuperPartner < Admin), so a SuperPartner may not act as an
+    /// Admin. The tree rule (own organization and below) comes on top.
+    pub fn may_act_as(self, target: AccountRole) -> bool {
+        let rank = |r: AccountRole| match r {
+            Self::User => 0,
+            Self::SuperPartner => 1,
+            Self::Admin => 2,
+        };
+        self.manages_organization_tree() && rank(target) <= rank(self)
+    }
 }
 
 impl fmt::Display for AccountRole {

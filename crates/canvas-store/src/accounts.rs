@@ -85,8 +85,14 @@ pub struct NewOrganization {
     pub secret_hash: Vec<u8>,
 }
 
+/// `email_key`: an address is unique within its organization tree.
+fn email_key(tree_root: Uuid, email: &str) -> String {
+    format!("{}:{}", tree_root.simple(), email.to_lowercase())
+}
+
+/// Inserts account `$a` of the tree whose root is `$root`.
 macro_rules! insert_account {
-    ($a:expr, $conn:expr) => {
+    ($a:expr, $root:expr, $conn:expr) => {
         sqlx::query(
             "INSERT INTO accounts (id, organization_id, first_name, last_name, email, email_key, phone, \
              role, country_key, global_notifications, default_notification_email, active, \
@@ -98,7 +104,7 @@ macro_rules! insert_account {
         .bind(&$a.first_name)
         .bind(&$a.last_name)
         .bind(&$a.email)
-        .bind($a.email.to_lowercase())
+        .bind(email_key($root, &$a.email))
         .bind(&$a.phone)
         .bind($a.role.name())
         .bind(&$a.country_key)
@@ -131,12 +137,16 @@ impl Store {
     /// Creates an organization, its admin account and the admin's key at once.
     pub async fn create_organization(&self, new: &NewOrganization) -> Result<()> {
         let o = &new.organization;
+        let root = match o.parent_id {
+            Some(parent) => self.tree_root(parent).await?,
+            None => o.id,
+        };
         with_db!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO organizations (id, name, parent_id, allowed_cidrs, date_created) VALUES ($1, $2, $3, $4, $5)")
                 .bind(o.id).bind(&o.name).bind(o.parent_id).bind(to_json(&o.allowed_cidrs)).bind(o.date_created)
                 .execute(&mut *tx).await?;
-            insert_account!(new.admin, &mut *tx)?;
+            insert_account!(new.admin, root, &mut *tx)?;
             sqlx::query("INSERT INTO api_keys (consumer, account_id, secret_hash, date_created) VALUES ($1, $2, $3, $4)")
                 .bind(&new.consumer).bind(new.admin.id).bind(&new.secret_hash).bind(o.date_created)
                 .execute(&mut *tx).await?;
@@ -163,8 +173,19 @@ impl Store {
     }
 
     pub async fn create_account(&self, account: &NewAccount) -> Result<()> {
-        with_db!(self, p => insert_account!(account, p))?;
+        let root = self.tree_root(account.organization_id).await?;
+        with_db!(self, p => insert_account!(account, root, p))?;
         Ok(())
+    }
+
+    /// The root of the organization tree `organization` belongs to.
+    pub async fn tree_root(&self, organization: Uuid) -> Result<Uuid> {
+        let sql = "WITH RECURSIVE up(id, parent_id) AS ( \
+                     SELECT id, parent_id FROM organizations WHERE id = $1 \
+                     UNION ALL \
+                     SELECT o.id, o.parent_id FROM organizations o JOIN up ON o.id = up.parent_id) \
+                   SELECT id FROM up WHERE parent_id IS NULL";
+        Ok(with_db!(self, p => sqlx::query_scalar(sql).bind(organization).fetch_one(p).await?))
     }
 
     pub async fn account(&self, id: Uuid) -> Result<Account> {

@@ -22,6 +22,7 @@ mod http_connector;
 mod limits;
 mod lockout;
 mod meta;
+mod roles;
 mod runs;
 mod sandbox;
 mod schedules;
