@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod extract;
+mod rejections;
 mod routes;
 mod serve;
 mod spec;

@@ -83,3 +83,47 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_slots_come_back() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.get_raw("/healthz", &[]).await.status, 200);
 }
+
+/// What the server answers to `raw`, read until it closes.
+async fn answer_to(app: &crate::helpers::TestApp, raw: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = TcpStream::connect(host(app)).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
+    read.await.expect("the server answers and closes").unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// hyper's own answers to heads it cannot read are `{State, Msg}` JSON too.
+#[tokio::test]
+async fn requests_hyper_refuses_itself_get_state_msg_json() {
+    let app = app_with(100, Duration::from_secs(5)).await;
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+
+    let malformed = answer_to(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+    )
+    .await;
+    let too_many = answer_to(
+        &app,
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+
+    assert!(malformed.starts_with("HTTP/1.1 400 "), "{malformed}");
+    assert!(
+        malformed.contains("content-type: application/json"),
+        "{malformed}"
+    );
+    assert!(
+        malformed.ends_with(r#"{"State":400,"Msg":"the request could not be read: its request line or a header is not valid HTTP/1.1"}"#),
+        "{malformed}"
+    );
+    assert!(too_many.starts_with("HTTP/1.1 431 "), "{too_many}");
+    assert!(
+        too_many.ends_with(r#"{"State":431,"Msg":"the request's headers are too large"}"#),
+        "{too_many}"
+    );
+}
