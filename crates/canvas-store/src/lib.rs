@@ -6,6 +6,7 @@
 
 mod accounts;
 mod catalog;
+mod claim;
 mod connect;
 pub mod model;
 mod queue;
@@ -13,7 +14,8 @@ mod schedules;
 mod workflows;
 
 pub use accounts::NewOrganization;
-pub use queue::{Claim, Lease, RunEnd};
+pub use claim::Claim;
+pub use queue::{Lease, RunEnd};
 pub use schedules::{DueSchedule, FirePlan};
 pub use workflows::{Enqueued, ScheduleUpdate};
 

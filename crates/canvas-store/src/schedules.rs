@@ -132,16 +132,19 @@ fn advance_sql(rows: usize) -> String {
 const ORGANIZATION_OF: &str = "(SELECT a.organization_id FROM workflows w \
      JOIN accounts a ON a.id = w.account_id WHERE w.id = ";
 
+/// The account of the workflow whose id follows (closed by the caller).
+const ACCOUNT_OF: &str = "(SELECT account_id FROM workflows WHERE id = ";
+
 /// The runs of fires, at most one per (workflow, fire time).
 fn enqueue_sql(rows: usize) -> String {
     format!(
         "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, \
-         date_queued, fire_time, organization_id) VALUES {} ON CONFLICT DO NOTHING",
+         date_queued, fire_time, organization_id, account_id) VALUES {} ON CONFLICT DO NOTHING",
         value_rows(rows, 7, |p| {
             let p: Vec<&str> = p.split(", ").collect();
             format!(
-                "({}, {}, 'Queued', {}, {}, {}, 0, {}, {}, {ORGANIZATION_OF}{}))",
-                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[1]
+                "({}, {}, 'Queued', {}, {}, {}, 0, {}, {}, {ORGANIZATION_OF}{}), {ACCOUNT_OF}{}))",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[1], p[1]
             )
         })
     )

@@ -146,8 +146,8 @@ impl Store {
     /// writers; a read-then-write transaction would fail to upgrade under
     /// contention), PostgreSQL first locks the workflow's row.
     pub async fn enqueue_run(&self, run: &NewRun, max_queued: i64) -> Result<Enqueued> {
-        let insert = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued, organization_id) \
-                      SELECT $1, $2, $3, $4, $5, $6, 0, $7, a.organization_id FROM workflows w JOIN accounts a ON a.id = w.account_id \
+        let insert = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued, organization_id, account_id) \
+                      SELECT $1, $2, $3, $4, $5, $6, 0, $7, a.organization_id, a.id FROM workflows w JOIN accounts a ON a.id = w.account_id \
                       WHERE w.id = $2 AND (SELECT COUNT(*) FROM runs WHERE workflow_id = $2 AND status = 'Queued') < $8";
         // One bind list for both backends' query types.
         macro_rules! query {
