@@ -6,4 +6,5 @@ mod datasets;
 mod engine;
 mod readme;
 mod schedules;
+mod secrets;
 mod startup;
