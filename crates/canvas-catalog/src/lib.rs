@@ -194,6 +194,36 @@ mod tests {
     use super::*;
     use canvas_domain::catalog::FieldKind;
 
+    /// A vendor's declaration covers exactly the blocks its application
+    /// lists, names credentials it has, and has an http(s) base.
+    #[test]
+    fn vendor_declarations_match_their_applications() {
+        use canvas_domain::vendor::VendorAuth;
+        let c = Catalog::load().unwrap();
+        for app in c.applications.iter().filter(|a| a.vendor.is_some()) {
+            let v = app.vendor.as_ref().unwrap();
+            assert_eq!(
+                app.connector,
+                Some(canvas_domain::catalog::ConnectorKind::Vendor)
+            );
+            let declared: Vec<&str> = v.blocks.iter().map(|b| b.name.as_str()).collect();
+            let listed: Vec<&str> = app.blocks.iter().map(|b| b.name.as_str()).collect();
+            assert_eq!(declared, listed, "{}", app.name);
+            let has = |name: &str| app.credential_fields.iter().any(|f| f.short_name == name);
+            let VendorAuth::Bearer { credential } = &v.auth;
+            assert!(has(credential), "{}: {credential}", app.name);
+            for p in v.placeholders.values() {
+                assert!(has(&p.credential), "{}: {}", app.name, p.credential);
+            }
+            assert!(v.base_url.starts_with("https://") || v.base_url.starts_with("http://"));
+        }
+        assert!(
+            c.applications
+                .iter()
+                .any(|a| a.short_name == "MYST2" && a.vendor.is_some())
+        );
+    }
+
     #[test]
     fn every_data_file_loads_and_ids_and_short_names_are_unique() {
         let c = Catalog::load().unwrap();

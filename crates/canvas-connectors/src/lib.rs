@@ -12,6 +12,9 @@ mod remote;
 mod sftp;
 mod sql;
 mod transfer;
+mod vendor;
+
+pub use vendor::{VendorBases, vendor_base, vendor_short_names};
 
 pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurity};
 
@@ -35,6 +38,8 @@ pub struct ConnectorConfig {
     pub extra_ca_file: Option<PathBuf>,
     /// The addresses connectors may reach (internal ones refused unless allowed).
     pub egress: EgressPolicy,
+    /// Deployments' base URLs for vendors (`[vendors.<SHORT>] base_url`).
+    pub vendor_bases: VendorBases,
 }
 
 impl ConnectorConfig {
@@ -53,6 +58,7 @@ impl Default for ConnectorConfig {
             transfer_stall: Duration::from_secs(60),
             extra_ca_file: None,
             egress: EgressPolicy::default(),
+            vendor_bases: VendorBases::new(),
         }
     }
 }
@@ -186,6 +192,23 @@ impl Connectors {
                     ))),
                 }
             }
+            Some(ConnectorKind::Vendor) => {
+                let vendor = vendor::Vendor::of(app, &self.http, &self.config.vendor_bases);
+                match vendor {
+                    Some(Ok(vendor)) => {
+                        match tokio::time::timeout(timeout, vendor.check(credentials)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(ConnectorError::Unreachable(format!(
+                                "{}: no answer within {} s",
+                                app.name,
+                                timeout.as_secs()
+                            ))),
+                        }
+                    }
+                    Some(Err(e)) => Err(ConnectorError::Failed(e)),
+                    None => return Err(CheckError::NoConnector(app.name.clone())),
+                }
+            }
             None => return Err(CheckError::NoConnector(app.name.clone())),
         };
         checked?;
@@ -227,6 +250,15 @@ impl Connectors {
                     services.reach.clone(),
                 ),
                 Some(ConnectorKind::Http) => http::register(blocks, self.http.clone(), app),
+                Some(ConnectorKind::Vendor) => {
+                    match vendor::Vendor::of(app, &self.http, &self.config.vendor_bases) {
+                        Some(Ok(v)) => vendor::register(blocks, v),
+                        Some(Err(e)) => {
+                            tracing::error!(error = %e, "a vendor's declaration is wrong")
+                        }
+                        None => {}
+                    }
+                }
                 Some(ConnectorKind::Mssql) => sql::register(
                     blocks,
                     sql::Dialect::MsSql,

@@ -61,6 +61,8 @@ pub enum ConnectorKind {
     Http,
     Sftp,
     Mssql,
+    /// A vendor's API, declared in the application's `vendor` (HTTP underneath).
+    Vendor,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,9 @@ pub struct Application {
     pub is_o_auth_app: bool,
     #[serde(default)]
     pub connector: Option<ConnectorKind>,
+    /// How the vendor's API is reached (connector `vendor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<crate::vendor::VendorSpec>,
     #[serde(default)]
     pub blocks: Vec<BlockDef>,
 }

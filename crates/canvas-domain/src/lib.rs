@@ -10,6 +10,7 @@ pub mod net;
 pub mod schedule;
 pub mod template;
 pub mod time;
+pub mod vendor;
 pub mod workflow;
 
 pub use uuid::Uuid;

@@ -257,6 +257,7 @@ fn connectors(config: &Config) -> anyhow::Result<Connectors> {
         extra_ca_file: config.tls_extra_ca_file.clone(),
         // Checked when the configuration was loaded.
         egress: config.egress_policy().unwrap_or_default(),
+        vendor_bases: config.vendor_bases().unwrap_or_default(),
     })?)
 }
 

@@ -189,6 +189,8 @@ pub struct Options {
     /// Where connectors may go: the tests' servers are on loopback.
     pub egress: canvas_connectors::EgressPolicy,
     pub quotas: canvas_engine::FileQuotas,
+    /// `[vendors.<SHORT>] base_url`: the vendors' stand-ins.
+    pub vendor_bases: canvas_connectors::VendorBases,
 }
 
 impl Default for Options {
@@ -202,6 +204,7 @@ impl Default for Options {
             hold_engine: false,
             egress: canvas_connectors::EgressPolicy::allowing(&["127.0.0.0/8", "::1"]).unwrap(),
             quotas: canvas_engine::FileQuotas::default(),
+            vendor_bases: Default::default(),
         }
     }
 }
@@ -216,6 +219,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         hold_engine,
         egress,
         quotas,
+        vendor_bases,
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -226,6 +230,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         transfer_stall,
         extra_ca_file,
         egress,
+        vendor_bases,
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;

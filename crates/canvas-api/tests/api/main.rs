@@ -3,6 +3,7 @@
 mod ftp;
 mod helpers;
 mod http_server;
+mod mystore_server;
 mod sftp_server;
 mod smtp;
 
@@ -30,6 +31,7 @@ mod sftp;
 mod sql_connector;
 mod templates;
 mod text;
+mod vendors;
 mod workflows;
 
 /// Not a test: the sandbox process this binary's engines run scripts in

@@ -231,6 +231,7 @@ async fn read_pages(
         path: settings.path.clone(),
         query: [settings.query.clone(), settings.paging.first()].concat(),
         body: settings.body.clone(),
+        media_type: None,
     };
     let mut total = 0;
     for page in 1..=MAX_PAGES {
@@ -277,6 +278,7 @@ async fn send_input(
                 }),
                 query: settings.query.clone(),
                 body: Some(body),
+                media_type: None,
             };
             let response = session.send(&request).await?;
             let found = settings.records_of(&request, &response).unwrap_or_default();
@@ -372,6 +374,7 @@ impl AppOperations for HttpApp {
                 path: path.to_string(),
                 query,
                 body,
+                media_type: None,
             };
             let response = self.session(Some(app))?.send(&request).await?;
             Ok(

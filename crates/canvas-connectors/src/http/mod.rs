@@ -9,10 +9,12 @@ mod egress;
 mod paging;
 
 pub(crate) use blocks::register;
+pub(crate) use paging::MAX_PAGES;
 
 use crate::ConnectorError;
 use crate::reach::Reach;
-use auth::{Auth, TokenCache};
+pub(crate) use auth::Auth;
+use auth::TokenCache;
 use canvas_domain::credentials::Credentials;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -77,7 +79,21 @@ impl Http {
             base,
             auth: Auth::from_credentials(credentials)?,
             session,
+            vendor: None,
         })
+    }
+}
+
+impl Http {
+    /// Requests to a vendor's `base` with `auth` (the vendor connector).
+    pub fn vendor_session(&self, vendor: &str, base: reqwest::Url, auth: Auth) -> HttpSession {
+        HttpSession {
+            http: self.clone(),
+            base,
+            auth,
+            session: SessionPolicy::default(),
+            vendor: Some(vendor.to_string()),
+        }
     }
 }
 
@@ -95,6 +111,9 @@ pub(crate) struct HttpSession {
     base: reqwest::Url,
     auth: Auth,
     session: SessionPolicy,
+    /// A vendor's name: its refusals are said in its own words
+    /// (`vendors.md` §1.3); `None` for the generic HTTP application.
+    vendor: Option<String>,
 }
 
 /// One request: method, path under the base URL (or an absolute URL of the
@@ -105,6 +124,8 @@ pub(crate) struct Request {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// `Accept` (and `Content-Type` of a body); JSON when `None`.
+    pub media_type: Option<String>,
 }
 
 impl Request {
@@ -114,6 +135,7 @@ impl Request {
             path: path.to_string(),
             query: Vec::new(),
             body: None,
+            media_type: None,
         }
     }
 }
@@ -177,23 +199,24 @@ impl HttpSession {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            return read(request, response).await;
+            return read(request, response, self.vendor.as_deref()).await;
         }
     }
 
     async fn send_once(&self, request: &Request) -> Result<reqwest::Response, ConnectorError> {
         let url = self.url(&request.path)?;
         egress::check_literal(&self.http.reach, &url)?;
+        let media = request.media_type.as_deref().unwrap_or("application/json");
         let mut builder = self
             .http
             .client
             .request(request.method.clone(), url)
-            .header("Accept", "application/json");
+            .header("Accept", media);
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
         }
         if let Some(body) = &request.body {
-            builder = builder.json(body);
+            builder = builder.json(body).header("Content-Type", media);
         }
         let builder = self.auth.apply(builder, &self.http, self.session).await?;
         let response = builder.send().await.map_err(|e| transport(&self.base, e))?;
@@ -238,8 +261,14 @@ fn reason(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("")
 }
 
-/// Reads the body; a non-2xx status becomes an error with the server's words.
-async fn read(request: &Request, response: reqwest::Response) -> Result<Response, ConnectorError> {
+/// Reads the body; a non-2xx status becomes an error with the server's
+/// words — a vendor's refusal in its own words alone, another of its
+/// errors as `<VENDOR> <status>: <words>`.
+async fn read(
+    request: &Request,
+    response: reqwest::Response,
+    vendor: Option<&str>,
+) -> Result<Response, ConnectorError> {
     let status = response.status();
     let link = response
         .headers()
@@ -256,19 +285,49 @@ async fn read(request: &Request, response: reqwest::Response) -> Result<Response
         return Ok(Response { body, bytes, link });
     }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-    let message = format!(
-        "{} {} answered {} {}: {}",
-        request.method,
-        request.path,
-        status.as_u16(),
-        reason(status),
-        snippet.trim()
-    );
+    let message = match vendor {
+        Some(vendor) => {
+            let words =
+                vendor_words(&bytes).unwrap_or_else(|| snippet.trim().chars().take(200).collect());
+            match status.as_u16() {
+                401 | 403 => words,
+                code => format!("{vendor} {code}: {words}"),
+            }
+        }
+        None => format!(
+            "{} {} answered {} {}: {}",
+            request.method,
+            request.path,
+            status.as_u16(),
+            reason(status),
+            snippet.trim()
+        ),
+    };
     Err(match status.as_u16() {
         401 | 403 => ConnectorError::Rejected(message),
         408 | 429 | 500..=599 => ConnectorError::Transient(message),
         _ => ConnectorError::Failed(message),
     })
+}
+
+/// A vendor's own words in an error document (`vendors.md` §1.3):
+/// JSON:API `errors[0].detail` or `.title`, OAuth `error_description` or
+/// `error`, `message`, `Message`, `ErrorMessage`.
+fn vendor_words(bytes: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(bytes).ok()?;
+    let first = &body["errors"][0];
+    [
+        &first["detail"],
+        &first["title"],
+        &body["error_description"],
+        &body["error"],
+        &body["message"],
+        &body["Message"],
+        &body["ErrorMessage"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str().filter(|s| !s.trim().is_empty()))
+    .map(|s| s.trim().chars().take(500).collect())
 }
 
 fn transport(base: &reqwest::Url, e: reqwest::Error) -> ConnectorError {

@@ -6,6 +6,7 @@
 mod env;
 mod explain;
 mod values;
+mod vendors;
 
 use crate::blobs::BlobConfig;
 use canvas_connectors::SmtpConfig;
@@ -75,6 +76,8 @@ pub struct Config {
     pub blobs: Option<BlobConfig>,
     /// Internal address ranges connectors may reach (none by default).
     pub egress: EgressConfig,
+    /// Vendors' base URLs for this deployment, by short name.
+    pub vendors: std::collections::BTreeMap<String, vendors::VendorConfig>,
 }
 
 /// `[egress]`: what tenants' connectors may reach beyond the public internet.
@@ -125,6 +128,7 @@ impl Default for Config {
             smtp: None,
             blobs: None,
             egress: EgressConfig::default(),
+            vendors: Default::default(),
         }
     }
 }
@@ -185,6 +189,11 @@ impl Config {
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("canvas.db")
+    }
+
+    /// `[vendors.<SHORT>] base_url`, checked.
+    pub fn vendor_bases(&self) -> Result<canvas_connectors::VendorBases, (String, String)> {
+        vendors::bases(&self.vendors)
     }
 
     /// The egress policy `[egress] allow` opens.
@@ -341,6 +350,7 @@ impl Config {
             .map_err(|problem| ("trusted_proxies".to_string(), problem))?;
         self.egress_policy()
             .map_err(|problem| ("egress.allow".to_string(), problem))?;
+        self.vendor_bases()?;
         if let Some(smtp) = &self.smtp
             && smtp.username.is_some() != smtp.password.is_some()
         {
@@ -397,10 +407,13 @@ impl Provider for Flags<'_> {
 mod tests {
     use super::*;
 
-    /// The ```toml block of README.md: every key in it known, every value valid.
+    /// The ```toml block of README.md's "Operating": every key in it known,
+    /// every value valid.
     #[test]
     fn the_readme_sample_configuration_loads() {
         let readme = include_str!("../../../../README.md");
+        let operating = readme.find("## Operating").expect("an Operating section");
+        let readme = &readme[operating..];
         let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
         let sample = &readme[start..start + readme[start..].find("```").unwrap()];
         let dir = tempfile::tempdir().unwrap();

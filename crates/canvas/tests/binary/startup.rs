@@ -176,6 +176,19 @@ fn more_mistakes() -> &'static [Mistake<'static>] {
             &[],
             "heartbeat_ms: 5000 is out of range; expected 10 to 4999: heartbeats must come more often than lease_secs (5 s)",
         ),
+        // A vendor's base: http or https only, and only a vendor Canvas reaches.
+        (
+            "",
+            &[],
+            &[("CANVAS_VENDORS__MYST2__BASE_URL", "ftp://mystore.example")],
+            "CANVAS_VENDORS__MYST2__BASE_URL: 'ftp://mystore.example' is not an http:// or https:// URL",
+        ),
+        (
+            "[vendors.SHOPIFY]\nbase_url = \"https://x.example\"",
+            &[],
+            &[],
+            "canvas.toml: vendors.SHOPIFY: not a vendor application Canvas reaches; expected one of MYST2",
+        ),
     ]
 }
 

@@ -1,0 +1,127 @@
+//! Vendor applications, declared in the catalog and run by the HTTP
+//! connector, against stand-ins written from `vendors.md`.
+
+use crate::connectors::{connector_workflow, run};
+use crate::helpers::{Options, TestApp, assert_error, spawn_app_opts};
+use crate::mystore_server::{self, CUSTOMERS, MyStore, SHOP, TOKEN};
+use crate::runs::output;
+use serde_json::{Value, json};
+
+const MYSTORE: &str = "c1d54a1e-8a0f-4e0e-9d5a-3f2b6c9e7a10";
+
+async fn app_with_mystore() -> (TestApp, MyStore) {
+    let stand_in = mystore_server::start().await;
+    let mut options = Options::default();
+    options
+        .vendor_bases
+        .insert("MYST2".into(), stand_in.base.clone());
+    (
+        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
+        stand_in,
+    )
+}
+
+fn credentials(token: &str) -> Value {
+    json!({"shopUrl": format!("https://{SHOP}.mystore.no/"), "apikey": token})
+}
+
+async fn register(app: &TestApp, creds: &Value) -> crate::helpers::Resp {
+    let body =
+        json!({"applicationId": MYSTORE, "tagText": "Shop", "credentialsJson": creds.to_string()});
+    app.post("/api/RegApplication", &body).await
+}
+
+#[tokio::test]
+async fn mystore_registration_checks_the_token_against_the_shop() {
+    let (app, stand_in) = app_with_mystore().await;
+
+    let refused = register(&app, &credentials("wrong")).await;
+    let custom_domain = register(
+        &app,
+        &json!({"shopUrl": "https://shop.example.com", "apikey": TOKEN}),
+    )
+    .await;
+    let accepted = register(&app, &credentials(TOKEN)).await;
+
+    assert_error(
+        &refused,
+        400,
+        "Authentication Error: The access token is invalid.",
+    );
+    assert_error(&custom_domain, 400, "shopUrl");
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let asked = stand_in.asked.lock().unwrap().clone();
+    assert_eq!(asked.last().unwrap(), &format!("/shops/{SHOP}/settings"));
+    assert!(!refused.text.contains("wrong") && !accepted.text.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn mystore_customers_are_read_page_by_page_and_flattened() {
+    let (app, stand_in) = app_with_mystore().await;
+    let chain = json!([{"blockName": "MyStore Get Customers", "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("MYST2", MYSTORE, credentials(TOKEN))], chain).await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    assert_eq!(ran["blocks"][0]["recordsOut"], CUSTOMERS as i64);
+    let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        records[0],
+        json!({"id": "1", "firstname": "Kari 1", "lastname": "Nordmann", "email": "kari1@example.no",
+               "newsletter": false, "created_at": "2023-01-17T07:00:00Z"})
+    );
+    let pages: Vec<String> = stand_in
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.contains("/customers"))
+        .cloned()
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(
+        pages[0].contains("page%5Bsize%5D=100") || pages[0].contains("page[size]=100"),
+        "{pages:?}"
+    );
+}
+
+#[tokio::test]
+async fn mystore_orders_keep_the_status_and_age_asked_for() {
+    let (app, _stand_in) = app_with_mystore().await;
+    let chain =
+        json!([{"blockName": "MyStore Get orders", "variables": {"status": "2", "age": 7}}]);
+    let workflow = connector_workflow(&app, &[("MYST2", MYSTORE, credentials(TOKEN))], chain).await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    let ids: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1001"], "status 2, younger than 7 days");
+    assert_eq!(records[0]["order_status_id"], "2");
+    assert_eq!(records[0]["customer_id"], "17");
+    assert_eq!(records[0]["order_products"][0]["products_model"], "UG-1");
+    assert!(records[0]["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn scripts_read_mystore_through_their_handle_page_by_page() {
+    let (app, _stand_in) = app_with_mystore().await;
+    let source = "const all = await apps.MYST2.get('/shops/{shop}/customers', {'page[size]': 100}, {paged: true}); \
+                  const settings = await apps.MYST2.get('/shops/{shop}/customers', {'page[size]': 2}); \
+                  return [{ n: all.length, last: all[all.length - 1].id, raw: settings.data.length }];";
+    let chain = json!([{"blockName": "Count", "script": source, "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("MYST2", MYSTORE, credentials(TOKEN))], chain).await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    assert_eq!(records, json!([{"n": CUSTOMERS, "last": "250", "raw": 2}]));
+}

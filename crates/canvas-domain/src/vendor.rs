@@ -1,0 +1,325 @@
+//! Vendor applications as data: how Canvas reaches a vendor's API (base URL,
+//! authentication, path placeholders, the credential check, paging, the shape
+//! of its documents) and the request of each of its blocks. The catalog's
+//! application files carry a `vendor` declaration; the HTTP connector
+//! executes it. Pure: the rules that turn a vendor's answer into records.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VendorSpec {
+    /// The production base; `[vendors.<SHORT>] base_url` replaces it.
+    pub base_url: String,
+    pub auth: VendorAuth,
+    /// `Accept` on resource endpoints (e.g. `application/vnd.api+json`).
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// `{name}` in paths, filled from the registration's credentials.
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, Placeholder>,
+    /// The credential check: one authenticated request that must answer 2xx.
+    pub check: VendorRequest,
+    pub paging: VendorPaging,
+    pub documents: DocumentShape,
+    pub blocks: Vec<VendorBlock>,
+}
+
+/// How requests are authenticated, from which credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(
+    tag = "style",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum VendorAuth {
+    /// `Authorization: Bearer <credential>`.
+    Bearer { credential: String },
+}
+
+/// A path placeholder's value: a credential, as it is or reduced to a name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Placeholder {
+    pub credential: String,
+    /// The credential is an address whose first host label is the value:
+    /// scheme, `www.`, path and this suffix are removed
+    /// (`https://demo.mystore.no/` → `demo`); anything left with a `.` is refused.
+    #[serde(default)]
+    pub host_label_before: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VendorRequest {
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// `Accept` for this request when not the vendor's media type.
+    #[serde(default)]
+    pub accept: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VendorPaging {
+    /// One answer.
+    None,
+    /// JSON:API: follow `links.next` (an absolute URL) until it is absent or null.
+    LinksNext,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(
+    tag = "style",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum DocumentShape {
+    /// JSON:API documents: `data` resources flattened with their `included`
+    /// relations; `YYYY-MM-DD HH:MM:SS` attribute values are local times of
+    /// `timeZone` made ISO 8601 UTC.
+    JsonApi { time_zone: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VendorBlock {
+    pub name: String,
+    pub request: VendorRequest,
+    /// Which records the block keeps, by its variables.
+    #[serde(default)]
+    pub keep: Vec<RecordFilter>,
+}
+
+/// A filter a block applies to every record, driven by one of its variables
+/// (null or empty: keep all).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(
+    tag = "op",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum RecordFilter {
+    /// The record's `field`, as text, is one of the variable's comma-separated values.
+    OneOf { variable: String, field: String },
+    /// The record's `field` (ISO 8601) is at most the variable's number of days old.
+    YoungerThanDays { variable: String, field: String },
+}
+
+/// The value of a placeholder from its credential, or why it cannot be had.
+pub fn placeholder_value(p: &Placeholder, credential: &str) -> Result<String, String> {
+    let raw = credential.trim();
+    let Some(suffix) = &p.host_label_before else {
+        return Ok(raw.to_string());
+    };
+    let host = raw
+        .split_once("://")
+        .map_or(raw, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let name = host.strip_suffix(suffix.as_str()).unwrap_or(host);
+    if name.is_empty() || name.contains('.') || name.contains(':') {
+        return Err(format!(
+            "{}: give the name of the shop (the part before {suffix}), not '{raw}'",
+            p.credential
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// A JSON:API resource as one record: `id`, its attributes in order, then
+/// each relationship — to-one as `<name>_id`, to-many (when included) as an
+/// array of flattened included resources. `-` in names becomes `_`.
+pub fn flatten_resource(resource: &Value, included: &[Value], zone: chrono_tz::Tz) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), resource["id"].clone());
+    if let Some(attributes) = resource["attributes"].as_object() {
+        for (k, v) in attributes {
+            out.insert(k.replace('-', "_"), utc_if_local_time(v, zone));
+        }
+    }
+    if let Some(relationships) = resource["relationships"].as_object() {
+        for (name, rel) in relationships {
+            let name = name.replace('-', "_");
+            match &rel["data"] {
+                Value::Array(refs) => {
+                    let items = refs
+                        .iter()
+                        .filter_map(|r| find_included(included, r))
+                        .map(|inc| flatten_resource(inc, &[], zone))
+                        .collect();
+                    out.insert(name, Value::Array(items));
+                }
+                Value::Object(_) => {
+                    out.insert(format!("{name}_id"), rel["data"]["id"].clone());
+                }
+                _ => {
+                    out.insert(format!("{name}_id"), Value::Null);
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn find_included<'a>(included: &'a [Value], r: &Value) -> Option<&'a Value> {
+    included
+        .iter()
+        .find(|inc| inc["type"] == r["type"] && inc["id"] == r["id"])
+}
+
+/// `"2024-05-02 10:15:00"` (a local time of `zone`) → `"2024-05-02T08:15:00Z"`;
+/// a time with an explicit offset is made UTC too; anything else as it is.
+pub fn utc_if_local_time(v: &Value, zone: chrono_tz::Tz) -> Value {
+    use chrono::{NaiveDateTime, TimeZone};
+    let Some(text) = v.as_str() else {
+        return v.clone();
+    };
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok();
+    if let Some(at) = local.and_then(|l| zone.from_local_datetime(&l).earliest()) {
+        return Value::String(iso_utc(at.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Value::String(iso_utc(at.with_timezone(&chrono::Utc)));
+    }
+    v.clone()
+}
+
+/// ISO 8601 UTC, milliseconds only when they are not zero.
+fn iso_utc(at: chrono::DateTime<chrono::Utc>) -> String {
+    if at.timestamp_subsec_millis() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+}
+
+impl RecordFilter {
+    /// Whether `record` is kept, given the block's variables and the run's start.
+    pub fn keeps(
+        &self,
+        record: &Value,
+        variables: &Map<String, Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        match self {
+            Self::OneOf { variable, field } => {
+                let wanted = match variables.get(variable) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return true,
+                };
+                let wanted: Vec<&str> = wanted
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let have = match &record[field] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => return wanted.is_empty(),
+                    other => other.to_string(),
+                };
+                wanted.is_empty() || wanted.contains(&have.as_str())
+            }
+            Self::YoungerThanDays { variable, field } => {
+                let Some(days) = variables
+                    .get(variable)
+                    .and_then(Value::as_f64)
+                    .filter(|d| *d > 0.0)
+                else {
+                    return true;
+                };
+                let cutoff = now - chrono::Duration::milliseconds((days * 86_400_000.0) as i64);
+                record[field]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|at| at >= cutoff)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_shop_address_gives_the_shop_name() {
+        let p = Placeholder {
+            credential: "shopUrl".into(),
+            host_label_before: Some(".mystore.no".into()),
+        };
+        for given in [
+            "https://demo-shop.mystore.no/",
+            "demo-shop",
+            "http://www.demo-shop.mystore.no/admin",
+        ] {
+            assert_eq!(
+                placeholder_value(&p, given).unwrap(),
+                "demo-shop",
+                "{given}"
+            );
+        }
+        assert!(
+            placeholder_value(&p, "https://shop.example.com")
+                .unwrap_err()
+                .contains("shopUrl")
+        );
+    }
+
+    #[test]
+    fn json_api_resources_are_flattened_with_their_relations_and_utc_times() {
+        let order = json!({"type": "orders", "id": "1003",
+            "attributes": {"currency": "NOK", "created_at": "2024-05-02 10:15:00"},
+            "relationships": {
+                "customer": {"data": {"type": "customers", "id": "17"}},
+                "order-status": {"data": {"type": "order-statuses", "id": "2"}},
+                "order-products": {"data": [{"type": "order-products", "id": "5001"}]}}});
+        let included = [
+            json!({"type": "order-products", "id": "5001", "attributes": {"products_model": "UG-1"}}),
+        ];
+        let flat = flatten_resource(&order, &included, chrono_tz::Europe::Oslo);
+        assert_eq!(
+            flat,
+            json!({"id": "1003", "currency": "NOK", "created_at": "2024-05-02T08:15:00Z",
+                   "customer_id": "17", "order_status_id": "2",
+                   "order_products": [{"id": "5001", "products_model": "UG-1"}]})
+        );
+        let keys: Vec<&String> = flat.as_object().unwrap().keys().collect();
+        assert_eq!(keys[..3], ["id", "currency", "created_at"]);
+    }
+
+    #[test]
+    fn filters_keep_records_by_the_blocks_variables() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-05-10T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let status = RecordFilter::OneOf {
+            variable: "status".into(),
+            field: "order_status_id".into(),
+        };
+        let vars = json!({"status": "2, 3"});
+        let vars = vars.as_object().unwrap();
+        assert!(status.keeps(&json!({"order_status_id": "3"}), vars, now));
+        assert!(!status.keeps(&json!({"order_status_id": "1"}), vars, now));
+        assert!(status.keeps(&json!({"order_status_id": "1"}), &Map::new(), now));
+        let age = RecordFilter::YoungerThanDays {
+            variable: "age".into(),
+            field: "created_at".into(),
+        };
+        let vars = json!({"age": 7});
+        let vars = vars.as_object().unwrap();
+        assert!(age.keeps(&json!({"created_at": "2024-05-05T00:00:00Z"}), vars, now));
+        assert!(!age.keeps(&json!({"created_at": "2024-05-01T00:00:00Z"}), vars, now));
+    }
+}
