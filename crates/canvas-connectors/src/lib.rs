@@ -148,13 +148,19 @@ pub struct Connectors {
     config: ConnectorConfig,
     tls: Arc<rustls::ClientConfig>,
     http: http::Http,
+    turns: vendor::Turns,
 }
 
 impl Connectors {
     pub fn new(config: ConnectorConfig) -> Result<Self, ConfigError> {
         let tls = Arc::new(tls_config(config.extra_ca_file.as_deref())?);
         let http = http::Http::new(&tls, config.reach());
-        Ok(Self { config, tls, http })
+        Ok(Self {
+            config,
+            tls,
+            http,
+            turns: vendor::Turns::default(),
+        })
     }
 
     /// Checks `credentials` against the application itself.
@@ -193,7 +199,8 @@ impl Connectors {
                 }
             }
             Some(ConnectorKind::Vendor) => {
-                let vendor = vendor::Vendor::of(app, &self.http, &self.config.vendor_bases);
+                let vendor =
+                    vendor::Vendor::of(app, &self.http, &self.config.vendor_bases, &self.turns);
                 match vendor {
                     Some(Ok(vendor)) => {
                         match tokio::time::timeout(timeout, vendor.check(credentials)).await {
@@ -251,7 +258,12 @@ impl Connectors {
                 ),
                 Some(ConnectorKind::Http) => http::register(blocks, self.http.clone(), app),
                 Some(ConnectorKind::Vendor) => {
-                    match vendor::Vendor::of(app, &self.http, &self.config.vendor_bases) {
+                    match vendor::Vendor::of(
+                        app,
+                        &self.http,
+                        &self.config.vendor_bases,
+                        &self.turns,
+                    ) {
                         Some(Ok(v)) => vendor::register(blocks, v),
                         Some(Err(e)) => {
                             tracing::error!(error = %e, "a vendor's declaration is wrong")

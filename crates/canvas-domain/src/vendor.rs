@@ -24,7 +24,25 @@ pub struct VendorSpec {
     pub check: VendorRequest,
     pub paging: VendorPaging,
     pub documents: DocumentShape,
+    /// A header given a fresh UUID on every request (Fiken's `X-Request-ID`).
+    #[serde(default)]
+    pub request_id_header: Option<String>,
+    /// Requests to one account of the vendor go one at a time, at least
+    /// this far apart (Fiken: one at a time, at most 4 a second).
+    #[serde(default)]
+    pub pace: Option<Pace>,
     pub blocks: Vec<VendorBlock>,
+}
+
+/// One request at a time per account of the vendor (the credentials named
+/// in `per` tell accounts apart), each at least `min_interval_ms` after
+/// the one before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pace {
+    pub per: Vec<String>,
+    #[serde(default)]
+    pub min_interval_ms: u64,
 }
 
 /// How requests are authenticated, from which credential.
@@ -63,13 +81,25 @@ pub struct VendorRequest {
     pub accept: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "style",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum VendorPaging {
     /// One answer.
     None,
     /// JSON:API: follow `links.next` (an absolute URL) until it is absent or null.
     LinksNext,
+    /// `param` counts pages from `start`; the answer's `header` says how
+    /// many pages there are (Fiken: `page`, 0, `Fiken-Api-Page-Count`).
+    PageCountHeader {
+        param: String,
+        start: i64,
+        header: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +114,12 @@ pub enum DocumentShape {
     /// relations; `YYYY-MM-DD HH:MM:SS` attribute values are local times of
     /// `timeZone` made ISO 8601 UTC.
     JsonApi { time_zone: String },
+    /// Records as the vendor gives them: the array at `recordsPath` (or the
+    /// whole answer).
+    Plain {
+        #[serde(default)]
+        records_path: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

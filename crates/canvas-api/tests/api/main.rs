@@ -1,5 +1,6 @@
 //! Black-box tests of the Canvas API over HTTP, each against SQLite and PostgreSQL.
 
+mod fiken_server;
 mod ftp;
 mod helpers;
 mod http_server;

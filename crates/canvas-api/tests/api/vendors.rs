@@ -2,7 +2,8 @@
 //! connector, against stand-ins written from `vendors.md`.
 
 use crate::connectors::{connector_workflow, run};
-use crate::helpers::{Options, TestApp, assert_error, spawn_app_opts};
+use crate::fiken_server;
+use crate::helpers::{Keys, Options, TestApp, assert_error, create_organization, spawn_app_opts};
 use crate::mystore_server::{self, CUSTOMERS, MyStore, SHOP, TOKEN};
 use crate::runs::output;
 use serde_json::{Value, json};
@@ -124,4 +125,132 @@ async fn scripts_read_mystore_through_their_handle_page_by_page() {
     assert_eq!(ran["status"], "Succeeded", "{ran}");
     let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
     assert_eq!(records, json!([{"n": CUSTOMERS, "last": "250", "raw": 2}]));
+}
+
+const FIKEN: &str = "3e0f8b2c-5d71-4c1a-b8e4-7a9d2f6c1b35";
+
+fn fiken_credentials(token: &str) -> Value {
+    json!({"token": token, "companySlug": fiken_server::SLUG})
+}
+
+/// A workflow of `Get all contacts` made through `keys`, and its registration.
+async fn fiken_workflow(app: &TestApp, keys: &Keys) -> String {
+    let post = |path: &'static str, body: Value| async move {
+        let r = app.post_as(path, keys, &[], body.to_string()).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        r.body
+    };
+    let creds = fiken_credentials(fiken_server::TOKEN).to_string();
+    let reg = post(
+        "/api/RegApplication",
+        json!({"applicationId": FIKEN, "tagText": "Fiken", "credentialsJson": creds}),
+    )
+    .await;
+    let chain = json!([{"blockName": "Get all contacts", "variables": {}}]);
+    let template =
+        json!({"name": "Contacts", "state": "Published", "applications": ["FIKE"], "chain": chain});
+    let template = post("/api/WorkflowTemplate", template).await;
+    let workflow = post(
+        "/api/Workflow",
+        json!({"workflowTemplateId": template, "applications": {"FIKE": reg}}),
+    )
+    .await;
+    workflow.as_str().unwrap().to_string()
+}
+
+async fn app_with_fiken() -> (TestApp, fiken_server::Fiken) {
+    let stand_in = fiken_server::start().await;
+    let mut options = Options::default();
+    options
+        .vendor_bases
+        .insert("FIKE".into(), stand_in.base.clone());
+    (
+        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
+        stand_in,
+    )
+}
+
+#[tokio::test]
+async fn fiken_refusals_are_said_in_fikens_words() {
+    let (app, _stand_in) = app_with_fiken().await;
+    let body = json!({"applicationId": FIKEN, "tagText": "Fiken", "credentialsJson": fiken_credentials("wrong").to_string()});
+
+    let refused = app.post("/api/RegApplication", &body).await;
+
+    assert_error(&refused, 400, "Authentication Error: Invalid token");
+}
+
+/// Two organizations with the same Fiken company read its contacts at the
+/// same time: Canvas sends one request at a time, at most four a second,
+/// each with its own `X-Request-ID`, and reads every page.
+#[tokio::test]
+async fn fiken_is_asked_one_request_at_a_time_across_runs() {
+    let (app, stand_in) = app_with_fiken().await;
+    let (_, _, other) = create_organization(&app.store, &app.secrets, "Other", None).await;
+    let mine = fiken_workflow(&app, &app.keys).await;
+    let theirs = fiken_workflow(&app, &other).await;
+
+    for (workflow, keys) in [(&mine, &app.keys), (&theirs, &other)] {
+        let body = json!({"workflowId": workflow}).to_string();
+        assert_eq!(
+            app.post_as("/api/RunWorkflow", keys, &[], body)
+                .await
+                .status,
+            200
+        );
+    }
+    let mut ends = Vec::new();
+    for (workflow, keys) in [(&mine, &app.keys), (&theirs, &other)] {
+        ends.push(wait_for_run(&app, keys, workflow).await);
+    }
+
+    for run in &ends {
+        assert_eq!(run["status"], "Succeeded", "{run}");
+        assert_eq!(
+            run["blocks"][0]["recordsOut"],
+            fiken_server::CONTACTS as i64,
+            "{run}"
+        );
+    }
+    assert_eq!(
+        stand_in
+            .seen
+            .most_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let requests = stand_in.seen.requests.lock().unwrap().clone();
+    // Two registrations' checks, then three pages for each run.
+    assert_eq!(requests.len(), 2 + 2 * 3, "{requests:?}");
+    for pair in requests.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= std::time::Duration::from_millis(240),
+            "{gap:?} between requests"
+        );
+    }
+    let mut ids: Vec<&String> = requests.iter().map(|(_, id)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), requests.len(), "a fresh X-Request-ID each");
+}
+
+async fn wait_for_run(app: &TestApp, keys: &Keys, workflow: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let path = format!("/api/WorkflowRuns?workflowId={workflow}");
+        let run = app.get_as(&path, keys, &[]).await.body[0].clone();
+        if !matches!(run["status"].as_str(), Some("Queued" | "Running")) {
+            let id = run["id"].as_str().unwrap();
+            return app
+                .get_as(&format!("/api/WorkflowRun?id={id}"), keys, &[])
+                .await
+                .body;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "still {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 }

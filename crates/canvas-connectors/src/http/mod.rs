@@ -9,7 +9,7 @@ mod egress;
 mod paging;
 
 pub(crate) use blocks::register;
-pub(crate) use paging::MAX_PAGES;
+pub(crate) use paging::{MAX_PAGES, records};
 
 use crate::ConnectorError;
 use crate::reach::Reach;
@@ -80,19 +80,27 @@ impl Http {
             auth: Auth::from_credentials(credentials)?,
             session,
             vendor: None,
+            request_id_header: None,
         })
     }
 }
 
 impl Http {
     /// Requests to a vendor's `base` with `auth` (the vendor connector).
-    pub fn vendor_session(&self, vendor: &str, base: reqwest::Url, auth: Auth) -> HttpSession {
+    pub fn vendor_session(
+        &self,
+        vendor: &str,
+        base: reqwest::Url,
+        auth: Auth,
+        request_id_header: Option<String>,
+    ) -> HttpSession {
         HttpSession {
             http: self.clone(),
             base,
             auth,
             session: SessionPolicy::default(),
             vendor: Some(vendor.to_string()),
+            request_id_header,
         }
     }
 }
@@ -114,6 +122,8 @@ pub(crate) struct HttpSession {
     /// A vendor's name: its refusals are said in its own words
     /// (`vendors.md` §1.3); `None` for the generic HTTP application.
     vendor: Option<String>,
+    /// A header given a fresh UUID on every request.
+    request_id_header: Option<String>,
 }
 
 /// One request: method, path under the base URL (or an absolute URL of the
@@ -147,6 +157,7 @@ pub(crate) struct Response {
     pub bytes: Vec<u8>,
     /// The `Link` header, for `linkHeader` pagination.
     pub link: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl HttpSession {
@@ -218,6 +229,9 @@ impl HttpSession {
         if let Some(body) = &request.body {
             builder = builder.json(body).header("Content-Type", media);
         }
+        if let Some(name) = &self.request_id_header {
+            builder = builder.header(name.as_str(), uuid::Uuid::new_v4().to_string());
+        }
         let builder = self.auth.apply(builder, &self.http, self.session).await?;
         let response = builder.send().await.map_err(|e| transport(&self.base, e))?;
         egress::same_origin(&self.base, &response)?;
@@ -270,8 +284,8 @@ async fn read(
     vendor: Option<&str>,
 ) -> Result<Response, ConnectorError> {
     let status = response.status();
-    let link = response
-        .headers()
+    let headers = response.headers().clone();
+    let link = headers
         .get("link")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
@@ -282,7 +296,12 @@ async fn read(
         .to_vec();
     if status.is_success() {
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        return Ok(Response { body, bytes, link });
+        return Ok(Response {
+            body,
+            bytes,
+            link,
+            headers,
+        });
     }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
     let message = match vendor {

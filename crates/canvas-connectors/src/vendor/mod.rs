@@ -1,0 +1,258 @@
+//! Vendor applications: each is a declaration in the catalog
+//! (`canvas_domain::vendor::VendorSpec`) — base URL, authentication, path
+//! placeholders, credential check, paging, document shape, and the request
+//! of each block — executed here over the HTTP connector's machinery. A
+//! vendor of the same shape is a data file, not code.
+
+use crate::ConnectorError;
+use crate::http::{Auth, Http, HttpSession, Request, Response};
+use canvas_domain::catalog::Application;
+use canvas_domain::credentials::Credentials;
+use canvas_domain::vendor::{
+    DocumentShape, VendorAuth, VendorPaging, VendorRequest, VendorSpec, flatten_resource,
+    placeholder_value,
+};
+
+mod blocks;
+pub(crate) use blocks::register;
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Deployments' replacements for vendors' base URLs, by short name in
+/// upper case (`[vendors.<SHORT>] base_url`), each checked by [`vendor_base`].
+pub type VendorBases = HashMap<String, String>;
+
+/// A base URL as given, checked: `http` or `https`, a trailing `/` dropped.
+pub fn vendor_base(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    reqwest::Url::parse(trimmed)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .map(|_| trimmed.to_string())
+        .ok_or_else(|| format!("'{text}' is not an http:// or https:// URL"))
+}
+
+/// The short names of the vendor applications Canvas reaches.
+pub fn vendor_short_names() -> Vec<String> {
+    canvas_catalog::Catalog::builtin()
+        .applications()
+        .iter()
+        .filter(|a| a.vendor.is_some())
+        .map(|a| a.short_name.clone())
+        .collect()
+}
+
+/// One vendor: its declaration and the base URL in force.
+pub(crate) struct Vendor {
+    http: Http,
+    short: String,
+    spec: VendorSpec,
+    base: reqwest::Url,
+    turns: Turns,
+}
+
+/// Per account of a vendor (`spec.pace`): its turn, and when its last
+/// request went — one map for the process, shared by checks, blocks and scripts.
+#[derive(Clone, Default)]
+pub(crate) struct Turns(Arc<Mutex<HashMap<u64, Turn>>>);
+
+/// One account's turn: held while its request is out; when the last went.
+type Turn = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
+/// A registration's session with the vendor.
+struct VendorSession {
+    http: HttpSession,
+    placeholders: Placeholders,
+    /// Which account's turns its requests take (`spec.pace`).
+    pace_key: Option<u64>,
+}
+
+impl Vendor {
+    /// The vendor of `app`, when the catalog declares one.
+    pub fn of(
+        app: &Application,
+        http: &Http,
+        bases: &VendorBases,
+        turns: &Turns,
+    ) -> Option<Result<Self, String>> {
+        let spec = app.vendor.clone()?;
+        let base = bases
+            .get(&app.short_name.to_ascii_uppercase())
+            .unwrap_or(&spec.base_url);
+        let base =
+            reqwest::Url::parse(base).map_err(|e| format!("{}: base URL: {e}", app.short_name));
+        Some(base.map(|base| Self {
+            http: http.clone(),
+            short: app.short_name.clone(),
+            spec,
+            base,
+            turns: turns.clone(),
+        }))
+    }
+
+    /// A session with the registration's authentication, and its placeholders.
+    fn session(&self, credentials: &Credentials) -> Result<VendorSession, ConnectorError> {
+        let auth = match &self.spec.auth {
+            VendorAuth::Bearer { credential } => {
+                let token = credentials
+                    .get_str(credential)
+                    .map(str::trim)
+                    .unwrap_or_default();
+                if token.is_empty() {
+                    return Err(ConnectorError::Rejected(format!(
+                        "{credential}: is required"
+                    )));
+                }
+                Auth::Bearer(token.to_string())
+            }
+        };
+        let mut values = HashMap::new();
+        for (name, p) in &self.spec.placeholders {
+            let given = credentials.get_str(&p.credential).unwrap_or_default();
+            let value = placeholder_value(p, given).map_err(ConnectorError::Rejected)?;
+            values.insert(name.clone(), value);
+        }
+        let pace_key = self.spec.pace.as_ref().map(|pace| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.short.hash(&mut h);
+            for c in &pace.per {
+                credentials
+                    .get_str(c)
+                    .unwrap_or_default()
+                    .trim()
+                    .hash(&mut h);
+            }
+            h.finish()
+        });
+        let header = self.spec.request_id_header.clone();
+        Ok(VendorSession {
+            http: self
+                .http
+                .vendor_session(&self.short, self.base.clone(), auth, header),
+            placeholders: Placeholders(values),
+            pace_key,
+        })
+    }
+
+    /// Sends `request`, in the account's turn when the vendor asks for one
+    /// request at a time (across every run and script of this process).
+    async fn send(
+        &self,
+        session: &VendorSession,
+        request: &Request,
+    ) -> Result<Response, ConnectorError> {
+        let (Some(key), Some(pace)) = (session.pace_key, &self.spec.pace) else {
+            return session.http.send(request).await;
+        };
+        let turn = {
+            let mut turns = self.turns.0.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(key).or_default().clone()
+        };
+        let mut last = turn.lock().await;
+        if let Some(at) = *last {
+            let gap = Duration::from_millis(pace.min_interval_ms);
+            tokio::time::sleep_until((at + gap).into()).await;
+        }
+        *last = Some(Instant::now());
+        session.http.send(request).await
+    }
+
+    fn request(&self, spec: &VendorRequest, placeholders: &Placeholders) -> Request {
+        Request {
+            method: Method::GET,
+            path: placeholders.fill(&spec.path),
+            query: spec
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), placeholders.fill(v)))
+                .collect(),
+            body: None,
+            media_type: spec.accept.clone().or_else(|| self.spec.media_type.clone()),
+        }
+    }
+
+    /// The credential check: the declared request must answer 2xx; a
+    /// refusal (401/403, or any other 4xx) is the vendor's words.
+    pub async fn check(&self, credentials: &Credentials) -> Result<(), ConnectorError> {
+        let session = self.session(credentials)?;
+        let request = self.request(&self.spec.check, &session.placeholders);
+        match self.send(&session, &request).await {
+            Ok(_) => Ok(()),
+            Err(ConnectorError::Failed(words)) => Err(ConnectorError::Rejected(words)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The request for the page after `request` answered `response`, by the
+    /// vendor's paging; `None` after the last page.
+    fn next_page(&self, mut request: Request, response: &Response) -> Option<Request> {
+        match &self.spec.paging {
+            VendorPaging::None => None,
+            VendorPaging::LinksNext => {
+                request.path = response.body["links"]["next"].as_str()?.to_string();
+                request.query.clear();
+                Some(request)
+            }
+            VendorPaging::PageCountHeader {
+                param,
+                start,
+                header,
+            } => {
+                let count: i64 = response
+                    .headers
+                    .get(header)?
+                    .to_str()
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let at = request.query.iter().position(|(k, _)| k == param)?;
+                let page: i64 = request.query[at].1.parse().ok()?;
+                let next = page + 1;
+                (next - start < count).then(|| {
+                    request.query[at].1 = next.to_string();
+                    request
+                })
+            }
+        }
+    }
+
+    /// The records of one answer, in the vendor's document shape.
+    fn records(&self, body: &Value) -> Vec<Value> {
+        match &self.spec.documents {
+            DocumentShape::Plain { records_path } => {
+                crate::http::records(body, records_path.as_deref()).unwrap_or_default()
+            }
+            DocumentShape::JsonApi { time_zone } => {
+                let zone = time_zone.parse().unwrap_or(chrono_tz::UTC);
+                let included = body["included"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let data = match &body["data"] {
+                    Value::Array(items) => items.iter().collect(),
+                    Value::Null => Vec::new(),
+                    one => vec![one],
+                };
+                data.into_iter()
+                    .map(|r| flatten_resource(r, included, zone))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// `{name}` values of one registration.
+struct Placeholders(HashMap<String, String>);
+
+impl Placeholders {
+    fn fill(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_string(), |t, (k, v)| {
+            t.replace(&format!("{{{k}}}"), v)
+        })
+    }
+}
