@@ -56,6 +56,8 @@ pub struct Pace {
 pub enum VendorAuth {
     /// `Authorization: Bearer <credential>`.
     Bearer { credential: String },
+    /// The key travels in the path (a `secret` placeholder): no header.
+    InPath,
 }
 
 /// A path placeholder's value: a credential, as it is or reduced to a name.
@@ -68,6 +70,9 @@ pub struct Placeholder {
     /// (`https://demo.mystore.no/` → `demo`); anything left with a `.` is refused.
     #[serde(default)]
     pub host_label_before: Option<String>,
+    /// The value is a secret (a key in the path): never logged or reported.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -100,6 +105,13 @@ pub enum VendorPaging {
         start: i64,
         header: String,
     },
+    /// `offsetParam` = 0, `limit`, 2·`limit`... with `limitParam` = `limit`,
+    /// until a page brings fewer than `limit` records.
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +131,9 @@ pub enum DocumentShape {
     Plain {
         #[serde(default)]
         records_path: Option<String>,
+        /// WCF dates (`/Date(1524816000000+0200)/`), nested ones too, become ISO 8601 UTC.
+        #[serde(default)]
+        wcf_dates: bool,
     },
 }
 
@@ -230,6 +245,32 @@ pub fn utc_if_local_time(v: &Value, zone: chrono_tz::Tz) -> Value {
     v.clone()
 }
 
+/// `value` with every WCF date string in it (`/Date(ms)/`, `/Date(ms±hhmm)/`)
+/// made ISO 8601 UTC from the milliseconds (the offset is informational).
+pub fn utc_wcf_dates(value: Value) -> Value {
+    match value {
+        Value::String(text) => match wcf_millis(&text) {
+            Some(ms) => chrono::DateTime::from_timestamp_millis(ms)
+                .map_or(Value::String(text), |at| Value::String(iso_utc(at))),
+            None => Value::String(text),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(utc_wcf_dates).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, utc_wcf_dates(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn wcf_millis(text: &str) -> Option<i64> {
+    let inner = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
+    let end = inner[1..].find(['+', '-']).map_or(inner.len(), |i| i + 1);
+    inner[..end].parse().ok()
+}
+
 /// ISO 8601 UTC, milliseconds only when they are not zero.
 fn iso_utc(at: chrono::DateTime<chrono::Utc>) -> String {
     if at.timestamp_subsec_millis() == 0 {
@@ -294,6 +335,7 @@ mod tests {
         let p = Placeholder {
             credential: "shopUrl".into(),
             host_label_before: Some(".mystore.no".into()),
+            secret: false,
         };
         for given in [
             "https://demo-shop.mystore.no/",
@@ -333,6 +375,17 @@ mod tests {
         );
         let keys: Vec<&String> = flat.as_object().unwrap().keys().collect();
         assert_eq!(keys[..3], ["id", "currency", "created_at"]);
+    }
+
+    #[test]
+    fn wcf_dates_become_utc_wherever_they_are() {
+        let record = json!({"Birthdate": "/Date(1524816000000)/", "Employed": "/Date(1524816000000+0200)/",
+                            "Early": "/Date(-86400000)/", "Nested": [{"At": "/Date(1704067200123)/"}], "Name": "Kari"});
+        assert_eq!(
+            utc_wcf_dates(record),
+            json!({"Birthdate": "2018-04-27T08:00:00Z", "Employed": "2018-04-27T08:00:00Z",
+                   "Early": "1969-12-31T00:00:00Z", "Nested": [{"At": "2024-01-01T00:00:00.123Z"}], "Name": "Kari"})
+        );
     }
 
     #[test]

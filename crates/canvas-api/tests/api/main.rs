@@ -3,6 +3,7 @@
 mod fiken_server;
 mod ftp;
 mod helpers;
+mod hrtm_server;
 mod http_server;
 mod mystore_server;
 mod sftp_server;

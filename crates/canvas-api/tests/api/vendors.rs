@@ -4,6 +4,7 @@
 use crate::connectors::{connector_workflow, run};
 use crate::fiken_server;
 use crate::helpers::{Keys, Options, TestApp, assert_error, create_organization, spawn_app_opts};
+use crate::hrtm_server;
 use crate::mystore_server::{self, CUSTOMERS, MyStore, SHOP, TOKEN};
 use crate::runs::output;
 use serde_json::{Value, json};
@@ -253,4 +254,84 @@ async fn wait_for_run(app: &TestApp, keys: &Keys, workflow: &str) -> Value {
         );
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+}
+
+const TALENT_MANAGER: &str = "b5a4a9ed-a686-4b1e-af30-ffd84b7fb2e0";
+
+async fn app_with_talent_manager() -> (TestApp, hrtm_server::TalentManager) {
+    let stand_in = hrtm_server::start().await;
+    let mut options = Options::default();
+    options
+        .vendor_bases
+        .insert("HRTM".into(), stand_in.base.clone());
+    (
+        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
+        stand_in,
+    )
+}
+
+fn hrtm_credentials(alias: &str, key: &str) -> Value {
+    json!({"customeralias": alias, "apikey": key})
+}
+
+#[tokio::test]
+async fn talent_manager_employees_are_read_in_pages_with_utc_dates() {
+    let (app, stand_in) = app_with_talent_manager().await;
+    let refused = app
+        .post(
+            "/api/RegApplication",
+            &json!({"applicationId": TALENT_MANAGER, "tagText": "HR",
+            "credentialsJson": hrtm_credentials(hrtm_server::ALIAS, "wrong-key-5150").to_string()}),
+        )
+        .await;
+    let creds = hrtm_credentials(hrtm_server::ALIAS, hrtm_server::KEY);
+    let chain = json!([{"blockName": "Talent Manager Get Employees", "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("HRTM", TALENT_MANAGER, creds)], chain).await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_error(
+        &refused,
+        400,
+        "Authentication Error: Invalid API key or customer alias.",
+    );
+    assert!(!refused.text.contains("wrong-key-5150"));
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    assert_eq!(
+        ran["blocks"][0]["recordsOut"],
+        hrtm_server::EMPLOYEES as i64
+    );
+    let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    assert_eq!(records[0]["Birthdate"], "2018-04-27T08:00:00Z");
+    assert_eq!(records[0]["EmploymentDatetime"], "2018-04-27T08:00:00Z");
+    assert_eq!(records[0]["ResignationDatetime"], Value::Null);
+    let pages = stand_in.pages.lock().unwrap().clone();
+    assert_eq!(
+        pages,
+        [(0, 1), (0, 100), (100, 100)],
+        "the check, then two pages"
+    );
+}
+
+/// A server that quotes the path in its error quotes the key: Canvas shows `***`.
+#[tokio::test]
+async fn a_talent_manager_key_in_the_path_never_reaches_an_error_or_log() {
+    let (app, _stand_in) = app_with_talent_manager().await;
+    let creds = hrtm_credentials("echo", hrtm_server::KEY).to_string();
+
+    let refused = app
+        .post(
+            "/api/RegApplication",
+            &json!({"applicationId": TALENT_MANAGER, "tagText": "HR", "credentialsJson": creds}),
+        )
+        .await;
+
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("/echo/***/Employees/"),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains(hrtm_server::KEY));
+    assert!(!crate::helpers::captured_logs().contains(hrtm_server::KEY));
 }

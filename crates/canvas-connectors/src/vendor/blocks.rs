@@ -22,9 +22,25 @@ struct Pages<'a> {
 
 impl<'a> Pages<'a> {
     fn new(vendor: &'a Vendor, session: VendorSession, mut request: Request) -> Self {
-        if let VendorPaging::PageCountHeader { param, start, .. } = &vendor.spec.paging {
-            request.query.retain(|(k, _)| k != param);
-            request.query.push((param.clone(), start.to_string()));
+        let first = match &vendor.spec.paging {
+            VendorPaging::PageCountHeader { param, start, .. } => {
+                vec![(param.clone(), start.to_string())]
+            }
+            VendorPaging::Offset {
+                offset_param,
+                limit_param,
+                limit,
+            } => {
+                vec![
+                    (offset_param.clone(), "0".into()),
+                    (limit_param.clone(), limit.to_string()),
+                ]
+            }
+            VendorPaging::None | VendorPaging::LinksNext => Vec::new(),
+        };
+        for (k, v) in first {
+            request.query.retain(|(q, _)| *q != k);
+            request.query.push((k, v));
         }
         Self {
             vendor,
@@ -49,7 +65,7 @@ impl<'a> Pages<'a> {
         }
         let response = self.vendor.send(&self.session, &request).await?;
         let records = self.vendor.records(&response.body);
-        self.request = self.vendor.next_page(request, &response);
+        self.request = self.vendor.next_page(request, &response, records.len());
         Ok(Some(records))
     }
 }

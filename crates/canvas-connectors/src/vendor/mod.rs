@@ -10,7 +10,7 @@ use canvas_domain::catalog::Application;
 use canvas_domain::credentials::Credentials;
 use canvas_domain::vendor::{
     DocumentShape, VendorAuth, VendorPaging, VendorRequest, VendorSpec, flatten_resource,
-    placeholder_value,
+    placeholder_value, utc_wcf_dates,
 };
 
 mod blocks;
@@ -68,6 +68,8 @@ struct VendorSession {
     placeholders: Placeholders,
     /// Which account's turns its requests take (`spec.pace`).
     pace_key: Option<u64>,
+    /// Secret placeholder values (a key in the path): masked in every message.
+    secrets: Vec<String>,
 }
 
 impl Vendor {
@@ -108,11 +110,22 @@ impl Vendor {
                 }
                 Auth::Bearer(token.to_string())
             }
+            VendorAuth::InPath => Auth::None,
         };
         let mut values = HashMap::new();
+        let mut secrets = Vec::new();
         for (name, p) in &self.spec.placeholders {
             let given = credentials.get_str(&p.credential).unwrap_or_default();
             let value = placeholder_value(p, given).map_err(ConnectorError::Rejected)?;
+            if value.is_empty() {
+                return Err(ConnectorError::Rejected(format!(
+                    "{}: is required",
+                    p.credential
+                )));
+            }
+            if p.secret {
+                secrets.push(value.clone());
+            }
             values.insert(name.clone(), value);
         }
         let pace_key = self.spec.pace.as_ref().map(|pace| {
@@ -135,12 +148,23 @@ impl Vendor {
                 .vendor_session(&self.short, self.base.clone(), auth, header),
             placeholders: Placeholders(values),
             pace_key,
+            secrets,
         })
     }
 
     /// Sends `request`, in the account's turn when the vendor asks for one
     /// request at a time (across every run and script of this process).
     async fn send(
+        &self,
+        session: &VendorSession,
+        request: &Request,
+    ) -> Result<Response, ConnectorError> {
+        self.send_paced(session, request)
+            .await
+            .map_err(|e| mask(e, &session.secrets))
+    }
+
+    async fn send_paced(
         &self,
         session: &VendorSession,
         request: &Request,
@@ -189,7 +213,12 @@ impl Vendor {
 
     /// The request for the page after `request` answered `response`, by the
     /// vendor's paging; `None` after the last page.
-    fn next_page(&self, mut request: Request, response: &Response) -> Option<Request> {
+    fn next_page(
+        &self,
+        mut request: Request,
+        response: &Response,
+        count: usize,
+    ) -> Option<Request> {
         match &self.spec.paging {
             VendorPaging::None => None,
             VendorPaging::LinksNext => {
@@ -218,14 +247,35 @@ impl Vendor {
                     request
                 })
             }
+            VendorPaging::Offset {
+                offset_param,
+                limit,
+                ..
+            } => {
+                if count < *limit as usize {
+                    return None;
+                }
+                let at = request.query.iter().position(|(k, _)| k == offset_param)?;
+                let offset: u64 = request.query[at].1.parse().ok()?;
+                request.query[at].1 = (offset + u64::from(*limit)).to_string();
+                Some(request)
+            }
         }
     }
 
     /// The records of one answer, in the vendor's document shape.
     fn records(&self, body: &Value) -> Vec<Value> {
         match &self.spec.documents {
-            DocumentShape::Plain { records_path } => {
-                crate::http::records(body, records_path.as_deref()).unwrap_or_default()
+            DocumentShape::Plain {
+                records_path,
+                wcf_dates,
+            } => {
+                let records =
+                    crate::http::records(body, records_path.as_deref()).unwrap_or_default();
+                match wcf_dates {
+                    true => records.into_iter().map(utc_wcf_dates).collect(),
+                    false => records,
+                }
             }
             DocumentShape::JsonApi { time_zone } => {
                 let zone = time_zone.parse().unwrap_or(chrono_tz::UTC);
@@ -243,6 +293,19 @@ impl Vendor {
                     .collect()
             }
         }
+    }
+}
+
+/// `e` with every secret placeholder value replaced by `***`.
+fn mask(e: ConnectorError, secrets: &[String]) -> ConnectorError {
+    let hide = |m: String| secrets.iter().fold(m, |m, s| m.replace(s.as_str(), "***"));
+    match e {
+        ConnectorError::Rejected(m) => ConnectorError::Rejected(hide(m)),
+        ConnectorError::Unreachable(m) => ConnectorError::Unreachable(hide(m)),
+        ConnectorError::Transient(m) => ConnectorError::Transient(hide(m)),
+        ConnectorError::Failed(m) => ConnectorError::Failed(hide(m)),
+        ConnectorError::Invalid(m) => ConnectorError::Invalid(hide(m)),
+        ConnectorError::NotAllowed(m) => ConnectorError::NotAllowed(hide(m)),
     }
 }
 
