@@ -216,8 +216,16 @@ mod tests {
                 );
             }
             let has = |name: &str| app.credential_fields.iter().any(|f| f.short_name == name);
-            if let VendorAuth::Bearer { credential } = &v.auth {
-                assert!(has(credential), "{}: {credential}", app.name);
+            match &v.auth {
+                VendorAuth::Bearer { credential } => assert!(has(credential), "{}", app.name),
+                VendorAuth::ClientCredentials {
+                    client_id,
+                    client_secret,
+                    ..
+                } => {
+                    assert!(has(client_id) && has(client_secret), "{}", app.name)
+                }
+                VendorAuth::InPath => {}
             }
             for p in v.placeholders.values() {
                 assert!(has(&p.credential), "{}: {}", app.name, p.credential);
@@ -225,7 +233,12 @@ mod tests {
             for credential in v.pace.iter().flat_map(|p| &p.per) {
                 assert!(has(credential), "{}: {credential}", app.name);
             }
-            assert!(v.base_url.starts_with("https://") || v.base_url.starts_with("http://"));
+            match &v.base_url_credential {
+                Some(credential) => assert!(has(credential), "{}: {credential}", app.name),
+                None => {
+                    assert!(v.base_url.starts_with("https://") || v.base_url.starts_with("http://"))
+                }
+            }
         }
         assert!(
             c.applications

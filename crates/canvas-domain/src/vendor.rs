@@ -12,7 +12,13 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VendorSpec {
     /// The production base; `[vendors.<SHORT>] base_url` replaces it.
+    /// Empty when the base is a credential (`baseUrlCredential`).
+    #[serde(default)]
     pub base_url: String,
+    /// The credential that is the base URL (Talentsoft's `baseUrl`); no
+    /// deployment override applies then.
+    #[serde(default)]
+    pub base_url_credential: Option<String>,
     pub auth: VendorAuth,
     /// `Accept` on resource endpoints (e.g. `application/vnd.api+json`).
     #[serde(default)]
@@ -58,6 +64,14 @@ pub enum VendorAuth {
     Bearer { credential: String },
     /// The key travels in the path (a `secret` placeholder): no header.
     InPath,
+    /// OAuth2 client credentials, the client in the form body, the token
+    /// from `tokenPath` under the base, cached per client until shortly
+    /// before `expires_in`, fetched again once on a 401.
+    ClientCredentials {
+        token_path: String,
+        client_id: String,
+        client_secret: String,
+    },
 }
 
 /// A path placeholder's value: a credential, as it is or reduced to a name.

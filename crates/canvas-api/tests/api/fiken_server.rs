@@ -154,13 +154,47 @@ async fn contacts(
     answer.await.unwrap_or_else(|busy| busy)
 }
 
+/// `POST .../contacts`: 201, an empty body and `Location` (as Fiken answers);
+/// a body that is not JSON, or without `name`, is a 400.
+async fn create_contact(
+    State(seen): State<Arc<Seen>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Some(r) = refusal(&headers, &slug) {
+        return r;
+    }
+    let json_body =
+        headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
+    let contact: Value = serde_json::from_str(&body).unwrap_or_default();
+    if !json_body || contact["name"].as_str().is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a contact needs a name",
+        );
+    }
+    let created = in_flight(&seen, &headers, async { CONTACTS + 1 }).await;
+    match created {
+        Ok(id) => {
+            let location = format!("/companies/{slug}/contacts/{id}");
+            (StatusCode::CREATED, [("location", location)]).into_response()
+        }
+        Err(busy) => busy,
+    }
+}
+
 pub async fn start() -> Fiken {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Seen::default());
     let app = Router::new()
         .route("/companies/{slug}", get(company))
-        .route("/companies/{slug}/contacts", get(contacts))
+        .route(
+            "/companies/{slug}/contacts",
+            get(contacts).post(create_contact),
+        )
         .with_state(seen.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Fiken { base, seen }

@@ -8,6 +8,7 @@ mod http_server;
 mod mystore_server;
 mod sftp_server;
 mod smtp;
+mod taso_server;
 
 mod accounts;
 mod applications;

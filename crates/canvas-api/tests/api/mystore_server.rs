@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const SHOP: &str = "demo-shop";
@@ -22,12 +23,15 @@ pub struct MyStore {
     pub base: String,
     /// Each request's path and query, in order.
     pub asked: Arc<Mutex<Vec<String>>>,
+    /// Set: the shop's owner revoked the token.
+    pub revoked: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
 struct Shared {
     base: String,
     asked: Arc<Mutex<Vec<String>>>,
+    revoked: Arc<AtomicBool>,
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -75,8 +79,16 @@ fn refusal(headers: &HeaderMap, shop: &str, media: &str, q: Option<&Q>) -> Optio
     })
 }
 
-fn note(s: &Shared, uri: &Uri) {
+/// Records the request; once the token is revoked, refuses it.
+fn note(s: &Shared, uri: &Uri) -> Option<Response> {
     s.asked.lock().unwrap().push(uri.to_string());
+    s.revoked.load(Ordering::SeqCst).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "The access token is invalid.",
+        )
+    })
 }
 
 async fn settings(
@@ -85,7 +97,9 @@ async fn settings(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    note(&s, &uri);
+    if let Some(refused) = note(&s, &uri) {
+        return refused;
+    }
     if let Some(r) = refusal(&headers, &shop, "application/json", None) {
         return r;
     }
@@ -106,7 +120,9 @@ async fn customers(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    note(&s, &uri);
+    if let Some(refused) = note(&s, &uri) {
+        return refused;
+    }
     if let Some(r) = refusal(&headers, &shop, "application/vnd.api+json", Some(&q)) {
         return r;
     }
@@ -149,7 +165,9 @@ async fn orders(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    note(&s, &uri);
+    if let Some(refused) = note(&s, &uri) {
+        return refused;
+    }
     if let Some(r) = refusal(&headers, &shop, "application/vnd.api+json", Some(&q)) {
         return r;
     }
@@ -184,9 +202,11 @@ pub async fn start() -> MyStore {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let asked = Arc::new(Mutex::new(Vec::new()));
+    let revoked = Arc::new(AtomicBool::new(false));
     let shared = Shared {
         base: base.clone(),
         asked: asked.clone(),
+        revoked: revoked.clone(),
     };
     let app = Router::new()
         .route("/shops/{shop}/settings", get(settings))
@@ -194,5 +214,9 @@ pub async fn start() -> MyStore {
         .route("/shops/{shop}/orders", get(orders))
         .with_state(shared);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    MyStore { base, asked }
+    MyStore {
+        base,
+        asked,
+        revoked,
+    }
 }

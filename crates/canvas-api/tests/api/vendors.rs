@@ -7,6 +7,7 @@ use crate::helpers::{Keys, Options, TestApp, assert_error, create_organization, 
 use crate::hrtm_server;
 use crate::mystore_server::{self, CUSTOMERS, MyStore, SHOP, TOKEN};
 use crate::runs::output;
+use crate::taso_server;
 use serde_json::{Value, json};
 
 const MYSTORE: &str = "c1d54a1e-8a0f-4e0e-9d5a-3f2b6c9e7a10";
@@ -334,4 +335,102 @@ async fn a_talent_manager_key_in_the_path_never_reaches_an_error_or_log() {
     );
     assert!(!refused.text.contains(hrtm_server::KEY));
     assert!(!crate::helpers::captured_logs().contains(hrtm_server::KEY));
+}
+
+const TALENTSOFT: &str = "07ffd13d-ba57-4d1b-9c46-03c5c919eed0";
+
+fn taso_credentials(base: &str, secret: &str) -> Value {
+    json!({"baseUrl": base, "client_id": taso_server::CLIENT_ID, "client_secret": secret})
+}
+
+#[tokio::test]
+async fn talentsoft_tokens_are_fetched_with_a_form_cached_and_renewed_on_a_401() {
+    let stand_in = taso_server::start().await;
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let register = |creds: Value| {
+        let body = json!({"applicationId": TALENTSOFT, "tagText": "HR", "credentialsJson": creds.to_string()});
+        let app = &app;
+        async move { app.post("/api/RegApplication", &body).await }
+    };
+    let wrong = register(taso_credentials(&stand_in.base, "nope")).await;
+    let not_http = register(taso_credentials(
+        "ftp://talentsoft.example",
+        taso_server::CLIENT_SECRET,
+    ))
+    .await;
+    let creds = taso_credentials(&stand_in.base, taso_server::CLIENT_SECRET);
+    let chain = json!([{"blockName": "Talentsoft Get Employees", "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("TASO", TALENTSOFT, creds)], chain).await;
+
+    let first = run(&app, &workflow).await;
+    stand_in.seen.revoke();
+    let second = run(&app, &workflow).await;
+
+    assert_error(&wrong, 400, "invalid_client");
+    assert_error(&not_http, 400, "baseUrl");
+    for ran in [&first, &second] {
+        assert_eq!(ran["status"], "Succeeded", "{ran}");
+        assert_eq!(
+            ran["blocks"][0]["recordsOut"],
+            taso_server::EMPLOYEES as i64
+        );
+    }
+    let records = output(&app, first["id"].as_str().unwrap(), 1).await;
+    assert_eq!(records[0]["individual"]["user"]["username"], "user1");
+    // One token for the check and the first run; a second after the 401.
+    assert_eq!(
+        stand_in
+            .seen
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+/// `post` answers `{status, location, id, body}`: Fiken's created id comes
+/// from the `Location` of its empty `201`.
+#[tokio::test]
+async fn a_script_creates_a_fiken_contact_and_reads_its_id_from_location() {
+    let (app, _stand_in) = app_with_fiken().await;
+    let source = "const c = await apps.FIKE.post('/companies/{companySlug}/contacts', {name: 'Ada AS', customer: true}); \
+                  return [{ status: c.status, id: c.id, body: c.body, location: c.location }];";
+    let chain = json!([{"blockName": "Create", "script": source, "variables": {}}]);
+    let creds = fiken_credentials(fiken_server::TOKEN);
+    let workflow = connector_workflow(&app, &[("FIKE", FIKEN, creds)], chain).await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    let records = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    let id = fiken_server::CONTACTS + 1;
+    assert_eq!(
+        records,
+        json!([{"status": 201, "id": id, "body": null,
+                "location": format!("/companies/{}/contacts/{id}", fiken_server::SLUG)}])
+    );
+}
+
+/// A token revoked after registration: the run fails in MyStore's words and
+/// the registration is marked faulted.
+#[tokio::test]
+async fn a_revoked_mystore_token_fails_the_run_and_faults_the_registration() {
+    let (app, stand_in) = app_with_mystore().await;
+    let chain = json!([{"blockName": "MyStore Get Customers", "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("MYST2", MYSTORE, credentials(TOKEN))], chain).await;
+    stand_in
+        .revoked
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Failed", "{ran}");
+    assert_eq!(
+        ran["blocks"][0]["error"],
+        "Authentication Error: The access token is invalid."
+    );
+    let reg = &app.get("/api/RegApplications").await.body[0];
+    assert_eq!(
+        (reg["faulted"].clone(), reg["isAuthenticated"].clone()),
+        (json!(true), json!(false))
+    );
 }

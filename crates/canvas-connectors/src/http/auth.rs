@@ -26,6 +26,22 @@ pub(crate) struct OAuth2 {
     client_id: String,
     client_secret: String,
     scope: Option<String>,
+    /// The client's id and secret go in the form body (Talentsoft), not
+    /// as HTTP Basic.
+    client_in_body: bool,
+}
+
+impl OAuth2 {
+    /// A vendor's client-credentials grant with the client in the form body.
+    pub fn in_body(token_url: String, client_id: String, client_secret: String) -> Self {
+        Self {
+            token_url,
+            client_id,
+            client_secret,
+            scope: None,
+            client_in_body: true,
+        }
+    }
 }
 
 fn required(credentials: &Credentials, field: &str, label: &str) -> Result<String, ConnectorError> {
@@ -65,6 +81,7 @@ impl Auth {
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
+                client_in_body: false,
             }),
             other => {
                 return Err(ConnectorError::Rejected(format!(
@@ -109,7 +126,7 @@ pub(crate) struct TokenCache {
 }
 
 /// A token is fetched again this long before it expires.
-const EARLY: Duration = Duration::from_secs(30);
+const EARLY: Duration = Duration::from_secs(60);
 
 impl TokenCache {
     fn cached(&self, client: &OAuth2) -> Option<String> {
@@ -172,18 +189,21 @@ async fn fetch(client: &OAuth2, http: &Http) -> Result<(String, Option<Duration>
     let url = reqwest::Url::parse(&client.token_url)
         .map_err(|e| ConnectorError::Rejected(format!("the token URL: {e}")))?;
     super::egress::check_literal(&http.reach, &url)?;
-    let response = http
-        .client
-        .post(url)
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| {
-            super::egress::refusal(&e).unwrap_or_else(|| {
-                ConnectorError::Unreachable(format!("the token URL: {}", e.without_url()))
-            })
-        })?;
+    let request = http.client.post(url).header("Accept", "application/json");
+    let request = if client.client_in_body {
+        form.push(("client_id", &client.client_id));
+        form.push(("client_secret", &client.client_secret));
+        request.form(&form)
+    } else {
+        request
+            .basic_auth(&client.client_id, Some(&client.client_secret))
+            .form(&form)
+    };
+    let response = request.send().await.map_err(|e| {
+        super::egress::refusal(&e).unwrap_or_else(|| {
+            ConnectorError::Unreachable(format!("the token URL: {}", e.without_url()))
+        })
+    })?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     if !status.is_success() {
@@ -215,6 +235,7 @@ mod tests {
             client_id: "id".into(),
             client_secret: "secret".into(),
             scope: None,
+            client_in_body: false,
         }
     }
 
@@ -243,14 +264,14 @@ mod tests {
 
     #[test]
     fn a_sliding_session_is_extended_by_each_use() {
-        let cache = cache_with(Duration::from_secs(40), Some(Duration::from_secs(3600)));
+        let cache = cache_with(Duration::from_secs(90), Some(Duration::from_secs(3600)));
         assert!(cache.cached(&client()).is_some());
         let expires = cache.tokens.lock().unwrap()[&client()].expires;
         assert!(expires > Instant::now() + Duration::from_secs(3000));
-        let fixed = cache_with(Duration::from_secs(40), None);
+        let fixed = cache_with(Duration::from_secs(90), None);
         assert!(fixed.cached(&client()).is_some());
         let expires = fixed.tokens.lock().unwrap()[&client()].expires;
-        assert!(expires < Instant::now() + Duration::from_secs(41));
+        assert!(expires < Instant::now() + Duration::from_secs(91));
     }
 
     #[test]

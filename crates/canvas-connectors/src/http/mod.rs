@@ -13,8 +13,8 @@ pub(crate) use paging::{MAX_PAGES, records};
 
 use crate::ConnectorError;
 use crate::reach::Reach;
-pub(crate) use auth::Auth;
 use auth::TokenCache;
+pub(crate) use auth::{Auth, OAuth2};
 use canvas_domain::credentials::Credentials;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -158,6 +158,7 @@ pub(crate) struct Response {
     /// The `Link` header, for `linkHeader` pagination.
     pub link: Option<String>,
     pub headers: reqwest::header::HeaderMap,
+    pub status: u16,
 }
 
 impl HttpSession {
@@ -196,7 +197,12 @@ impl HttpSession {
                 refreshed = true;
                 continue;
             }
-            if is_busy(status) && busy + 1 < BUSY_TRIES {
+            // A vendor's write that met a server error may have been done:
+            // it is not repeated in place (the block's retry checks first).
+            let repeatable = status == StatusCode::TOO_MANY_REQUESTS
+                || request.method == Method::GET
+                || self.vendor.is_none();
+            if is_busy(status) && repeatable && busy + 1 < BUSY_TRIES {
                 busy += 1;
                 let wait = retry_after(&response).unwrap_or_else(|| backoff(busy));
                 if wait > MAX_RETRY_AFTER {
@@ -301,6 +307,7 @@ async fn read(
             bytes,
             link,
             headers,
+            status: status.as_u16(),
         });
     }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();

@@ -9,7 +9,8 @@ use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
 };
-use serde_json::{Map, Value};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The pages of one read, one at a time (memory holds one page).
@@ -143,7 +144,7 @@ struct VendorOps(Arc<Vendor>);
 
 impl AppOperations for VendorOps {
     fn operations(&self) -> &[&'static str] {
-        &["get"]
+        &["get", "post", "put", "delete"]
     }
 
     fn call<'a>(
@@ -155,35 +156,16 @@ impl AppOperations for VendorOps {
     ) -> CallFuture<'a> {
         Box::pin(async move {
             let vendor = &self.0;
-            if operation != "get" {
-                return Err(BlockError::Permanent(format!(
-                    "apps.{} has no operation '{operation}'",
-                    vendor.short
-                )));
-            }
-            let path = args.first().and_then(Value::as_str).ok_or_else(|| {
-                BlockError::Permanent(format!(
-                    "apps.{}.get: argument 1 (path) must be text",
-                    vendor.short
-                ))
-            })?;
-            let query: Map<String, Value> = args
-                .get(1)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let paged = args.get(2).is_some_and(|o| o["paged"] == Value::Bool(true));
+            let call = Call::read(&vendor.short, operation, &args)?;
             let session = vendor.session(&app.credentials)?;
-            let declared = VendorRequest {
-                path: path.to_string(),
-                query: query
-                    .iter()
-                    .map(|(k, v)| (k.clone(), canvas_formats::cell_text(v)))
-                    .collect(),
-                accept: None,
-            };
-            let request = vendor.request(&declared, &session.placeholders);
-            if !paged {
+            let mut request = vendor.request(&call.declared, &session.placeholders);
+            request.method = call.method.clone();
+            request.body = call.body;
+            if call.method != Method::GET {
+                let response = vendor.send(&session, &request).await?;
+                return Ok(written(&response));
+            }
+            if !call.paged {
                 return Ok(vendor.send(&session, &request).await?.body);
             }
             let mut pages = Pages::new(vendor, session, request);
@@ -194,4 +176,88 @@ impl AppOperations for VendorOps {
             Ok(Value::Array(all))
         })
     }
+}
+
+/// A script's call on a vendor handle, read from its arguments:
+/// `get(path, query?, {paged}?)`, `post(path, body, query?)`,
+/// `put(path, body?, query?)`, `delete(path, query?)`.
+struct Call {
+    method: Method,
+    declared: VendorRequest,
+    body: Option<Value>,
+    paged: bool,
+}
+
+impl Call {
+    fn read(short: &str, operation: &str, args: &[Value]) -> Result<Self, BlockError> {
+        let wrong = |what: &str| BlockError::Permanent(format!("apps.{short}.{operation}: {what}"));
+        let method = match operation {
+            "get" => Method::GET,
+            "post" => Method::POST,
+            "put" => Method::PUT,
+            "delete" => Method::DELETE,
+            _ => {
+                return Err(BlockError::Permanent(format!(
+                    "apps.{short} has no operation '{operation}'"
+                )));
+            }
+        };
+        let path = args
+            .first()
+            .and_then(Value::as_str)
+            .ok_or_else(|| wrong("argument 1 (path) must be text"))?;
+        let (body, query_at) = match method {
+            Method::POST | Method::PUT => (args.get(1).cloned().filter(|b| !b.is_null()), 2),
+            _ => (None, 1),
+        };
+        let query = match args.get(query_at) {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(q)) => q.clone(),
+            Some(_) => {
+                return Err(wrong(&format!(
+                    "argument {} (query) must be an object",
+                    query_at + 1
+                )));
+            }
+        };
+        Ok(Self {
+            paged: method == Method::GET
+                && args.get(2).is_some_and(|o| o["paged"] == Value::Bool(true)),
+            method,
+            declared: VendorRequest {
+                path: path.to_string(),
+                query: query
+                    .iter()
+                    .map(|(k, v)| (k.clone(), canvas_formats::cell_text(v)))
+                    .collect(),
+                accept: None,
+            },
+            body,
+        })
+    }
+}
+
+/// `{status, location, id, body}` of a write: `id` is the last segment of
+/// `Location` (a number when numeric), as vendors that answer `201` with an
+/// empty body give the created id (Fiken).
+fn written(response: &crate::http::Response) -> Value {
+    let location = response
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let id = location
+        .as_deref()
+        .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map_or(Value::String(s.to_string()), Value::from)
+        });
+    json!({
+        "status": response.status,
+        "location": location,
+        "id": id,
+        "body": response.body,
+    })
 }

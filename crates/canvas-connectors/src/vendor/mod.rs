@@ -5,7 +5,7 @@
 //! vendor of the same shape is a data file, not code.
 
 use crate::ConnectorError;
-use crate::http::{Auth, Http, HttpSession, Request, Response};
+use crate::http::{Auth, Http, HttpSession, OAuth2, Request, Response};
 use canvas_domain::catalog::Application;
 use canvas_domain::credentials::Credentials;
 use canvas_domain::vendor::{
@@ -81,9 +81,13 @@ impl Vendor {
         turns: &Turns,
     ) -> Option<Result<Self, String>> {
         let spec = app.vendor.clone()?;
-        let base = bases
-            .get(&app.short_name.to_ascii_uppercase())
-            .unwrap_or(&spec.base_url);
+        // A vendor whose base is a credential gets it per registration.
+        let base = match &spec.base_url_credential {
+            Some(_) => "https://base.invalid",
+            None => bases
+                .get(&app.short_name.to_ascii_uppercase())
+                .unwrap_or(&spec.base_url),
+        };
         let base =
             reqwest::Url::parse(base).map_err(|e| format!("{}: base URL: {e}", app.short_name));
         Some(base.map(|base| Self {
@@ -97,6 +101,7 @@ impl Vendor {
 
     /// A session with the registration's authentication, and its placeholders.
     fn session(&self, credentials: &Credentials) -> Result<VendorSession, ConnectorError> {
+        let base = self.base_of(credentials)?;
         let auth = match &self.spec.auth {
             VendorAuth::Bearer { credential } => {
                 let token = credentials
@@ -111,6 +116,29 @@ impl Vendor {
                 Auth::Bearer(token.to_string())
             }
             VendorAuth::InPath => Auth::None,
+            VendorAuth::ClientCredentials {
+                token_path,
+                client_id,
+                client_secret,
+            } => {
+                let given = |name: &str| {
+                    let value = credentials.get_str(name).map(str::trim).unwrap_or_default();
+                    match value.is_empty() {
+                        true => Err(ConnectorError::Rejected(format!("{name}: is required"))),
+                        false => Ok(value.to_string()),
+                    }
+                };
+                let token_url = format!(
+                    "{}/{}",
+                    base.as_str().trim_end_matches('/'),
+                    token_path.trim_start_matches('/')
+                );
+                Auth::OAuth2(OAuth2::in_body(
+                    token_url,
+                    given(client_id)?,
+                    given(client_secret)?,
+                ))
+            }
         };
         let mut values = HashMap::new();
         let mut secrets = Vec::new();
@@ -143,13 +171,28 @@ impl Vendor {
         });
         let header = self.spec.request_id_header.clone();
         Ok(VendorSession {
-            http: self
-                .http
-                .vendor_session(&self.short, self.base.clone(), auth, header),
+            http: self.http.vendor_session(&self.short, base, auth, header),
             placeholders: Placeholders(values),
             pace_key,
             secrets,
         })
+    }
+
+    /// The registration's base: its `baseUrlCredential` when the vendor has
+    /// one (http or https, a trailing `/` dropped), else the vendor's.
+    fn base_of(&self, credentials: &Credentials) -> Result<reqwest::Url, ConnectorError> {
+        let Some(name) = &self.spec.base_url_credential else {
+            return Ok(self.base.clone());
+        };
+        let given = credentials.get_str(name).unwrap_or_default();
+        vendor_base(given)
+            .ok()
+            .and_then(|b| reqwest::Url::parse(&b).ok())
+            .ok_or_else(|| {
+                ConnectorError::Rejected(format!(
+                    "{name}: '{given}' is not an http:// or https:// URL"
+                ))
+            })
     }
 
     /// Sends `request`, in the account's turn when the vendor asks for one
