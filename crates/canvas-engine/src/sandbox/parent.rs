@@ -83,8 +83,16 @@ impl Sandboxes {
         }
     }
 
+    /// An idle sandbox whose process is still alive (one the OS killed
+    /// while it waited is dropped, not handed a block).
     fn take(&self) -> Option<Sandbox> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(mut sandbox) = idle.pop() {
+            if matches!(sandbox.process.try_wait(), Ok(None)) {
+                return Some(sandbox);
+            }
+        }
+        None
     }
 
     fn put_back(&self, sandbox: Sandbox) {
@@ -106,7 +114,8 @@ impl Sandboxes {
             .spawn()?;
         let stdin = process.stdin.take().expect("stdin is piped");
         let stdout = process.stdout.take().expect("stdout is piped");
-        let (tx, frames) = mpsc::channel(4);
+        // One frame ahead: a frame may be large (a script's file).
+        let (tx, frames) = mpsc::channel(1);
         let reader = tokio::spawn(read_frames(stdout, tx));
         Ok(Sandbox {
             process,
