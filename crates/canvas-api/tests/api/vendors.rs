@@ -12,16 +12,16 @@ use serde_json::{Value, json};
 
 const MYSTORE: &str = "c1d54a1e-8a0f-4e0e-9d5a-3f2b6c9e7a10";
 
+/// An app whose vendor `short` is reached at `base` (its stand-in).
+async fn app_reaching(short: &str, base: &str) -> TestApp {
+    let mut options = Options::default();
+    options.vendor_bases.insert(short.into(), base.to_string());
+    spawn_app_opts(crate::helpers::Backend::Sqlite, options).await
+}
+
 async fn app_with_mystore() -> (TestApp, MyStore) {
     let stand_in = mystore_server::start().await;
-    let mut options = Options::default();
-    options
-        .vendor_bases
-        .insert("MYST2".into(), stand_in.base.clone());
-    (
-        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
-        stand_in,
-    )
+    (app_reaching("MYST2", &stand_in.base).await, stand_in)
 }
 
 fn credentials(token: &str) -> Value {
@@ -162,14 +162,7 @@ async fn fiken_workflow(app: &TestApp, keys: &Keys) -> String {
 
 async fn app_with_fiken() -> (TestApp, fiken_server::Fiken) {
     let stand_in = fiken_server::start().await;
-    let mut options = Options::default();
-    options
-        .vendor_bases
-        .insert("FIKE".into(), stand_in.base.clone());
-    (
-        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
-        stand_in,
-    )
+    (app_reaching("FIKE", &stand_in.base).await, stand_in)
 }
 
 #[tokio::test]
@@ -261,14 +254,7 @@ const TALENT_MANAGER: &str = "b5a4a9ed-a686-4b1e-af30-ffd84b7fb2e0";
 
 async fn app_with_talent_manager() -> (TestApp, hrtm_server::TalentManager) {
     let stand_in = hrtm_server::start().await;
-    let mut options = Options::default();
-    options
-        .vendor_bases
-        .insert("HRTM".into(), stand_in.base.clone());
-    (
-        spawn_app_opts(crate::helpers::Backend::Sqlite, options).await,
-        stand_in,
-    )
+    (app_reaching("HRTM", &stand_in.base).await, stand_in)
 }
 
 fn hrtm_credentials(alias: &str, key: &str) -> Value {
