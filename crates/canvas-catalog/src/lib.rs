@@ -27,6 +27,18 @@ const TEMPLATES: &[(&str, &str)] = data_files!("templates":
     "transferring-of-orders-and-customers",
 );
 
+/// Vendors' blocks shipped as JavaScript (`vendor.scripts` names them).
+const SCRIPTS: &[(&str, &str)] = &[
+    (
+        "fiken-match-contacts.js",
+        include_str!("../data/scripts/fiken-match-contacts.js"),
+    ),
+    (
+        "fiken-post-orders-and-customers.js",
+        include_str!("../data/scripts/fiken-post-orders-and-customers.js"),
+    ),
+];
+
 const UTILITY_BLOCKS: &str = include_str!("../data/blocks/utility.json");
 
 pub struct Catalog {
@@ -59,6 +71,19 @@ impl Catalog {
                 parse_template(text).map_err(|e| format!("templates/{name}.json: {e}"))
             })
             .collect::<Result<Vec<Template>, _>>()?;
+        for app in &applications {
+            for script in app.vendor.iter().flat_map(|v| &v.scripts) {
+                if !SCRIPTS.iter().any(|(file, _)| *file == script.file) {
+                    return Err(format!("{}: no script {}", app.name, script.file));
+                }
+                if app.block(&script.block).is_none() {
+                    return Err(format!(
+                        "{}: script of an unknown block {}",
+                        app.name, script.block
+                    ));
+                }
+            }
+        }
         let utility_blocks = serde_json::from_str(UTILITY_BLOCKS)
             .map_err(|e| format!("blocks/utility.json: {e}"))?;
         Ok(Self {
@@ -132,6 +157,22 @@ impl Catalog {
             })
             .map(String::as_str)
             .collect()
+    }
+
+    /// The catalog script that does the work of application `short`'s block
+    /// `name`, when it is shipped as one (`has_input`: the block has a data source).
+    pub fn block_script(&self, short: &str, name: &str, has_input: bool) -> Option<&'static str> {
+        let app = self.application_by_short_name(short)?;
+        let script = app
+            .vendor
+            .as_ref()?
+            .scripts
+            .iter()
+            .find(|s| s.block == name && (has_input || !s.with_input_only))?;
+        SCRIPTS
+            .iter()
+            .find(|(file, _)| *file == script.file)
+            .map(|(_, source)| *source)
     }
 
     pub fn utility_block(&self, name: &str) -> Option<&BlockDef> {

@@ -38,6 +38,23 @@ pub struct VendorSpec {
     #[serde(default)]
     pub pace: Option<Pace>,
     pub blocks: Vec<VendorBlock>,
+    /// Blocks shipped as catalog JavaScript over the vendor's `apps`
+    /// handle: work that is more than "request → records".
+    #[serde(default)]
+    pub scripts: Vec<ScriptBlock>,
+}
+
+/// A block whose work is a catalog script (`data/scripts/<file>`), run in
+/// the script sandbox like a user's script, with the block's variables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScriptBlock {
+    pub block: String,
+    pub file: String,
+    /// Only when the block has a data source (Fiken's `Get all contacts`
+    /// matches its input to contacts; as a first block it is a plain read).
+    #[serde(default)]
+    pub with_input_only: bool,
 }
 
 /// One request at a time per account of the vendor (the credentials named

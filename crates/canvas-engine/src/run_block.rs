@@ -44,7 +44,7 @@ impl Engine {
         };
         let mut writer = self.datasets.writer(job.output_key);
         let started = std::time::Instant::now();
-        let outcome = match &job.block.script {
+        let outcome = match job.block.script.as_deref().or_else(|| catalog_script(job)) {
             Some(source) => {
                 self.run_script(source, job, attempt, (&mut reader, &mut writer))
                     .await
@@ -127,6 +127,20 @@ impl Engine {
         let account = self.store.account(account).await.ok()?;
         Some(account.default_notification_email.unwrap_or(account.email))
     }
+}
+
+/// The catalog script that does the work of a vendor's block, when the
+/// catalog ships it as one (`vendor.scripts`).
+fn catalog_script(job: &BlockJob<'_>) -> Option<&'static str> {
+    let catalog = canvas_catalog::Catalog::builtin();
+    let shorts: Vec<&String> = match &job.block.application {
+        Some(short) => vec![short],
+        None => job.workflow.applications.keys().collect(),
+    };
+    let has_input = job.input_key.is_some();
+    shorts
+        .into_iter()
+        .find_map(|short| catalog.block_script(short, &job.block.block_name, has_input))
 }
 
 /// Prometheus figures per try of a block: `kind` is the native block's

@@ -34,6 +34,7 @@ mod sftp;
 mod sql_connector;
 mod templates;
 mod text;
+mod vendor_templates;
 mod vendors;
 mod workflows;
 

@@ -149,13 +149,90 @@ async fn customers(
         .into_response()
 }
 
-fn order(id: &str, status: &str, created: &str) -> Value {
-    json!({"type": "orders", "id": id,
-           "attributes": {"customer_address_name": "Kari Nordmann", "currency": "NOK", "created_at": created},
+/// An order of the stand-in: id, status, age in days, customer name and
+/// email, its products `(name, unit price excl. VAT, VAT %, quantity)` and
+/// shipping including VAT.
+struct Order {
+    id: &'static str,
+    status: &'static str,
+    days: i64,
+    name: &'static str,
+    email: &'static str,
+    products: &'static [(&'static str, f64, i64, i64)],
+    shipping: f64,
+}
+
+const ORDERS: &[Order] = &[
+    Order {
+        id: "1001",
+        status: "2",
+        days: 1,
+        name: "Kari Nordmann",
+        email: "kari@example.no",
+        products: &[("Ullgenser", 399.2, 25, 2)],
+        shipping: 99.0,
+    },
+    Order {
+        id: "1002",
+        status: "1",
+        days: 1,
+        name: "Ola Nordmann",
+        email: "ola@example.no",
+        products: &[("Lue", 100.0, 25, 1)],
+        shipping: 0.0,
+    },
+    Order {
+        id: "1003",
+        status: "2",
+        days: 40,
+        name: "Kunde 7",
+        email: "kunde7@example.no",
+        products: &[("Fiskebok", 200.0, 15, 1), ("Sluk", 49.5, 25, 3)],
+        shipping: 0.0,
+    },
+    Order {
+        id: "1004",
+        status: "2",
+        days: 10,
+        name: "kari nordmann ",
+        email: "kari@example.no",
+        products: &[("Votter", 150.0, 25, 1)],
+        shipping: 49.0,
+    },
+];
+
+fn order(o: &Order, created: &str) -> (Value, Vec<Value>) {
+    let products: Vec<Value> = o.products.iter().enumerate().map(|(i, (name, price, tax, qty))| {
+        json!({"type": "order-products", "id": format!("{}-{}", o.id, i + 1),
+               "attributes": {"products_id": 40 + i, "products_model": "UG-1", "products_name": name,
+                              "products_price": price, "final_price": price, "products_tax": tax,
+                              "products_quantity": qty}})
+    }).collect();
+    let mut totals = vec![json!({"type": "order-totals", "id": format!("{}-t", o.id),
+        "attributes": {"title": "Sum:", "class": "ot_total", "value": 0.0, "sort_order": 9}})];
+    if o.shipping > 0.0 {
+        totals.push(json!({"type": "order-totals", "id": format!("{}-s", o.id),
+            "attributes": {"title": "Frakt:", "class": "ot_shipping", "value": o.shipping, "sort_order": 2}}));
+    }
+    let refs = |items: &[Value]| -> Vec<Value> {
+        items
+            .iter()
+            .map(|i| json!({"type": i["type"], "id": i["id"]}))
+            .collect()
+    };
+    let resource = json!({"type": "orders", "id": o.id,
+           "attributes": {"customer_address_name": o.name, "customer_address_address": "Storgata 1",
+                          "customer_address_postcode": "0155", "customer_address_city": "Oslo",
+                          "customer_address_country": "Norway", "customer_address_phone": "+4791234567",
+                          "customer_address_email": o.email, "currency": "NOK", "created_at": created},
            "relationships": {
                "customer": {"data": {"type": "customers", "id": "17"}},
-               "order-status": {"data": {"type": "order-statuses", "id": status}},
-               "order-products": {"data": [{"type": "order-products", "id": format!("{id}-1")}]}}})
+               "order-status": {"data": {"type": "order-statuses", "id": o.status}},
+               "order-products": {"data": refs(&products)},
+               "order-totals": {"data": refs(&totals)}}});
+    let mut included = products;
+    included.extend(totals);
+    (resource, included)
 }
 
 async fn orders(
@@ -185,16 +262,12 @@ async fn orders(
             .format("%Y-%m-%d %H:%M:%S")
             .to_string()
     };
-    let data = vec![
-        order("1001", "2", &local(1)),
-        order("1002", "1", &local(1)),
-        order("1003", "2", &local(40)),
-    ];
-    let included: Vec<Value> = ["1001", "1002", "1003"]
-        .iter()
-        .map(|id| json!({"type": "order-products", "id": format!("{id}-1"),
-                          "attributes": {"products_model": "UG-1", "final_price": 399.2, "products_quantity": 2}}))
-        .collect();
+    let (mut data, mut included) = (Vec::new(), Vec::new());
+    for o in ORDERS {
+        let (resource, related) = order(o, &local(o.days));
+        data.push(resource);
+        included.extend(related);
+    }
     Json(json!({"data": data, "included": included, "links": {"next": null}})).into_response()
 }
 

@@ -392,7 +392,7 @@ async fn a_script_creates_a_fiken_contact_and_reads_its_id_from_location() {
     assert_eq!(
         records,
         json!([{"status": 201, "id": id, "body": null,
-                "location": format!("/companies/{}/contacts/{id}", fiken_server::SLUG)}])
+                "location": format!("/api/v2/companies/{}/contacts/{id}", fiken_server::SLUG)}])
     );
 }
 

@@ -1,0 +1,120 @@
+// Fiken "Post orders & customers" (vendors.md §6.4): for each order matched
+// by "Get all contacts", its customer (matched, created earlier in this
+// block, found in Fiken, or created), then one invoice — unless Fiken
+// already has an invoice with the order's id as orderReference. A second
+// run, or a retry after a failure half-way, creates nothing twice.
+const COMPANY = '/companies/{companySlug}';
+const VAT = { 25: ['HIGH', '3000'], 15: ['MEDIUM', '3000'], 12: ['LOW', '3000'], 0: ['EXEMPT', '3100'] };
+const shippingText = variables.shippingtext || 'Shipping';
+const dueDays = Number.isInteger(variables.dueDays) ? variables.dueDays : 14;
+const key = v => (v === null || v === undefined) ? '' : String(v).trim().toLowerCase();
+
+// Decimal NOK → integer øre, half away from zero, from the number's decimal
+// text (never through binary floating point): 199.2 → 19920.
+function ore(amount) {
+  const text = typeof amount === 'number' ? String(amount) : String(amount ?? '').trim();
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text);
+  if (!m) throw new Error(`'${text}' is not an amount`);
+  const frac = (m[3] || '') + '000';
+  let cents = Number(m[2]) * 100 + Number(frac.slice(0, 2));
+  if (Number(frac[2]) >= 5) cents += 1;
+  return m[1] ? -cents : cents;
+}
+
+// The calendar date in Europe/Oslo of an ISO 8601 instant (EU summer time:
+// last Sunday of March to last Sunday of October, 01:00 UTC).
+function osloDate(iso) {
+  const t = new Date(iso);
+  if (isNaN(t)) throw new Error(`created_at '${iso}' is not a date`);
+  const y = t.getUTCFullYear();
+  const lastSunday = month => {
+    const last = new Date(Date.UTC(y, month + 1, 0));
+    return Date.UTC(y, month, last.getUTCDate() - last.getUTCDay(), 1);
+  };
+  const summer = t.getTime() >= lastSunday(2) && t.getTime() < lastSunday(9);
+  return new Date(t.getTime() + (summer ? 2 : 1) * 3600e3).toISOString().slice(0, 10);
+}
+
+const addDays = (date, days) => new Date(Date.parse(date + 'T00:00:00Z') + days * 86400e3).toISOString().slice(0, 10);
+const cut = text => String(text ?? '').slice(0, 200);
+const pruned = obj => Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null && v !== undefined && v !== ''));
+
+let bankAccount = variables.bankAccountCode || null;
+async function bankAccountCode() {
+  if (bankAccount) return bankAccount;
+  const accounts = await apps.FIKE.get(`${COMPANY}/bankAccounts`, { inactive: false });
+  const normal = (accounts || []).find(a => a.type === 'normal' && !a.inactive);
+  if (!normal) throw new Error('Fiken has no active bank account of type normal; set the variable bankAccountCode');
+  bankAccount = normal.accountCode;
+  return bankAccount;
+}
+
+const createdContacts = new Map();
+async function contactFor(order) {
+  if (order.contact && order.contact.contactId != null) return [order.contact.contactId, false];
+  const match = order.contactMatch || {};
+  const k = key(match.value);
+  if (k && createdContacts.has(k)) return [createdContacts.get(k), false];
+  if (k) {
+    const query = { [match.field]: match.value, customer: true, inactive: false };
+    const found = await apps.FIKE.get(`${COMPANY}/contacts`, query);
+    if (Array.isArray(found) && found.length) {
+      createdContacts.set(k, found[0].contactId);
+      return [found[0].contactId, false];
+    }
+  }
+  const contact = pruned({
+    name: order.customer_address_name, email: order.customer_address_email,
+    phoneNumber: order.customer_address_phone, customer: true,
+  });
+  contact.address = pruned({
+    streetAddress: order.customer_address_address, postCode: order.customer_address_postcode,
+    city: order.customer_address_city, country: order.customer_address_country || 'Norway',
+  });
+  if (k && contact[match.field] === undefined) contact[match.field] = match.value;
+  if (!contact.name) throw new Error(`order ${order.id}: no customer_address_name to create a contact with`);
+  const created = await apps.FIKE.post(`${COMPANY}/contacts`, contact);
+  if (created.id == null) throw new Error('Fiken created the contact without saying its id (no Location)');
+  if (k) createdContacts.set(k, created.id);
+  return [created.id, true];
+}
+
+function lines(order) {
+  const out = (order.order_products || []).map(p => {
+    const vat = VAT[Number(p.products_tax)];
+    if (!vat) throw new Error(`order ${order.id}: VAT rate ${p.products_tax} % has no Fiken VAT type`);
+    return { description: cut(p.products_name), quantity: Number(p.products_quantity),
+             unitPrice: ore(p.final_price), vatType: vat[0], incomeAccount: vat[1] };
+  });
+  const shipping = (order.order_totals || [])
+    .filter(t => t.class === 'ot_shipping')
+    .reduce((sum, t) => sum + ore(t.value), 0);
+  if (shipping > 0) {
+    // Net of 25 % VAT, half away from zero: 9900 øre → 7920.
+    const net = Math.floor((shipping * 200 + 125) / 250);
+    out.push({ description: cut(shippingText), quantity: 1, unitPrice: net, vatType: 'HIGH', incomeAccount: '3000' });
+  }
+  return out;
+}
+
+async function post(order) {
+  if (!('contact' in order)) throw new Error("place 'Get all contacts' before 'Post orders & customers'");
+  const orderId = String(order.id);
+  const [contactId, contactCreated] = await contactFor(order);
+  const existing = await apps.FIKE.get(`${COMPANY}/invoices`, { orderReference: orderId });
+  if (Array.isArray(existing) && existing.length) {
+    return { orderId, contactId, contactCreated, invoiceId: existing[0].invoiceId, status: 'exists' };
+  }
+  const day = osloDate(order.created_at);
+  const invoice = {
+    issueDate: day, dueDate: addDays(day, dueDays), customerId: contactId,
+    bankAccountCode: await bankAccountCode(), cash: false, currency: order.currency || 'NOK',
+    orderReference: orderId, lines: lines(order),
+  };
+  const created = await apps.FIKE.post(`${COMPANY}/invoices`, invoice);
+  return { orderId, contactId, contactCreated, invoiceId: created.id, status: 'created' };
+}
+
+return (async function* () {
+  for await (const order of inputStream) yield await post(order);
+})();
