@@ -17,6 +17,12 @@ macro_rules! data_files {
     };
 }
 
+macro_rules! script_files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../data/scripts/", $name)))),*]
+    };
+}
+
 const APPLICATIONS: &[(&str, &str)] = data_files!("applications":
     "talentsoft", "quinyx", "talent-manager", "microsoft-sql", "file-hub", "ftp-server",
     "mystore", "fiken", "tripletex", "sftp", "postgresql", "mysql", "http-rest",
@@ -24,20 +30,15 @@ const APPLICATIONS: &[(&str, &str)] = data_files!("applications":
 
 const TEMPLATES: &[(&str, &str)] = data_files!("templates":
     "quinyx-employee-export-into-ftp-csv", "mystore-customers-send-email",
-    "transferring-of-orders-and-customers",
+    "transferring-of-orders-and-customers", "order-transferring",
 );
 
 /// Vendors' blocks shipped as JavaScript (`vendor.scripts` names them).
-const SCRIPTS: &[(&str, &str)] = &[
-    (
-        "fiken-match-contacts.js",
-        include_str!("../data/scripts/fiken-match-contacts.js"),
-    ),
-    (
-        "fiken-post-orders-and-customers.js",
-        include_str!("../data/scripts/fiken-post-orders-and-customers.js"),
-    ),
-];
+const SCRIPTS: &[(&str, &str)] = script_files!(
+    "fiken-match-contacts.js",
+    "fiken-post-orders-and-customers.js",
+    "tripletex-post-invoices.js",
+);
 
 const UTILITY_BLOCKS: &str = include_str!("../data/blocks/utility.json");
 
@@ -267,6 +268,20 @@ mod tests {
                     assert!(has(client_id) && has(client_secret), "{}", app.name)
                 }
                 VendorAuth::InPath => {}
+                VendorAuth::Session {
+                    create,
+                    user_credential,
+                    ..
+                } => {
+                    let named = create.query.values().filter_map(|v| {
+                        v.strip_prefix('{')?
+                            .strip_suffix('}')
+                            .filter(|n| *n != "tomorrow")
+                    });
+                    for credential in named.chain(user_credential.as_deref()) {
+                        assert!(has(credential), "{}: {credential}", app.name);
+                    }
+                }
             }
             for p in v.placeholders.values() {
                 assert!(has(&p.credential), "{}: {}", app.name, p.credential);
@@ -303,7 +318,11 @@ mod tests {
         shorts.sort();
         shorts.dedup();
         assert_eq!(shorts.len(), c.applications.len());
-        assert_eq!(c.templates.len(), 3);
+        assert_eq!(
+            c.templates.len(),
+            4,
+            "the seed's three and Order transferring"
+        );
     }
 
     #[test]

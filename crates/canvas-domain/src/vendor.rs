@@ -89,6 +89,22 @@ pub enum VendorAuth {
         client_id: String,
         client_secret: String,
     },
+    /// A session token made from credentials (Tripletex): `method` on
+    /// `create.path` with `create.query`, where `{<credential>}` is that
+    /// credential and `{tomorrow}` the UTC date after today; the token at
+    /// `tokenPointer` of the answer. Requests then carry HTTP Basic
+    /// `<user>:<token>`, the user being credential `userCredential` when
+    /// given, else `userDefault`. Kept until the UTC day ends; made again
+    /// once on a 401.
+    Session {
+        method: String,
+        create: VendorRequest,
+        token_pointer: String,
+        #[serde(default)]
+        user_credential: Option<String>,
+        #[serde(default)]
+        user_default: String,
+    },
 }
 
 /// A path placeholder's value: a credential, as it is or reduced to a name.

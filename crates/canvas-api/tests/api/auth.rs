@@ -211,7 +211,7 @@ async fn one_organization_never_sees_another(backend: Backend) {
     assert!(!templates.text.contains(&template.to_string()));
     assert_eq!(
         templates.body.as_array().unwrap().len(),
-        3,
+        4,
         "the built-in ones only"
     );
     assert_eq!(

@@ -9,6 +9,7 @@ mod mystore_server;
 mod sftp_server;
 mod smtp;
 mod taso_server;
+mod tripletex_server;
 
 mod accounts;
 mod applications;

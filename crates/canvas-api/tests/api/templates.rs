@@ -4,11 +4,24 @@ use crate::helpers::{
 use canvas_domain::account::AccountRole;
 use serde_json::json;
 
-async fn workflow_templates_start_with_the_seeds_three(backend: Backend) {
+/// The seed's three as the seed lists them — but "Transferring of Orders &
+/// Customers", a draft in the seed, is published now that its blocks run —
+/// and the seed's "Order transferring" workflow as a fourth.
+async fn workflow_templates_start_with_the_seeds_three_and_order_transferring(backend: Backend) {
     let app = spawn_app(backend).await;
     let r = app.get("/api/WorkflowTemplates").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, seed_json("[\n{\n\"id\": \"bbe52876"));
+    let mut expected = seed_json("[\n{\n\"id\": \"bbe52876");
+    let transferring = &mut expected[2];
+    transferring["state"] = json!("Published");
+    transferring["version"] = json!("0.0.1");
+    transferring["draftIsCommitted"] = json!(true);
+    transferring["dateCommitted"] = transferring["dateModified"].clone();
+    let listed = r.body.as_array().unwrap();
+    assert_eq!(listed[..3], expected.as_array().unwrap()[..]);
+    assert_eq!(listed.len(), 4);
+    assert_eq!(listed[3]["name"], "Order transferring");
+    assert_eq!(listed[3]["applications"], json!(["MYST2", "TRIP"]));
 }
 
 async fn organization_templates_publish_versions_that_reach_workflows(backend: Backend) {
@@ -164,7 +177,7 @@ async fn templates_are_visible_below_their_organization_only(backend: Backend) {
 }
 
 both_backends!(
-    workflow_templates_start_with_the_seeds_three,
+    workflow_templates_start_with_the_seeds_three_and_order_transferring,
     organization_templates_publish_versions_that_reach_workflows,
     template_validation_names_the_bad_part,
     templates_are_visible_below_their_organization_only,

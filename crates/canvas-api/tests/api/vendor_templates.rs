@@ -7,6 +7,7 @@ use crate::fiken_server;
 use crate::helpers::{Options, TestApp, spawn_app_opts};
 use crate::mystore_server;
 use crate::runs::output;
+use crate::tripletex_server;
 use serde_json::{Value, json};
 
 const MYSTORE: &str = "c1d54a1e-8a0f-4e0e-9d5a-3f2b6c9e7a10";
@@ -135,5 +136,153 @@ async fn transferring_orders_and_customers_creates_each_contact_and_invoice_once
     assert_eq!(
         books.invoices[2]["lines"][1]["unitPrice"], 3920,
         "49.00 with VAT is 39.20 net"
+    );
+}
+
+const TRIPLETEX: &str = "8b7f4d2e-1c3a-4f6b-9e0d-5a2c7b8e4f91";
+const ORDER_TRANSFERRING: &str = "ae92bf0b-2ca0-461a-a7b3-01fad320439a";
+
+fn tripletex_credentials(consumer: &str) -> Value {
+    json!({"consumerToken": consumer, "employeeToken": tripletex_server::EMPLOYEE})
+}
+
+/// The seed's "Order transferring": MyStore orders of status 2 → Tripletex
+/// customer (found or created), order, invoice and payment. The session is
+/// made once and reused; when it expires, made again. A second run creates
+/// nothing twice.
+#[tokio::test]
+async fn order_transferring_invoices_each_order_in_tripletex_once_with_its_payment() {
+    let shop = mystore_server::start().await;
+    let trip = tripletex_server::start().await;
+    let app = app_reaching(&[("MYST2", &shop.base), ("TRIP", &trip.base)]).await;
+    let myst = register(
+        &app,
+        MYSTORE,
+        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
+    )
+    .await;
+    let reg = register(
+        &app,
+        TRIPLETEX,
+        tripletex_credentials(tripletex_server::CONSUMER),
+    )
+    .await;
+    let workflow = seed_workflow(
+        &app,
+        ORDER_TRANSFERRING,
+        json!({"MYST2": myst, "TRIP": reg}),
+    )
+    .await;
+
+    let first = run(&app, &workflow).await;
+    let sessions_after_first = trip.books.lock().unwrap().sessions.len();
+    trip.expire_sessions();
+    let second = run(&app, &workflow).await;
+
+    assert_eq!(first["status"], "Succeeded", "{first}");
+    assert_eq!(second["status"], "Succeeded", "{second}");
+    assert_eq!(
+        sessions_after_first, 1,
+        "the check's session is reused by the run"
+    );
+    assert_eq!(
+        trip.books.lock().unwrap().sessions.len(),
+        2,
+        "an expired session is made again"
+    );
+    let posted = output(&app, first["id"].as_str().unwrap(), 2).await;
+    assert_eq!(
+        posted[0],
+        json!({"orderId": "1001", "customerId": 12, "customerCreated": true, "tripletexOrderId": 21,
+               "invoiceId": 31, "invoiceNumber": 10001, "amount": 1097, "paid": true, "status": "created"}),
+        "2 × 399.20 + 79.20 shipping, 25 % VAT"
+    );
+    assert_eq!(
+        posted[1]["customerId"],
+        tripletex_server::KNOWN_CUSTOMER,
+        "Kunde 7 found by e-mail"
+    );
+    assert_eq!(posted[1]["customerCreated"], false);
+    assert_eq!(
+        posted[2]["customerId"], 12,
+        "Kari's second order: the customer made for her first"
+    );
+    let again = output(&app, second["id"].as_str().unwrap(), 2).await;
+    let statuses: Vec<&Value> = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, ["exists", "exists", "exists"], "{again}");
+
+    let books = trip.books.lock().unwrap();
+    assert_eq!(books.customers.len(), 2, "one customer made, once");
+    assert_eq!(
+        books.customers[1],
+        json!({"name": "Kari Nordmann", "email": "kari@example.no", "invoiceEmail": "kari@example.no",
+               "phoneNumber": "+4791234567", "isPrivateIndividual": true,
+               "postalAddress": {"addressLine1": "Storgata 1", "postalCode": "0155", "city": "Oslo"}, "id": 12})
+    );
+    assert_eq!(
+        (
+            books.orders.len(),
+            books.invoices.len(),
+            books.payments.len()
+        ),
+        (3, 3, 3)
+    );
+    let order = &books.orders[0];
+    assert_eq!(order["reference"], "1001");
+    assert_eq!(
+        order["orderLines"],
+        json!([
+            {"description": "Ullgenser", "count": 2, "unitPriceExcludingVatCurrency": 399.2, "vatType": {"id": 103}},
+            {"description": "Shipping", "count": 1, "unitPriceExcludingVatCurrency": 79.2, "vatType": {"id": 103}}])
+    );
+    assert_eq!(
+        books.orders[1]["orderLines"][0]["vatType"]["id"], 131,
+        "15 % VAT"
+    );
+    assert!(
+        books.invoices.iter().all(|i| i["amountOutstanding"] == 0.0),
+        "{:?}",
+        books.invoices
+    );
+}
+
+#[tokio::test]
+async fn tripletex_refusals_and_validation_messages_are_said_in_its_words() {
+    let shop = mystore_server::start().await;
+    let trip = tripletex_server::start().await;
+    let app = app_reaching(&[("MYST2", &shop.base), ("TRIP", &trip.base)]).await;
+    let body = json!({"applicationId": TRIPLETEX, "tagText": "T", "credentialsJson": tripletex_credentials("wrong").to_string()});
+
+    let refused = app.post("/api/RegApplication", &body).await;
+    let source = "return [await apps.TRIP.get('/order', {customerId: 11})];";
+    let chain = json!([{"blockName": "Orders", "script": source, "variables": {}}]);
+    let workflow = crate::connectors::connector_workflow(
+        &app,
+        &[(
+            "TRIP",
+            TRIPLETEX,
+            tripletex_credentials(tripletex_server::CONSUMER),
+        )],
+        chain,
+    )
+    .await;
+    let ran = run(&app, &workflow).await;
+
+    crate::helpers::assert_error(
+        &refused,
+        400,
+        "Authentication Error: Validering feilet. arg:consumerToken: The consumer token is invalid or does not exist.",
+    );
+    assert!(!refused.text.contains("wrong"));
+    assert_eq!(ran["status"], "Failed", "{ran}");
+    let error = ran["blocks"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TRIP 422: Validering feilet. orderDateFrom: Kan ikke være null."),
+        "{ran}"
     );
 }

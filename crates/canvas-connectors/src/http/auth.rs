@@ -2,6 +2,7 @@
 //! or in the query, or an OAuth2 client-credentials token, fetched from the
 //! token URL, kept for its lifetime and fetched again on a 401.
 
+use super::session_grant::SessionGrant;
 use super::{Http, SessionPolicy};
 use crate::ConnectorError;
 use canvas_domain::credentials::Credentials;
@@ -13,11 +14,29 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub(crate) enum Auth {
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Bearer(String),
-    HeaderKey { name: String, key: String },
-    QueryKey { name: String, key: String },
+    HeaderKey {
+        name: String,
+        key: String,
+    },
+    QueryKey {
+        name: String,
+        key: String,
+    },
     OAuth2(OAuth2),
+    /// A vendor's session token, made from the credentials (Tripletex).
+    Session(SessionGrant),
+}
+
+/// Where a cached token comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Grant {
+    OAuth2(OAuth2),
+    Session(SessionGrant),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -91,8 +110,18 @@ impl Auth {
         })
     }
 
-    pub fn is_oauth2(&self) -> bool {
-        matches!(self, Self::OAuth2(_))
+    /// A token this auth fetched may have expired early: a 401 fetches
+    /// another, once.
+    pub fn renews_on_401(&self) -> bool {
+        matches!(self, Self::OAuth2(_) | Self::Session(_))
+    }
+
+    fn grant(&self) -> Option<Grant> {
+        match self {
+            Self::OAuth2(o) => Some(Grant::OAuth2(o.clone())),
+            Self::Session(s) => Some(Grant::Session(s.clone())),
+            _ => None,
+        }
     }
 
     pub async fn apply(
@@ -107,7 +136,15 @@ impl Auth {
             Self::Bearer(token) => builder.bearer_auth(token),
             Self::HeaderKey { name, key } => builder.header(name.as_str(), key.as_str()),
             Self::QueryKey { name, key } => builder.query(&[(name, key)]),
-            Self::OAuth2(o) => builder.bearer_auth(http.tokens.token(o, http, session).await?),
+            Self::OAuth2(o) => {
+                let grant = Grant::OAuth2(o.clone());
+                builder.bearer_auth(http.tokens.token(&grant, http, session).await?)
+            }
+            Self::Session(s) => {
+                let grant = Grant::Session(s.clone());
+                let token = http.tokens.token(&grant, http, session).await?;
+                builder.basic_auth(s.user(), Some(token))
+            }
         })
     }
 }
@@ -122,14 +159,14 @@ struct Token {
 /// OAuth2 tokens by client, shared by every run of this process.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    tokens: Mutex<HashMap<OAuth2, Token>>,
+    tokens: Mutex<HashMap<Grant, Token>>,
 }
 
 /// A token is fetched again this long before it expires.
 const EARLY: Duration = Duration::from_secs(60);
 
 impl TokenCache {
-    fn cached(&self, client: &OAuth2) -> Option<String> {
+    fn cached(&self, client: &Grant) -> Option<String> {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let token = tokens.get_mut(client)?;
         let now = Instant::now();
@@ -143,24 +180,27 @@ impl TokenCache {
     }
 
     pub fn forget(&self, auth: &Auth) {
-        if let Auth::OAuth2(client) = auth {
+        if let Some(grant) = auth.grant() {
             self.tokens
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(client);
+                .remove(&grant);
         }
     }
 
     async fn token(
         &self,
-        client: &OAuth2,
+        client: &Grant,
         http: &Http,
         session: SessionPolicy,
     ) -> Result<String, ConnectorError> {
         if let Some(token) = self.cached(client) {
             return Ok(token);
         }
-        let (value, lifetime) = fetch(client, http).await?;
+        let (value, lifetime) = match client {
+            Grant::OAuth2(o) => fetch(o, http).await?,
+            Grant::Session(s) => s.create(http).await?,
+        };
         let session_life =
             (session.minutes > 0).then(|| Duration::from_secs(u64::from(session.minutes) * 60));
         let lifetime = lifetime
@@ -229,14 +269,14 @@ async fn fetch(client: &OAuth2, http: &Http) -> Result<(String, Option<Duration>
 mod tests {
     use super::*;
 
-    fn client() -> OAuth2 {
-        OAuth2 {
+    fn client() -> Grant {
+        Grant::OAuth2(OAuth2 {
             token_url: "http://127.0.0.1/token".into(),
             client_id: "id".into(),
             client_secret: "secret".into(),
             scope: None,
             client_in_body: false,
-        }
+        })
     }
 
     fn cache_with(expires_in: Duration, slide: Option<Duration>) -> TokenCache {
@@ -277,7 +317,10 @@ mod tests {
     #[test]
     fn forgetting_a_token_makes_the_next_request_fetch_one() {
         let cache = cache_with(Duration::from_secs(600), None);
-        cache.forget(&Auth::OAuth2(client()));
+        let Grant::OAuth2(o) = client() else {
+            unreachable!()
+        };
+        cache.forget(&Auth::OAuth2(o));
         assert_eq!(cache.cached(&client()), None);
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod blocks;
 mod egress;
 mod paging;
+mod session_grant;
 
 pub(crate) use blocks::register;
 pub(crate) use paging::{MAX_PAGES, records};
@@ -18,6 +19,7 @@ pub(crate) use auth::{Auth, OAuth2};
 use canvas_domain::credentials::Credentials;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+pub(crate) use session_grant::SessionGrant;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,7 +194,7 @@ impl HttpSession {
         loop {
             let response = self.send_once(request).await?;
             let status = response.status();
-            if status == StatusCode::UNAUTHORIZED && self.auth.is_oauth2() && !refreshed {
+            if status == StatusCode::UNAUTHORIZED && self.auth.renews_on_401() && !refreshed {
                 self.http.tokens.forget(&self.auth);
                 refreshed = true;
                 continue;
@@ -337,12 +339,13 @@ async fn read(
 }
 
 /// A vendor's own words in an error document (`vendors.md` §1.3):
+/// Tripletex `message` with each `validationMessages[]` as `field: message`;
 /// JSON:API `errors[0].detail` or `.title`, OAuth `error_description` or
 /// `error`, `message`, `Message`, `ErrorMessage`.
-fn vendor_words(bytes: &[u8]) -> Option<String> {
+pub(crate) fn vendor_words(bytes: &[u8]) -> Option<String> {
     let body: Value = serde_json::from_slice(bytes).ok()?;
     let first = &body["errors"][0];
-    [
+    let found = [
         &first["detail"],
         &first["title"],
         &body["error_description"],
@@ -352,8 +355,26 @@ fn vendor_words(bytes: &[u8]) -> Option<String> {
         &body["ErrorMessage"],
     ]
     .into_iter()
-    .find_map(|v| v.as_str().filter(|s| !s.trim().is_empty()))
-    .map(|s| s.trim().chars().take(500).collect())
+    .find_map(|v| v.as_str().filter(|s| !s.trim().is_empty()));
+    let validation: Vec<String> = body["validationMessages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let message = m["message"].as_str()?;
+            Some(match m["field"].as_str().filter(|f| !f.is_empty()) {
+                Some(field) => format!("{field}: {message}"),
+                None => message.to_string(),
+            })
+        })
+        .collect();
+    let words = match (found, validation.is_empty()) {
+        (Some(w), true) => w.trim().to_string(),
+        (Some(w), false) => format!("{} {}", w.trim(), validation.join("; ")),
+        (None, false) => validation.join("; "),
+        (None, true) => return None,
+    };
+    Some(words.chars().take(500).collect())
 }
 
 fn transport(base: &reqwest::Url, e: reqwest::Error) -> ConnectorError {

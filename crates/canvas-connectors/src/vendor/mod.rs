@@ -5,7 +5,7 @@
 //! vendor of the same shape is a data file, not code.
 
 use crate::ConnectorError;
-use crate::http::{Auth, Http, HttpSession, OAuth2, Request, Response};
+use crate::http::{Auth, Http, HttpSession, OAuth2, Request, Response, SessionGrant};
 use canvas_domain::catalog::Application;
 use canvas_domain::credentials::Credentials;
 use canvas_domain::vendor::{
@@ -139,6 +139,19 @@ impl Vendor {
                     given(client_secret)?,
                 ))
             }
+            VendorAuth::Session {
+                method,
+                create,
+                token_pointer,
+                user_credential,
+                user_default,
+            } => Auth::Session(session_grant(
+                &base,
+                credentials,
+                (method, create, token_pointer),
+                user_credential.as_deref(),
+                user_default,
+            )?),
         };
         let mut values = HashMap::new();
         let mut secrets = Vec::new();
@@ -337,6 +350,47 @@ impl Vendor {
             }
         }
     }
+}
+
+/// A session grant: the create request under `base`, `{<credential>}` in
+/// its query filled (each named credential is required), the Basic user.
+fn session_grant(
+    base: &reqwest::Url,
+    credentials: &Credentials,
+    (method, create, token_pointer): (&str, &VendorRequest, &str),
+    user_credential: Option<&str>,
+    user_default: &str,
+) -> Result<SessionGrant, ConnectorError> {
+    let mut query = Vec::new();
+    for (k, v) in &create.query {
+        let filled = match v.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+            Some("tomorrow") | None => v.clone(),
+            Some(name) => {
+                let value = credentials.get_str(name).map(str::trim).unwrap_or_default();
+                if value.is_empty() {
+                    return Err(ConnectorError::Rejected(format!("{name}: is required")));
+                }
+                value.to_string()
+            }
+        };
+        query.push((k.clone(), filled));
+    }
+    let user = user_credential
+        .and_then(|c| credentials.get_str(c))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or(user_default);
+    Ok(SessionGrant {
+        url: format!(
+            "{}/{}",
+            base.as_str().trim_end_matches('/'),
+            create.path.trim_start_matches('/')
+        ),
+        method: method.parse().unwrap_or(Method::PUT),
+        query,
+        token_pointer: token_pointer.to_string(),
+        user: user.to_string(),
+    })
 }
 
 /// `e` with every secret placeholder value replaced by `***`.
