@@ -16,7 +16,10 @@ const TRANSFERRING: &str = "018fda95-a62f-4f0b-af12-3cfcd9146def";
 
 /// An app reaching each vendor `(short, base)` at its stand-in.
 async fn app_reaching(vendors: &[(&str, &str)]) -> TestApp {
-    let mut options = Options::default();
+    app_reaching_with(vendors, Options::default()).await
+}
+
+async fn app_reaching_with(vendors: &[(&str, &str)], mut options: Options) -> TestApp {
     for (short, base) in vendors {
         options
             .vendor_bases
@@ -285,4 +288,57 @@ async fn tripletex_refusals_and_validation_messages_are_said_in_its_words() {
         error.contains("TRIP 422: Validering feilet. orderDateFrom: Kan ikke være null."),
         "{ran}"
     );
+}
+
+const MYSTORE_CUSTOMERS_SEND_EMAIL: &str = "3b76ca61-bca9-4995-90ba-7190c1dd567b";
+
+/// The seed's "MyStore Customers Send email": every customer over all pages
+/// as `AllCustomers.csv`, to the account's address, byte for byte.
+#[tokio::test]
+async fn mystore_customers_are_mailed_as_one_csv_of_every_page() {
+    let shop = mystore_server::start().await;
+    let sink = crate::smtp::start().await;
+    let options = Options {
+        mailer: Some(crate::smtp::mailer(&sink)),
+        ..Options::default()
+    };
+    let app = app_reaching_with(&[("MYST2", &shop.base)], options).await;
+    let myst = register(
+        &app,
+        MYSTORE,
+        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
+    )
+    .await;
+    let hub = register(&app, crate::connectors::FILE_HUB, json!({})).await;
+    let workflow = seed_workflow(
+        &app,
+        MYSTORE_CUSTOMERS_SEND_EMAIL,
+        json!({"MYST2": myst, "CMAF": hub}),
+    )
+    .await;
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    let mut expected = String::from("id,firstname,lastname,email,newsletter,created_at\n");
+    for n in 1..=mystore_server::CUSTOMERS {
+        let newsletter = n % 2 == 0;
+        expected += &format!(
+            "{n},Kari {n},Nordmann,kari{n}@example.no,{newsletter},2023-01-17T07:00:00Z\n"
+        );
+    }
+    let messages = sink.messages.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].data.contains("Subject: MyStore Customers"));
+    let (name, bytes) = crate::connectors::attachment(&messages[0].data);
+    assert_eq!(name, "AllCustomers.csv");
+    assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    let pages = shop
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.contains("/customers"))
+        .count();
+    assert_eq!(pages, mystore_server::CUSTOMERS.div_ceil(100));
 }
