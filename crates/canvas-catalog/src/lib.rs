@@ -38,6 +38,7 @@ const SCRIPTS: &[(&str, &str)] = script_files!(
     "fiken-match-contacts.js",
     "fiken-post-orders-and-customers.js",
     "tripletex-post-invoices.js",
+    "quinyx-get-employees.js",
 );
 
 const UTILITY_BLOCKS: &str = include_str!("../data/blocks/utility.json");
@@ -267,7 +268,7 @@ mod tests {
                 } => {
                     assert!(has(client_id) && has(client_secret), "{}", app.name)
                 }
-                VendorAuth::InPath => {}
+                VendorAuth::InPath | VendorAuth::InBody => {}
                 VendorAuth::Session {
                     create,
                     user_credential,

@@ -26,8 +26,18 @@ pub struct VendorSpec {
     /// `{name}` in paths, filled from the registration's credentials.
     #[serde(default)]
     pub placeholders: BTreeMap<String, Placeholder>,
-    /// The credential check: one authenticated request that must answer 2xx.
+    /// The credential check: one authenticated request that must answer 2xx
+    /// (for a SOAP vendor, `soap.check` instead).
+    #[serde(default)]
     pub check: VendorRequest,
+    /// The base chosen by a credential (Quinyx's `environment`: live or
+    /// test); a deployment's `[vendors.<SHORT>] base_url` replaces every one.
+    #[serde(default)]
+    pub base_url_by: Option<BaseUrlBy>,
+    /// The vendor speaks SOAP 1.1 RPC/encoded (Quinyx): scripts `call`
+    /// its methods, and the credential check is a call.
+    #[serde(default)]
+    pub soap: Option<SoapSpec>,
     pub paging: VendorPaging,
     pub documents: DocumentShape,
     /// A header given a fresh UUID on every request (Fiken's `X-Request-ID`).
@@ -57,6 +67,31 @@ pub struct ScriptBlock {
     pub with_input_only: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaseUrlBy {
+    pub credential: String,
+    /// The base for each value of the credential.
+    pub values: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SoapSpec {
+    /// Where every call is posted, under the base.
+    pub path: String,
+    /// The methods' namespace (`uri:FlexForce`); `SOAPAction` is `"<namespace>/<method>"`.
+    pub namespace: String,
+    /// The parameter that carries the key, first in every call, and the
+    /// credential it comes from unless the call gives its own.
+    pub key_param: String,
+    pub key_credential: String,
+    /// The credential check: this method must answer.
+    pub check_method: String,
+    #[serde(default)]
+    pub check_params: Map<String, Value>,
+}
+
 /// One request at a time per account of the vendor (the credentials named
 /// in `per` tell accounts apart), each at least `min_interval_ms` after
 /// the one before.
@@ -81,6 +116,8 @@ pub enum VendorAuth {
     Bearer { credential: String },
     /// The key travels in the path (a `secret` placeholder): no header.
     InPath,
+    /// The key travels in the body (a SOAP parameter): no header.
+    InBody,
     /// OAuth2 client credentials, the client in the form body, the token
     /// from `tokenPath` under the base, cached per client until shortly
     /// before `expires_in`, fetched again once on a 401.

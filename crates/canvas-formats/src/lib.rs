@@ -7,6 +7,7 @@
 mod batches;
 mod csv_format;
 mod json_format;
+pub mod soap;
 mod text;
 mod xlsx_format;
 mod xml_format;

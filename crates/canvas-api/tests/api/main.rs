@@ -6,6 +6,7 @@ mod helpers;
 mod hrtm_server;
 mod http_server;
 mod mystore_server;
+mod quinyx_server;
 mod sftp_server;
 mod smtp;
 mod taso_server;

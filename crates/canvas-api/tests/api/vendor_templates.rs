@@ -6,6 +6,7 @@ use crate::connectors::run;
 use crate::fiken_server;
 use crate::helpers::{Options, TestApp, spawn_app_opts};
 use crate::mystore_server;
+use crate::quinyx_server;
 use crate::runs::output;
 use crate::tripletex_server;
 use serde_json::{Value, json};
@@ -341,4 +342,113 @@ async fn mystore_customers_are_mailed_as_one_csv_of_every_page() {
         .filter(|a| a.contains("/customers"))
         .count();
     assert_eq!(pages, mystore_server::CUSTOMERS.div_ceil(100));
+}
+
+const QUINYX: &str = "97cbc3b3-32c7-4e4a-b788-a332ea82aeff";
+const QUINYX_EXPORT: &str = "bbe52876-aca2-4ece-ba31-11e0d98ddc19";
+
+/// The seed's "Quinyx Employee Export Into FTP(CSV)": the employees of
+/// every key, each once, as one CSV on the FTP server; with `badgeNo`, only
+/// that employee. A 429 (other clients hold Quinyx's 10 call slots) is
+/// waited out; a bad key is refused at registration in Quinyx's words.
+#[tokio::test]
+async fn quinyx_employees_of_every_key_reach_ftp_as_one_csv() {
+    let quinyx = quinyx_server::start().await;
+    let app = app_reaching(&[("QUIN", &quinyx.base)]).await;
+    let ftp = crate::ftp::start("partner", "pw").await;
+    let bad = json!({"applicationId": QUINYX, "tagText": "Q", "credentialsJson": json!({"apikey": "9999", "environment": "live"}).to_string()});
+    let refused = app.post("/api/RegApplication", &bad).await;
+    let quin = register(
+        &app,
+        QUINYX,
+        json!({"apikey": quinyx_server::GROUP_KEY, "environment": "test"}),
+    )
+    .await;
+    let ftp_reg = register(
+        &app,
+        crate::connectors::FTP,
+        crate::connectors::ftp_credentials(&ftp, "pw"),
+    )
+    .await;
+    let block = "02d1424a-da90-4c12-9c28-96162e624bd7";
+    let all_keys = json!({"workflowTemplateId": QUINYX_EXPORT, "applications": {"QUIN": quin, "FTP": ftp_reg},
+        "chain": [{"uniqueBlockId": block, "variables": {"apiKeys": [quinyx_server::GROUP_KEY, quinyx_server::UNIT_KEY], "badgeNo": null}}]});
+    let all_keys = app
+        .post("/api/Workflow", &all_keys)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one_badge = json!({"workflowTemplateId": QUINYX_EXPORT, "applications": {"QUIN": quin, "FTP": ftp_reg},
+        "chain": [{"uniqueBlockId": block, "variables": {"apiKeys": [], "badgeNo": "B-2"}}]});
+    let one_badge = app
+        .post("/api/Workflow", &one_badge)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    quinyx
+        .seen
+        .busy
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+
+    let everyone = run(&app, &all_keys).await;
+    let csv_of_all = only_csv(&ftp);
+    std::fs::remove_file(ftp.files().join(&csv_of_all.0)).unwrap();
+    let badge = run(&app, &one_badge).await;
+
+    crate::helpers::assert_error(&refused, 400, "Authentication Error: Invalid apiKey");
+    assert_eq!(everyone["status"], "Succeeded", "{everyone}");
+    assert_eq!(badge["status"], "Succeeded", "{badge}");
+    let header = "id,badgeNo,givenName,familyName,active,leaveDate,employedDate,ts\n";
+    let row = |id: u32, given: &str, family: &str, active: bool| {
+        format!("{id},B-{id},{given},{family},{active},,2020-01-1{id},2024-05-02T08:15:0{id}Z\n")
+    };
+    assert!(
+        csv_of_all.0.starts_with("NY_Employees_") && csv_of_all.0.ends_with(".csv"),
+        "{}",
+        csv_of_all.0
+    );
+    assert_eq!(
+        csv_of_all.1,
+        format!(
+            "{header}{}{}{}{}",
+            row(1, "Kari", "Nordmann", true),
+            row(2, "Ola", "Hansen", true),
+            row(3, "Siri", "Berg", false),
+            row(4, "Per", "Lie", true)
+        ),
+        "the group key's three, then the unit key's new one"
+    );
+    assert_eq!(
+        only_csv(&ftp).1,
+        format!("{header}{}", row(2, "Ola", "Hansen", true))
+    );
+    let calls = quinyx.seen.calls.lock().unwrap().clone();
+    let group = quinyx_server::GROUP_KEY;
+    assert_eq!(
+        calls[..],
+        [
+            "wsdlGetUnits 9999".to_string(),
+            format!("wsdlGetUnits {group}"),
+            format!("wsdlGetEmployees {group} 429"),
+            format!("wsdlGetEmployees {group}"),
+            format!("wsdlGetEmployees {}", quinyx_server::UNIT_KEY),
+            format!("wsdlGetEmployees {group}")
+        ],
+        "two checks, then the 429 repeated; the registration's key when apiKeys is empty"
+    );
+}
+
+/// The one CSV file on the FTP server: its name and content.
+fn only_csv(ftp: &crate::ftp::FtpServer) -> (String, String) {
+    let files: Vec<_> = std::fs::read_dir(ftp.files())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    (name, std::fs::read_to_string(&files[0]).unwrap())
 }

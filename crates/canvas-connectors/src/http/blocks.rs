@@ -232,6 +232,8 @@ async fn read_pages(
         query: [settings.query.clone(), settings.paging.first()].concat(),
         body: settings.body.clone(),
         media_type: None,
+        raw_body: None,
+        headers: Vec::new(),
     };
     let mut total = 0;
     for page in 1..=MAX_PAGES {
@@ -279,6 +281,8 @@ async fn send_input(
                 query: settings.query.clone(),
                 body: Some(body),
                 media_type: None,
+                raw_body: None,
+                headers: Vec::new(),
             };
             let response = session.send(&request).await?;
             let found = settings.records_of(&request, &response).unwrap_or_default();
@@ -375,6 +379,8 @@ impl AppOperations for HttpApp {
                 query,
                 body,
                 media_type: None,
+                raw_body: None,
+                headers: Vec::new(),
             };
             let response = self.session(Some(app))?.send(&request).await?;
             Ok(

@@ -138,6 +138,10 @@ pub(crate) struct Request {
     pub body: Option<Value>,
     /// `Accept` (and `Content-Type` of a body); JSON when `None`.
     pub media_type: Option<String>,
+    /// A body that is not JSON, sent as it is (a SOAP envelope), with its `Content-Type`.
+    pub raw_body: Option<(String, Vec<u8>)>,
+    /// More headers (`SOAPAction`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Request {
@@ -148,6 +152,8 @@ impl Request {
             query: Vec::new(),
             body: None,
             media_type: None,
+            raw_body: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -237,6 +243,14 @@ impl HttpSession {
         if let Some(body) = &request.body {
             builder = builder.json(body).header("Content-Type", media);
         }
+        if let Some((content_type, bytes)) = &request.raw_body {
+            builder = builder
+                .header("Content-Type", content_type.as_str())
+                .body(bytes.clone());
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         if let Some(name) = &self.request_id_header {
             builder = builder.header(name.as_str(), uuid::Uuid::new_v4().to_string());
         }
@@ -312,6 +326,9 @@ async fn read(
             status: status.as_u16(),
         });
     }
+    if let (Some(vendor), Some((code, words))) = (vendor, canvas_formats::soap::fault(&bytes)) {
+        return Err(soap_fault(vendor, &code, &words));
+    }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
     let message = match vendor {
         Some(vendor) => {
@@ -336,6 +353,17 @@ async fn read(
         408 | 429 | 500..=599 => ConnectorError::Transient(message),
         _ => ConnectorError::Failed(message),
     })
+}
+
+/// A SOAP Fault is not transient: a `Client` fault naming the key is a
+/// refusal of the credentials (`vendors.md` §2.4), any other fails the call.
+fn soap_fault(vendor: &str, code: &str, words: &str) -> ConnectorError {
+    let words = words.chars().take(500).collect::<String>();
+    let about_the_key = words.to_ascii_lowercase().contains("apikey");
+    match code.ends_with("Client") && about_the_key {
+        true => ConnectorError::Rejected(words),
+        false => ConnectorError::Failed(format!("{vendor} fault {code}: {words}")),
+    }
 }
 
 /// A vendor's own words in an error document (`vendors.md` §1.3):

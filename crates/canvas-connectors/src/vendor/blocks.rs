@@ -144,7 +144,10 @@ struct VendorOps(Arc<Vendor>);
 
 impl AppOperations for VendorOps {
     fn operations(&self) -> &[&'static str] {
-        &["get", "post", "put", "delete"]
+        match self.0.spec.soap {
+            Some(_) => &["call"],
+            None => &["get", "post", "put", "delete"],
+        }
     }
 
     fn call<'a>(
@@ -156,8 +159,11 @@ impl AppOperations for VendorOps {
     ) -> CallFuture<'a> {
         Box::pin(async move {
             let vendor = &self.0;
-            let call = Call::read(&vendor.short, operation, &args)?;
             let session = vendor.session(&app.credentials)?;
+            if operation == "call" {
+                return soap_call(vendor, &session, &args).await;
+            }
+            let call = Call::read(&vendor.short, operation, &args)?;
             let mut request = vendor.request(&call.declared, &session.placeholders);
             request.method = call.method.clone();
             request.body = call.body;
@@ -176,6 +182,26 @@ impl AppOperations for VendorOps {
             Ok(Value::Array(all))
         })
     }
+}
+
+/// `apps.<SHORT>.call(method, params?)` of a SOAP vendor: the method's `return`.
+async fn soap_call(
+    vendor: &Vendor,
+    session: &VendorSession,
+    args: &[Value],
+) -> Result<Value, BlockError> {
+    let short = &vendor.short;
+    let wrong = |what: &str| BlockError::Permanent(format!("apps.{short}.call: {what}"));
+    let method = args
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong("argument 1 (method) must be text"))?;
+    let params = match args.get(1) {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(p)) => p.clone(),
+        Some(_) => return Err(wrong("argument 2 (params) must be an object")),
+    };
+    Ok(vendor.call(session, method, params).await?)
 }
 
 /// A script's call on a vendor handle, read from its arguments:

@@ -51,6 +51,8 @@ pub(crate) struct Vendor {
     short: String,
     spec: VendorSpec,
     base: reqwest::Url,
+    /// The deployment set the base: no credential chooses it then.
+    overridden: bool,
     turns: Turns,
 }
 
@@ -70,6 +72,8 @@ struct VendorSession {
     pace_key: Option<u64>,
     /// Secret placeholder values (a key in the path): masked in every message.
     secrets: Vec<String>,
+    /// The registration's key for SOAP calls (`soap.keyCredential`).
+    key: Option<String>,
 }
 
 impl Vendor {
@@ -81,12 +85,12 @@ impl Vendor {
         turns: &Turns,
     ) -> Option<Result<Self, String>> {
         let spec = app.vendor.clone()?;
+        let given = bases.get(&app.short_name.to_ascii_uppercase());
+        let overridden = given.is_some() && spec.base_url_credential.is_none();
         // A vendor whose base is a credential gets it per registration.
         let base = match &spec.base_url_credential {
             Some(_) => "https://base.invalid",
-            None => bases
-                .get(&app.short_name.to_ascii_uppercase())
-                .unwrap_or(&spec.base_url),
+            None => given.unwrap_or(&spec.base_url),
         };
         let base =
             reqwest::Url::parse(base).map_err(|e| format!("{}: base URL: {e}", app.short_name));
@@ -95,6 +99,7 @@ impl Vendor {
             short: app.short_name.clone(),
             spec,
             base,
+            overridden,
             turns: turns.clone(),
         }))
     }
@@ -115,7 +120,7 @@ impl Vendor {
                 }
                 Auth::Bearer(token.to_string())
             }
-            VendorAuth::InPath => Auth::None,
+            VendorAuth::InPath | VendorAuth::InBody => Auth::None,
             VendorAuth::ClientCredentials {
                 token_path,
                 client_id,
@@ -183,7 +188,21 @@ impl Vendor {
             h.finish()
         });
         let header = self.spec.request_id_header.clone();
+        let key = match &self.spec.soap {
+            Some(soap) => {
+                let key = credentials
+                    .get_str(&soap.key_credential)
+                    .unwrap_or_default();
+                if key.trim().is_empty() {
+                    let name = &soap.key_credential;
+                    return Err(ConnectorError::Rejected(format!("{name}: is required")));
+                }
+                Some(key.trim().to_string())
+            }
+            None => None,
+        };
         Ok(VendorSession {
+            key,
             http: self.http.vendor_session(&self.short, base, auth, header),
             placeholders: Placeholders(values),
             pace_key,
@@ -194,6 +213,24 @@ impl Vendor {
     /// The registration's base: its `baseUrlCredential` when the vendor has
     /// one (http or https, a trailing `/` dropped), else the vendor's.
     fn base_of(&self, credentials: &Credentials) -> Result<reqwest::Url, ConnectorError> {
+        if let (Some(by), false) = (&self.spec.base_url_by, self.overridden) {
+            let given = credentials
+                .get_str(&by.credential)
+                .unwrap_or_default()
+                .trim();
+            let base = by
+                .values
+                .get(given)
+                .and_then(|b| reqwest::Url::parse(b).ok());
+            return base.ok_or_else(|| {
+                let known: Vec<&str> = by.values.keys().map(String::as_str).collect();
+                ConnectorError::Rejected(format!(
+                    "{}: must be one of {}, not '{given}'",
+                    by.credential,
+                    known.join(", ")
+                ))
+            });
+        }
         let Some(name) = &self.spec.base_url_credential else {
             return Ok(self.base.clone());
         };
@@ -252,6 +289,8 @@ impl Vendor {
                 .collect(),
             body: None,
             media_type: spec.accept.clone().or_else(|| self.spec.media_type.clone()),
+            raw_body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -259,8 +298,19 @@ impl Vendor {
     /// refusal (401/403, or any other 4xx) is the vendor's words.
     pub async fn check(&self, credentials: &Credentials) -> Result<(), ConnectorError> {
         let session = self.session(credentials)?;
-        let request = self.request(&self.spec.check, &session.placeholders);
-        match self.send(&session, &request).await {
+        let outcome = match &self.spec.soap {
+            Some(soap) => {
+                let params = soap.check_params.clone();
+                self.call(&session, &soap.check_method, params)
+                    .await
+                    .map(drop)
+            }
+            None => {
+                let request = self.request(&self.spec.check, &session.placeholders);
+                self.send(&session, &request).await.map(drop)
+            }
+        };
+        match outcome {
             Ok(_) => Ok(()),
             Err(ConnectorError::Failed(words)) => Err(ConnectorError::Rejected(words)),
             Err(other) => Err(other),
@@ -391,6 +441,65 @@ fn session_grant(
         token_pointer: token_pointer.to_string(),
         user: user.to_string(),
     })
+}
+
+impl Vendor {
+    /// A SOAP call of `method` (the vendor's `soap`): the key first — the
+    /// call's own `keyParam` or the registration's — then `params` in order;
+    /// the answer's `return` as JSON. A fault is an error in its words.
+    async fn call(
+        &self,
+        session: &VendorSession,
+        method: &str,
+        mut params: serde_json::Map<String, Value>,
+    ) -> Result<Value, ConnectorError> {
+        let short = &self.short;
+        let soap = self
+            .spec
+            .soap
+            .as_ref()
+            .ok_or_else(|| ConnectorError::Invalid(format!("{short} has no SOAP methods")))?;
+        if method.is_empty()
+            || !method
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(ConnectorError::Invalid(format!(
+                "'{method}' is not a method name"
+            )));
+        }
+        let key = match params.shift_remove(&soap.key_param) {
+            Some(Value::String(k)) if !k.trim().is_empty() => k.trim().to_string(),
+            Some(Value::Null) | None => session.key.clone().unwrap_or_default(),
+            Some(_) => {
+                let param = &soap.key_param;
+                return Err(ConnectorError::Invalid(format!("{param} must be text")));
+            }
+        };
+        let mut all = serde_json::Map::new();
+        all.insert(soap.key_param.clone(), Value::String(key.clone()));
+        all.extend(params);
+        let xml = canvas_formats::soap::envelope(&soap.namespace, method, &all)
+            .map_err(ConnectorError::Invalid)?;
+        let request = Request {
+            method: Method::POST,
+            path: soap.path.clone(),
+            query: Vec::new(),
+            body: None,
+            media_type: Some("text/xml".into()),
+            raw_body: Some(("text/xml; charset=utf-8".into(), xml.into_bytes())),
+            headers: vec![(
+                "SOAPAction".into(),
+                format!("\"{}/{method}\"", soap.namespace),
+            )],
+        };
+        let response = self
+            .send(session, &request)
+            .await
+            .map_err(|e| mask(e, &[key]))?;
+        canvas_formats::soap::answer(&response.bytes, method)
+            .map_err(|e| ConnectorError::Failed(format!("{short}: {e}")))
+    }
 }
 
 /// `e` with every secret placeholder value replaced by `***`.
