@@ -77,7 +77,7 @@ pub async fn start_ftp(root: &std::path::Path) -> anyhow::Result<u16> {
     Ok(port)
 }
 
-async fn register(server: &Server, app: &str, creds: Value) -> anyhow::Result<Value> {
+pub async fn register(server: &Server, app: &str, creds: Value) -> anyhow::Result<Value> {
     server
         .post(
             "/api/RegApplication",
@@ -90,7 +90,7 @@ fn pg_credentials() -> Value {
     json!({"address": "127.0.0.1", "port": 5432, "database": "test", "username": "root", "password": ""})
 }
 
-async fn run_chain(
+pub async fn run_chain(
     server: &Server,
     apps: Value,
     registered: Value,

@@ -8,6 +8,7 @@
 //! target/release/canvas-bench records --records 100000 --records 1000000
 //! target/release/canvas-bench schedule --backend sqlite --backend postgres
 //! target/release/canvas-bench connectors --rows 100000 --rows 1000000
+//! target/release/canvas-bench vendors --records 100000 --records 300000
 //! ```
 
 mod connectors;
@@ -16,6 +17,7 @@ mod records;
 mod runs;
 mod schedule;
 mod server;
+mod vendors;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -84,6 +86,14 @@ enum Bench {
     Connectors {
         #[arg(long = "rows", default_values_t = vec![100_000, 1_000_000])]
         rows: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// Records per second from a MyStore stand-in through `MyStore Get
+    /// Customers` → `Format CSV`, and peak memory.
+    Vendors {
+        #[arg(long = "records", default_values_t = vec![100_000, 300_000])]
+        records: Vec<usize>,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
@@ -274,6 +284,29 @@ async fn main() -> anyhow::Result<()> {
                         m(|f| f.peak_rss_mib)
                     );
                 }
+            }
+        }
+        Bench::Vendors { records, repeat } => {
+            println!(
+                "| records | MyStore Get Customers records/s | whole run records/s | peak RSS MiB |"
+            );
+            println!("|---|---|---|---|");
+            for n in records {
+                let base = vendors::start_mystore(n).await?;
+                let mut figures = Vec::new();
+                for _ in 0..repeat {
+                    // A fresh server each time: its peak memory is this run's alone.
+                    let env = [("CANVAS_VENDORS__MYST2__BASE_URL", base.clone())];
+                    let server = server::Server::start_with(&cli.canvas, None, &env).await?;
+                    figures.push(vendors::customers_to_csv(&server, n).await?);
+                }
+                let m = |f: fn(&vendors::Figures) -> f64| median(figures.iter().map(f).collect());
+                println!(
+                    "| {n} | {:.0} | {:.0} | {:.1} |",
+                    m(|f| f.read_per_second),
+                    m(|f| f.run_per_second),
+                    m(|f| f.peak_rss_mib)
+                );
             }
         }
         Bench::Startup { repeat } => {

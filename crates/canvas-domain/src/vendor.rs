@@ -86,6 +86,9 @@ pub struct SoapSpec {
     /// credential it comes from unless the call gives its own.
     pub key_param: String,
     pub key_credential: String,
+    /// Methods whose names start so only read: asked again after a 5xx
+    /// without a Fault (others may have been done).
+    pub read_prefix: String,
     /// The credential check: this method must answer.
     pub check_method: String,
     #[serde(default)]

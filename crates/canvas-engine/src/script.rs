@@ -166,6 +166,9 @@ const PRELUDE: &str = r#"
         const lines = rs.map(r => { const s = JSON.stringify(r); return s === undefined ? 'null' : s; });
         if (!emit(lines.join('\n') + '\n', rs.length)) throw new Error('the output store stopped');
     };
+    // `err.transient = true` asks for a retry (a busy or unreachable
+    // service), whether thrown by the body or while its output streams.
+    const marked = e => (e && e.transient === true) ? new Error('__transient__:' + (e.message || String(e))) : e;
     let out;
     try {
         const saveFile = (name, content) => {
@@ -174,9 +177,7 @@ const PRELUDE: &str = r#"
         };
         out = await run(input, inputStream, variables, log, attempt, apps, saveFile);
     } catch (e) {
-        // `err.transient = true` asks for a retry (a busy or unreachable service).
-        if (e && e.transient === true) throw new Error('__transient__:' + (e.message || String(e)));
-        throw e;
+        throw marked(e);
     }
     if (out === undefined || out === null) return;
     if (Array.isArray(out)) {
@@ -186,9 +187,13 @@ const PRELUDE: &str = r#"
     const iterable = out && (typeof out[Symbol.asyncIterator] === 'function' || typeof out[Symbol.iterator] === 'function');
     if (!iterable || typeof out === 'string') throw new TypeError('__bad_result__:' + (typeof out));
     let rs = [];
-    for await (const r of out) {
-        rs.push(r);
-        if (rs.length >= batch) { flush(rs); rs = []; }
+    try {
+        for await (const r of out) {
+            rs.push(r);
+            if (rs.length >= batch) { flush(rs); rs = []; }
+        }
+    } catch (e) {
+        throw marked(e);
     }
     flush(rs);
 })
@@ -648,6 +653,15 @@ mod tests {
         let out = call("return [{ n: typeof n }];", "[]").unwrap();
         assert_eq!(out.records_json, r#"[{"n":"undefined"}]"#);
         assert!(started.elapsed() < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_transient_error_thrown_while_the_output_streams_is_still_transient() {
+        let source = "return (async function* () { yield {a: 1}; const e = new Error('busy'); e.transient = true; throw e; })();";
+        assert_eq!(
+            call(source, "[]").err(),
+            Some(ScriptError::Transient("busy".into()))
+        );
     }
 
     #[test]

@@ -83,8 +83,33 @@ impl Node {
     }
 }
 
+/// Answers nest a few levels (envelope, body, response, return, array,
+/// struct, field); anything deeper is refused before it can exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
+/// `bytes` as UTF-8 text: NuSOAP answers in ISO-8859-1 by default, as its
+/// XML declaration (or nothing) says.
+fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).to_ascii_lowercase();
+    let declared_latin1 = head.starts_with("<?xml")
+        && head
+            .split("?>")
+            .next()
+            .is_some_and(|d| d.contains("iso-8859-1"));
+    match declared_latin1 || std::str::from_utf8(bytes).is_err() {
+        true => bytes
+            .iter()
+            .map(|&b| b as char)
+            .collect::<String>()
+            .into_bytes()
+            .into(),
+        false => bytes.into(),
+    }
+}
+
 fn tree(bytes: &[u8]) -> Result<Node, String> {
-    let mut reader = Reader::from_reader(bytes);
+    let text = utf8(bytes);
+    let mut reader = Reader::from_reader(text.as_ref());
     reader.config_mut().trim_text(true);
     let mut buf = Vec::new();
     let mut open = vec![Node::default()];
@@ -93,7 +118,12 @@ fn tree(bytes: &[u8]) -> Result<Node, String> {
             .read_event_into(&mut buf)
             .map_err(|e| format!("the answer is not XML: {e}"))?
         {
-            Event::Start(e) => open.push(Node::open(&e)?),
+            Event::Start(e) => {
+                if open.len() > MAX_DEPTH {
+                    return Err(format!("the answer nests deeper than {MAX_DEPTH} elements"));
+                }
+                open.push(Node::open(&e)?);
+            }
             Event::Empty(e) => {
                 let node = Node::open(&e)?;
                 open.last_mut().ok_or("unbalanced XML")?.children.push(node);
@@ -248,6 +278,17 @@ mod tests {
                     "dateOfBirth": "1990-02-03", "ts": "2024-05-02T08:15:00Z", "info": null,
                     "additionalFields": [{"key": "shoe", "value": "42"}]}])
         );
+    }
+
+    #[test]
+    fn latin1_answers_are_read_and_deep_ones_refused() {
+        let mut xml = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r><mResponse><return xsi:type=\"xsd:string\">Bj".to_vec();
+        xml.push(0xF8);
+        xml.extend_from_slice(b"rn</return></mResponse></r>");
+        assert_eq!(answer(&xml, "m").unwrap(), json!("Bjørn"));
+        let deep = "<a>".repeat(100_000);
+        assert!(answer(deep.as_bytes(), "m").unwrap_err().contains("deeper"));
+        assert_eq!(fault(deep.as_bytes()), None);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Books {
     pub payments: Vec<Value>,
     /// Each request's method and path, in order.
     pub asked: Vec<String>,
+    /// Statuses the next authorized requests get instead of an answer:
+    /// 429 (with `X-Rate-Limit-Reset: 3`, no `Retry-After`) or 500.
+    pub hiccups: Vec<u16>,
 }
 
 pub struct Tripletex {
@@ -135,10 +138,27 @@ fn authorized(books: &Arc<Mutex<Books>>, headers: &HeaderMap) -> Option<Response
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
+    let mut b = books.lock().unwrap();
     let valid = decoded
         .strip_prefix("0:")
-        .is_some_and(|t| books.lock().unwrap().valid.iter().any(|v| v == t));
-    (!valid).then(|| error(StatusCode::UNAUTHORIZED, 3000, "Unauthorized", &[]))
+        .is_some_and(|t| b.valid.iter().any(|v| v == t));
+    if !valid {
+        return Some(error(StatusCode::UNAUTHORIZED, 3000, "Unauthorized", &[]));
+    }
+    match (!b.hiccups.is_empty()).then(|| b.hiccups.remove(0)) {
+        Some(429) => {
+            let mut limited = error(StatusCode::TOO_MANY_REQUESTS, 429, "Too many requests", &[]);
+            limited.headers_mut().insert("x-rate-limit-reset", 3.into());
+            Some(limited)
+        }
+        Some(_) => Some(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            1000,
+            "Internal error",
+            &[],
+        )),
+        None => None,
+    }
 }
 
 fn matches(value: &Value, q: &HashMap<String, String>, fields: &[&str]) -> bool {

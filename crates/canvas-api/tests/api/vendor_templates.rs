@@ -452,3 +452,79 @@ fn only_csv(ftp: &crate::ftp::FtpServer) -> (String, String) {
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     (name, std::fs::read_to_string(&files[0]).unwrap())
 }
+
+/// A 429 without `Retry-After` waits for Tripletex's `X-Rate-Limit-Reset`;
+/// a 500 on a read is asked again.
+#[tokio::test]
+async fn tripletex_rate_limits_and_server_errors_on_reads_are_waited_out() {
+    let trip = tripletex_server::start().await;
+    let app = app_reaching(&[("TRIP", &trip.base)]).await;
+    let source = "const found = await apps.TRIP.get('/customer', {email: 'KUNDE7@example.no', fields: 'id'}); return found.values;";
+    let chain = json!([{"blockName": "Find", "script": source, "variables": {}}]);
+    let creds = tripletex_credentials(tripletex_server::CONSUMER);
+    let workflow =
+        crate::connectors::connector_workflow(&app, &[("TRIP", TRIPLETEX, creds)], chain).await;
+    trip.books.lock().unwrap().hiccups = vec![429, 500];
+    let started = std::time::Instant::now();
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    // Without the header the backoff would wait 0.5 s + 1 s.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "waited for the reset"
+    );
+    assert!(
+        trip.books.lock().unwrap().hiccups.is_empty(),
+        "both hiccups met"
+    );
+    let found = output(&app, ran["id"].as_str().unwrap(), 1).await;
+    assert_eq!(found[0]["id"], tripletex_server::KNOWN_CUSTOMER);
+}
+
+/// Fiken kept an invoice but its answer was lost (a 500): the block is
+/// tried again, finds the invoice by its orderReference, and makes nothing twice.
+#[tokio::test]
+async fn a_fiken_invoice_whose_answer_was_lost_is_not_posted_again() {
+    let shop = mystore_server::start().await;
+    let fiken = fiken_server::start().await;
+    let app = app_reaching(&[("MYST2", &shop.base), ("FIKE", &fiken.base)]).await;
+    let myst = register(
+        &app,
+        MYSTORE,
+        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
+    )
+    .await;
+    let fike = register(
+        &app,
+        FIKEN,
+        json!({"token": fiken_server::TOKEN, "companySlug": fiken_server::SLUG}),
+    )
+    .await;
+    let workflow = seed_workflow(&app, TRANSFERRING, json!({"MYST2": myst, "FIKE": fike})).await;
+    fiken
+        .seen
+        .lose_answers
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+
+    let ran = run(&app, &workflow).await;
+
+    assert_eq!(ran["status"], "Succeeded", "{ran}");
+    let posted = output(&app, ran["id"].as_str().unwrap(), 3).await;
+    let statuses: Vec<&Value> = posted
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, ["exists", "created", "created"], "{posted}");
+    assert_eq!(posted[0]["contactId"], 231);
+    let books = fiken.seen.books.lock().unwrap();
+    assert_eq!(books.invoices.len(), 3, "no invoice twice");
+    assert_eq!(
+        books.contacts.len(),
+        fiken_server::CONTACTS + 1,
+        "no contact twice"
+    );
+}

@@ -56,7 +56,7 @@ async function contactFor(order) {
   const k = key(match.value);
   if (k && createdContacts.has(k)) return [createdContacts.get(k), false];
   if (k) {
-    const query = { [match.field]: match.value, customer: true, inactive: false };
+    const query = { [match.field]: String(match.value).trim(), customer: true, inactive: false };
     const found = await apps.FIKE.get(`${COMPANY}/contacts`, query);
     if (Array.isArray(found) && found.length) {
       createdContacts.set(k, found[0].contactId);
@@ -100,11 +100,15 @@ function lines(order) {
 async function post(order) {
   if (!('contact' in order)) throw new Error("place 'Get all contacts' before 'Post orders & customers'");
   const orderId = String(order.id);
-  const [contactId, contactCreated] = await contactFor(order);
+  // Posted already (an earlier run, or a try that failed after posting):
+  // nothing is made, not even a contact.
   const existing = await apps.FIKE.get(`${COMPANY}/invoices`, { orderReference: orderId });
   if (Array.isArray(existing) && existing.length) {
-    return { orderId, contactId, contactCreated, invoiceId: existing[0].invoiceId, status: 'exists' };
+    const invoice = existing[0];
+    const contactId = invoice.customer ? invoice.customer.contactId : (invoice.customerId ?? null);
+    return { orderId, contactId, contactCreated: false, invoiceId: invoice.invoiceId, status: 'exists' };
   }
+  const [contactId, contactCreated] = await contactFor(order);
   const day = osloDate(order.created_at);
   const invoice = {
     issueDate: day, dueDate: addDays(day, dueDays), customerId: contactId,

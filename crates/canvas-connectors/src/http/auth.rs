@@ -170,7 +170,14 @@ impl TokenCache {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let token = tokens.get_mut(client)?;
         let now = Instant::now();
-        if token.expires <= now + EARLY {
+        // A session lives to the end of its UTC day, asked to expire the
+        // day after: no margin needed (it would make one per request in
+        // the day's last minute).
+        let early = match client {
+            Grant::OAuth2(_) => EARLY,
+            Grant::Session(_) => Duration::ZERO,
+        };
+        if token.expires <= now + early {
             return None;
         }
         if let Some(slide) = token.slide {

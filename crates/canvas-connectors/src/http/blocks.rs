@@ -234,6 +234,7 @@ async fn read_pages(
         media_type: None,
         raw_body: None,
         headers: Vec::new(),
+        repeatable: false,
     };
     let mut total = 0;
     for page in 1..=MAX_PAGES {
@@ -283,6 +284,7 @@ async fn send_input(
                 media_type: None,
                 raw_body: None,
                 headers: Vec::new(),
+                repeatable: false,
             };
             let response = session.send(&request).await?;
             let found = settings.records_of(&request, &response).unwrap_or_default();
@@ -381,6 +383,7 @@ impl AppOperations for HttpApp {
                 media_type: None,
                 raw_body: None,
                 headers: Vec::new(),
+                repeatable: false,
             };
             let response = self.session(Some(app))?.send(&request).await?;
             Ok(

@@ -83,6 +83,7 @@ impl Http {
             session,
             vendor: None,
             request_id_header: None,
+            soap: false,
         })
     }
 }
@@ -103,7 +104,16 @@ impl Http {
             session: SessionPolicy::default(),
             vendor: Some(vendor.to_string()),
             request_id_header,
+            soap: false,
         }
+    }
+}
+
+impl HttpSession {
+    /// The same session, for a vendor that speaks SOAP.
+    pub fn speaking_soap(mut self) -> Self {
+        self.soap = true;
+        self
     }
 }
 
@@ -126,11 +136,13 @@ pub(crate) struct HttpSession {
     vendor: Option<String>,
     /// A header given a fresh UUID on every request.
     request_id_header: Option<String>,
+    /// The vendor speaks SOAP: a 500 may carry a Fault.
+    soap: bool,
 }
 
 /// One request: method, path under the base URL (or an absolute URL of the
 /// same host, as next-links are), query and JSON body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Request {
     pub method: Method,
     pub path: String,
@@ -142,6 +154,18 @@ pub(crate) struct Request {
     pub raw_body: Option<(String, Vec<u8>)>,
     /// More headers (`SOAPAction`).
     pub headers: Vec<(String, String)>,
+    /// Safe to send again although not a GET (a SOAP read).
+    pub repeatable: bool,
+}
+
+/// Bodies and queries may hold keys (a SOAP call's `apiKey`): not shown.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -154,6 +178,7 @@ impl Request {
             media_type: None,
             raw_body: None,
             headers: Vec::new(),
+            repeatable: false,
         }
     }
 }
@@ -205,26 +230,42 @@ impl HttpSession {
                 refreshed = true;
                 continue;
             }
-            // A vendor's write that met a server error may have been done:
-            // it is not repeated in place (the block's retry checks first).
-            let repeatable = status == StatusCode::TOO_MANY_REQUESTS
-                || request.method == Method::GET
-                || self.vendor.is_none();
-            if is_busy(status) && repeatable && busy + 1 < BUSY_TRIES {
-                busy += 1;
-                let wait = retry_after(&response).unwrap_or_else(|| backoff(busy));
-                if wait > MAX_RETRY_AFTER {
-                    return Err(ConnectorError::Transient(format!(
-                        "{} {}: the server asks to wait {} s",
-                        status.as_u16(),
-                        reason(status),
-                        wait.as_secs()
-                    )));
-                }
-                tokio::time::sleep(wait).await;
-                continue;
+            if !(self.may_repeat(request, status) && busy + 1 < BUSY_TRIES) {
+                return read(request, response, self.vendor.as_deref(), self.soap).await;
             }
-            return read(request, response, self.vendor.as_deref()).await;
+            let wait = retry_after(&response).unwrap_or_else(|| backoff(busy + 1));
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                // A SOAP vendor's 500 may be a Fault: an answer, not a hiccup.
+                let outcome = read(request, response, self.vendor.as_deref(), self.soap).await;
+                if !matches!(outcome, Err(ConnectorError::Transient(_))) {
+                    return outcome;
+                }
+            }
+            busy += 1;
+            if wait > MAX_RETRY_AFTER {
+                return Err(ConnectorError::Transient(format!(
+                    "{} {}: the server asks to wait {} s",
+                    status.as_u16(),
+                    reason(status),
+                    wait.as_secs()
+                )));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Whether an answer of `status` is asked again in place: a 429 always
+    /// (it was not processed); 502–504 — and a vendor's 500 — for reads (a
+    /// GET, or a request marked `repeatable`) and for the generic HTTP
+    /// application. A vendor's write that met a server error may have been
+    /// done: it is not repeated in place (the block's retry looks first).
+    fn may_repeat(&self, request: &Request, status: StatusCode) -> bool {
+        let read = request.method == Method::GET || request.repeatable;
+        match status.as_u16() {
+            429 => true,
+            502..=504 => read || self.vendor.is_none(),
+            500 => read && self.vendor.is_some(),
+            _ => false,
         }
     }
 
@@ -274,17 +315,19 @@ impl HttpSession {
     }
 }
 
-fn is_busy(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 502 | 503 | 504)
-}
-
 fn backoff(try_number: u32) -> Duration {
     Duration::from_millis(250 << try_number.min(6))
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
+/// `Retry-After` in seconds or as an HTTP date; else Tripletex's
+/// `X-Rate-Limit-Reset` (seconds until the period ends) on a 429.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
+    let header = |name: &str| response.headers().get(name)?.to_str().ok();
+    let Some(value) = header("retry-after").map(str::trim) else {
+        let reset = header("x-rate-limit-reset")?.trim().parse::<u64>().ok()?;
+        let limited = response.status() == StatusCode::TOO_MANY_REQUESTS;
+        return limited.then(|| Duration::from_secs(reset));
+    };
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -304,6 +347,7 @@ async fn read(
     request: &Request,
     response: reqwest::Response,
     vendor: Option<&str>,
+    soap: bool,
 ) -> Result<Response, ConnectorError> {
     let status = response.status();
     let headers = response.headers().clone();
@@ -326,7 +370,8 @@ async fn read(
             status: status.as_u16(),
         });
     }
-    if let (Some(vendor), Some((code, words))) = (vendor, canvas_formats::soap::fault(&bytes)) {
+    let fault = soap.then(|| canvas_formats::soap::fault(&bytes)).flatten();
+    if let (Some(vendor), Some((code, words))) = (vendor, fault) {
         return Err(soap_fault(vendor, &code, &words));
     }
     let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();

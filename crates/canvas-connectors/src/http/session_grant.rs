@@ -66,7 +66,9 @@ impl SessionGrant {
         if !status.is_success() {
             let words =
                 super::vendor_words(&bytes).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-            return Err(match status.is_server_error() {
+            // Busy or failing is not a refusal of the tokens.
+            let busy = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
+            return Err(match busy {
                 true => ConnectorError::Transient(format!("creating a session: {words}")),
                 false => ConnectorError::Rejected(words),
             });

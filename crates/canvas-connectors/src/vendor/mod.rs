@@ -201,9 +201,13 @@ impl Vendor {
             }
             None => None,
         };
+        let mut http = self.http.vendor_session(&self.short, base, auth, header);
+        if self.spec.soap.is_some() {
+            http = http.speaking_soap();
+        }
         Ok(VendorSession {
             key,
-            http: self.http.vendor_session(&self.short, base, auth, header),
+            http,
             placeholders: Placeholders(values),
             pace_key,
             secrets,
@@ -291,6 +295,7 @@ impl Vendor {
             media_type: spec.accept.clone().or_else(|| self.spec.media_type.clone()),
             raw_body: None,
             headers: Vec::new(),
+            repeatable: false,
         }
     }
 
@@ -492,11 +497,15 @@ impl Vendor {
                 "SOAPAction".into(),
                 format!("\"{}/{method}\"", soap.namespace),
             )],
+            repeatable: method.starts_with(&soap.read_prefix),
         };
-        let response = self
-            .send(session, &request)
-            .await
-            .map_err(|e| mask(e, &[key]))?;
+        let own_key = session.key.as_deref() == Some(key.as_str());
+        let response = self.send(session, &request).await.map_err(|e| match e {
+            // A key the script gave was refused, not the registration's.
+            ConnectorError::Rejected(words) if !own_key => ConnectorError::Failed(words),
+            other => other,
+        });
+        let response = response.map_err(|e| mask(e, &[key]))?;
         canvas_formats::soap::answer(&response.bytes, method)
             .map_err(|e| ConnectorError::Failed(format!("{short}: {e}")))
     }
