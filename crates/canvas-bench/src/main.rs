@@ -288,25 +288,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Bench::Vendors { records, repeat } => {
             println!(
-                "| records | MyStore Get Customers records/s | whole run records/s | peak RSS MiB |"
+                "| records | chain | MyStore Get Customers records/s | whole run records/s | peak RSS MiB |"
             );
-            println!("|---|---|---|---|");
+            println!("|---|---|---|---|---|");
             for n in records {
                 let base = vendors::start_mystore(n).await?;
-                let mut figures = Vec::new();
-                for _ in 0..repeat {
-                    // A fresh server each time: its peak memory is this run's alone.
-                    let env = [("CANVAS_VENDORS__MYST2__BASE_URL", base.clone())];
-                    let server = server::Server::start_with(&cli.canvas, None, &env).await?;
-                    figures.push(vendors::customers_to_csv(&server, n).await?);
+                for (chain, to_csv) in [("MyStore Get Customers", false), ("→ Format CSV", true)]
+                {
+                    let mut figures = Vec::new();
+                    for _ in 0..repeat {
+                        // A fresh server each time: its peak memory is this run's alone.
+                        let env = [("CANVAS_VENDORS__MYST2__BASE_URL", base.clone())];
+                        let server = server::Server::start_with(&cli.canvas, None, &env).await?;
+                        figures.push(vendors::customers(&server, n, to_csv).await?);
+                    }
+                    let m =
+                        |f: fn(&vendors::Figures) -> f64| median(figures.iter().map(f).collect());
+                    println!(
+                        "| {n} | {chain} | {:.0} | {:.0} | {:.1} |",
+                        m(|f| f.read_per_second),
+                        m(|f| f.run_per_second),
+                        m(|f| f.peak_rss_mib)
+                    );
                 }
-                let m = |f: fn(&vendors::Figures) -> f64| median(figures.iter().map(f).collect());
-                println!(
-                    "| {n} | {:.0} | {:.0} | {:.1} |",
-                    m(|f| f.read_per_second),
-                    m(|f| f.run_per_second),
-                    m(|f| f.peak_rss_mib)
-                );
             }
         }
         Bench::Startup { repeat } => {

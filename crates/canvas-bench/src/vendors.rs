@@ -82,17 +82,16 @@ pub async fn start_mystore(total: usize) -> anyhow::Result<String> {
     Ok(base)
 }
 
-/// `MyStore Get Customers` → `Format CSV` over `total` customers; checks
-/// the CSV's line count.
-pub async fn customers_to_csv(server: &Server, total: usize) -> anyhow::Result<Figures> {
-    let reg = register(
-        server,
-        MYSTORE,
-        json!({"shopUrl": "bench", "apikey": "bench-token"}),
-    )
-    .await?;
-    let chain = json!([{"blockName": "MyStore Get Customers", "variables": {}},
-                       {"blockName": "Format CSV", "variables": {"fileName": "customers.csv"}}]);
+/// `MyStore Get Customers` over `total` customers, alone or → `Format
+/// CSV`; checks the count read.
+pub async fn customers(server: &Server, total: usize, to_csv: bool) -> anyhow::Result<Figures> {
+    let credentials = json!({"shopUrl": "bench", "apikey": "bench-token"});
+    let reg = register(server, MYSTORE, credentials).await?;
+    let mut chain = vec![json!({"blockName": "MyStore Get Customers", "variables": {}})];
+    if to_csv {
+        chain.push(json!({"blockName": "Format CSV", "variables": {"fileName": "customers.csv"}}));
+    }
+    let chain = serde_json::Value::Array(chain);
     let run = run_chain(server, json!(["MYST2"]), json!({"MYST2": reg}), chain).await?;
     let read = run["blocks"][0]["recordsOut"].as_u64().unwrap_or_default() as usize;
     anyhow::ensure!(read == total, "read {read} of {total} customers: {run}");

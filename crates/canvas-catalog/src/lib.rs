@@ -41,10 +41,15 @@ const SCRIPTS: &[(&str, &str)] = script_files!(
     "quinyx-get-employees.js",
 );
 
+/// Functions every vendor script may use (øre, Oslo dates), prepended to each.
+const COMMON_SCRIPT: &str = include_str!("../data/scripts/common.js");
+
 const UTILITY_BLOCKS: &str = include_str!("../data/blocks/utility.json");
 
 pub struct Catalog {
     applications: Vec<Application>,
+    /// The vendors' scripts by file name, each after `common.js`.
+    scripts: Vec<(&'static str, String)>,
     templates: Vec<Template>,
     /// Blocks every template may use without an application (map, filter, CSV, JSON).
     utility_blocks: Vec<BlockDef>,
@@ -88,8 +93,13 @@ impl Catalog {
         }
         let utility_blocks = serde_json::from_str(UTILITY_BLOCKS)
             .map_err(|e| format!("blocks/utility.json: {e}"))?;
+        let scripts = SCRIPTS
+            .iter()
+            .map(|(file, source)| (*file, format!("{COMMON_SCRIPT}\n{source}")))
+            .collect();
         Ok(Self {
             applications,
+            scripts,
             templates,
             utility_blocks,
         })
@@ -163,7 +173,7 @@ impl Catalog {
 
     /// The catalog script that does the work of application `short`'s block
     /// `name`, when it is shipped as one (`has_input`: the block has a data source).
-    pub fn block_script(&self, short: &str, name: &str, has_input: bool) -> Option<&'static str> {
+    pub fn block_script(&self, short: &str, name: &str, has_input: bool) -> Option<&str> {
         let app = self.application_by_short_name(short)?;
         let script = app
             .vendor
@@ -171,10 +181,10 @@ impl Catalog {
             .scripts
             .iter()
             .find(|s| s.block == name && (has_input || !s.with_input_only))?;
-        SCRIPTS
+        self.scripts
             .iter()
             .find(|(file, _)| *file == script.file)
-            .map(|(_, source)| *source)
+            .map(|(_, source)| source.as_str())
     }
 
     pub fn utility_block(&self, name: &str) -> Option<&BlockDef> {

@@ -1,7 +1,7 @@
 //! Built-in utility blocks: map/rename fields, filter records, parse and
 //! format CSV and JSON (through `canvas-formats`, as the connectors' files). They need no application, run in-process, and go
 //! batch by batch: memory holds one batch (the Format blocks, which make one
-//! file of their whole input, hold that file).
+//! file of their whole input, stream it to the store in parts).
 
 use crate::block::{BlockContext, BlockError, BlockFuture, NativeBlock};
 use crate::datasets::{RecordReader, RecordWriter};
@@ -71,27 +71,7 @@ impl NativeBlock for Utility {
         Box::pin(async move {
             match self.kind {
                 Kind::FormatCsv | Kind::FormatJson => {
-                    let format =
-                        file_format(self.kind, &cx.variables).map_err(BlockError::Permanent)?;
-                    let mut file = format.writer();
-                    let mut content = Vec::new();
-                    while let Some(values) = input.next_values().await? {
-                        cx.cancel.check()?;
-                        file.write(&values)
-                            .map_err(|e| BlockError::Permanent(e.to_string()))?;
-                        content.extend(file.take());
-                    }
-                    content.extend(
-                        file.finish()
-                            .map_err(|e| BlockError::Permanent(e.to_string()))?,
-                    );
-                    let default = format!("data.{}", format.extension());
-                    let name = text(&cx.variables, "fileName", &default).to_string();
-                    crate::datasets::check_file_name(&name)
-                        .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
-                    let record = json!({ "content": String::from_utf8_lossy(&content) });
-                    output.put_file(&name, content.into()).await?;
-                    output.write_values(&[record]).await?;
+                    format_file(self.kind, cx, input, output).await?;
                 }
                 kind => {
                     let mut first = 1;
@@ -108,6 +88,77 @@ impl NativeBlock for Utility {
             Ok(())
         })
     }
+}
+
+/// A Format block's file is carried in its record's `content` up to this
+/// size; a larger one is only the stored file (the record says its name).
+const CONTENT_IN_RECORD_MAX: usize = 1 << 20;
+
+/// A Format block: its whole input as one file, streamed to the store as
+/// it is made (memory holds a batch and a part, whatever the file's size),
+/// then one record — the file's `content` when small, else its name and size.
+async fn format_file(
+    kind: Kind,
+    cx: &mut BlockContext,
+    input: &mut RecordReader,
+    output: &mut RecordWriter,
+) -> Result<(), BlockError> {
+    let format = file_format(kind, &cx.variables).map_err(BlockError::Permanent)?;
+    let default = format!("data.{}", format.extension());
+    let name = text(&cx.variables, "fileName", &default).to_string();
+    crate::datasets::check_file_name(&name)
+        .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
+    let mut file = output.file(&name)?;
+    let mut head = Some(Vec::new());
+    let written = write_formatted(&format, cx, input, &mut file, &mut head).await;
+    if let Err(e) = written {
+        file.abort().await;
+        return Err(e);
+    }
+    let size = output.keep_file(file).await?;
+    let record = match head {
+        Some(content) => json!({ "content": String::from_utf8_lossy(&content) }),
+        None => {
+            cx.log(format!(
+                "{name} is {size} bytes: stored as a file, not carried in the record"
+            ));
+            json!({ "fileName": name, "size": size })
+        }
+    };
+    output.write_values(&[record]).await?;
+    Ok(())
+}
+
+/// The input, formatted, into `file`; `head` keeps a copy while the file is small.
+async fn write_formatted(
+    format: &FileFormat,
+    cx: &BlockContext,
+    input: &mut RecordReader,
+    file: &mut crate::datasets::FileWriter,
+    head: &mut Option<Vec<u8>>,
+) -> Result<(), BlockError> {
+    let failed = |e: canvas_formats::WriteError| BlockError::Permanent(e.to_string());
+    let mut writer = format.writer();
+    while let Some(values) = input.next_values().await? {
+        cx.cancel.check()?;
+        writer.write(&values).map_err(failed)?;
+        put_chunk(file, head, writer.take()).await?;
+    }
+    put_chunk(file, head, writer.finish().map_err(failed)?).await
+}
+
+async fn put_chunk(
+    file: &mut crate::datasets::FileWriter,
+    head: &mut Option<Vec<u8>>,
+    chunk: Vec<u8>,
+) -> Result<(), BlockError> {
+    if let Some(copy) = head {
+        copy.extend_from_slice(&chunk);
+        if copy.len() > CONTENT_IN_RECORD_MAX {
+            *head = None;
+        }
+    }
+    Ok(file.write(chunk.into()).await?)
 }
 
 /// One batch through a record-by-record block; `first` numbers its first record in messages.

@@ -80,7 +80,39 @@ async fn scripts_store_files_with_save_file(backend: Backend) {
     );
 }
 
+/// Past 1 MiB a Format block's file is streamed to the store and its
+/// record names the file instead of carrying it.
+async fn a_large_formatted_file_is_stored_whole_and_named_in_the_record(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rows = "return Array.from({length: 30000}, (_, i) => ({ id: i, text: 'x'.repeat(40) }));";
+    let chain = json!([
+        {"blockName": "Rows", "script": rows, "variables": {}},
+        {"blockName": "Format CSV", "variables": {"fileName": "big.csv"}},
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let mut csv = String::from("id,text\n");
+    for i in 0..30000 {
+        csv += &format!("{i},{}\n", "x".repeat(40));
+    }
+    assert!(csv.len() > 1 << 20);
+    let record = crate::runs::output(&app, id, 2).await;
+    assert_eq!(record, json!([{"fileName": "big.csv", "size": csv.len()}]));
+    let file = app
+        .get(&format!(
+            "/api/WorkflowRunFile?id={id}&block=2&name=big.csv"
+        ))
+        .await;
+    assert_eq!(file.text.len(), csv.len());
+    assert!(file.text == csv, "the stored file is the whole CSV");
+}
+
 both_backends!(
     a_format_block_stores_a_file_that_can_be_listed_and_read,
-    scripts_store_files_with_save_file
+    scripts_store_files_with_save_file,
+    a_large_formatted_file_is_stored_whole_and_named_in_the_record
 );

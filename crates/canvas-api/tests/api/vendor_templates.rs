@@ -5,7 +5,7 @@
 use crate::connectors::run;
 use crate::fiken_server;
 use crate::helpers::{Options, TestApp, spawn_app_opts};
-use crate::mystore_server;
+use crate::mystore_server::{self, MyStore as MyStoreStandIn};
 use crate::quinyx_server;
 use crate::runs::output;
 use crate::tripletex_server;
@@ -57,17 +57,13 @@ fn oslo_dates(days: i64, around: &[chrono::DateTime<chrono::Utc>]) -> Vec<String
         .collect()
 }
 
-#[tokio::test]
-async fn transferring_orders_and_customers_creates_each_contact_and_invoice_once() {
+/// An app with MyStore's and Fiken's stand-ins registered, and a workflow
+/// of the seed's "Transferring of Orders & Customers".
+async fn transferring_to_fiken() -> (TestApp, MyStoreStandIn, fiken_server::Fiken, String) {
     let shop = mystore_server::start().await;
     let fiken = fiken_server::start().await;
     let app = app_reaching(&[("MYST2", &shop.base), ("FIKE", &fiken.base)]).await;
-    let myst = register(
-        &app,
-        MYSTORE,
-        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
-    )
-    .await;
+    let myst = register(&app, MYSTORE, mystore_credentials()).await;
     let fike = register(
         &app,
         FIKEN,
@@ -75,6 +71,16 @@ async fn transferring_orders_and_customers_creates_each_contact_and_invoice_once
     )
     .await;
     let workflow = seed_workflow(&app, TRANSFERRING, json!({"MYST2": myst, "FIKE": fike})).await;
+    (app, shop, fiken, workflow)
+}
+
+fn mystore_credentials() -> Value {
+    json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN})
+}
+
+#[tokio::test]
+async fn transferring_orders_and_customers_creates_each_contact_and_invoice_once() {
+    let (app, _shop, fiken, workflow) = transferring_to_fiken().await;
     let started = chrono::Utc::now();
 
     let first = run(&app, &workflow).await;
@@ -159,12 +165,7 @@ async fn order_transferring_invoices_each_order_in_tripletex_once_with_its_payme
     let shop = mystore_server::start().await;
     let trip = tripletex_server::start().await;
     let app = app_reaching(&[("MYST2", &shop.base), ("TRIP", &trip.base)]).await;
-    let myst = register(
-        &app,
-        MYSTORE,
-        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
-    )
-    .await;
+    let myst = register(&app, MYSTORE, mystore_credentials()).await;
     let reg = register(
         &app,
         TRIPLETEX,
@@ -304,12 +305,7 @@ async fn mystore_customers_are_mailed_as_one_csv_of_every_page() {
         ..Options::default()
     };
     let app = app_reaching_with(&[("MYST2", &shop.base)], options).await;
-    let myst = register(
-        &app,
-        MYSTORE,
-        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
-    )
-    .await;
+    let myst = register(&app, MYSTORE, mystore_credentials()).await;
     let hub = register(&app, crate::connectors::FILE_HUB, json!({})).await;
     let workflow = seed_workflow(
         &app,
@@ -487,22 +483,7 @@ async fn tripletex_rate_limits_and_server_errors_on_reads_are_waited_out() {
 /// tried again, finds the invoice by its orderReference, and makes nothing twice.
 #[tokio::test]
 async fn a_fiken_invoice_whose_answer_was_lost_is_not_posted_again() {
-    let shop = mystore_server::start().await;
-    let fiken = fiken_server::start().await;
-    let app = app_reaching(&[("MYST2", &shop.base), ("FIKE", &fiken.base)]).await;
-    let myst = register(
-        &app,
-        MYSTORE,
-        json!({"shopUrl": mystore_server::SHOP, "apikey": mystore_server::TOKEN}),
-    )
-    .await;
-    let fike = register(
-        &app,
-        FIKEN,
-        json!({"token": fiken_server::TOKEN, "companySlug": fiken_server::SLUG}),
-    )
-    .await;
-    let workflow = seed_workflow(&app, TRANSFERRING, json!({"MYST2": myst, "FIKE": fike})).await;
+    let (app, _shop, fiken, workflow) = transferring_to_fiken().await;
     fiken
         .seen
         .lose_answers

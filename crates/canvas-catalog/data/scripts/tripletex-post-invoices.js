@@ -9,32 +9,7 @@ const paymentTypeName = variables.paymentType || 'Betalt til bank';
 const sendToCustomer = variables.sendToCustomer === true;
 // Tripletex's VAT type numbers by rate: 25 % → 3, 15 % → 31, 12 % → 33, 0 % → 5.
 const VAT_NUMBERS = { 25: '3', 15: '31', 12: '33', 0: '5' };
-const pruned = obj => Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null && v !== undefined && v !== ''));
 
-// Decimal NOK → integer øre, half away from zero, from the number's decimal text.
-function ore(amount) {
-  const text = typeof amount === 'number' ? String(amount) : String(amount ?? '').trim();
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text);
-  if (!m) throw new Error(`'${text}' is not an amount`);
-  const frac = (m[3] || '') + '000';
-  let cents = Number(m[2]) * 100 + Number(frac.slice(0, 2));
-  if (Number(frac[2]) >= 5) cents += 1;
-  return m[1] ? -cents : cents;
-}
-
-// The calendar date in Europe/Oslo of an ISO 8601 instant (EU summer time).
-function osloDate(iso) {
-  const t = new Date(iso);
-  if (isNaN(t)) throw new Error(`created_at '${iso}' is not a date`);
-  const y = t.getUTCFullYear();
-  const lastSunday = month => {
-    const last = new Date(Date.UTC(y, month + 1, 0));
-    return Date.UTC(y, month, last.getUTCDate() - last.getUTCDay(), 1);
-  };
-  const summer = t.getTime() >= lastSunday(2) && t.getTime() < lastSunday(9);
-  return new Date(t.getTime() + (summer ? 2 : 1) * 3600e3).toISOString().slice(0, 10);
-}
-const addDays = (date, days) => new Date(Date.parse(date + 'T00:00:00Z') + days * 86400e3).toISOString().slice(0, 10);
 const first = answer => (answer && Array.isArray(answer.values) && answer.values.length) ? answer.values[0] : null;
 
 const paymentType = first(await apps.TRIP.get('/invoice/paymentType', { description: paymentTypeName, fields: 'id,description' }));
@@ -87,7 +62,7 @@ async function orderLines(order) {
   const shipping = (order.order_totals || []).filter(t => t.class === 'ot_shipping').reduce((s, t) => s + ore(t.value), 0);
   if (shipping > 0) {
     // Net of 25 % VAT to the øre, half away from zero: 99.00 → 79.20.
-    const net = Math.floor((shipping * 200 + 125) / 250) / 100;
+    const net = netOf25(shipping) / 100;
     lines.push({ description: shippingText, count: 1, unitPriceExcludingVatCurrency: net, vatType: { id: await vatType(25) } });
   }
   return lines;

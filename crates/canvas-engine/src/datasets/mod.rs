@@ -3,10 +3,12 @@
 //! by the batch size whatever the dataset's size.
 
 mod account_files;
+mod file_writer;
 mod reader;
 mod writer;
 
 pub use account_files::{AccountFiles, FileQuotas};
+pub use file_writer::FileWriter;
 pub use reader::{BATCH_RECORDS, RecordBatch, RecordReader};
 pub use writer::RecordWriter;
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 /// Bytes held before the upload turns multipart (also the part size: S3's minimum is 5 MiB).
-const PART_BYTES: usize = 5 << 20;
+pub(super) const PART_BYTES: usize = 5 << 20;
 
 pub struct RecordWriter {
     datasets: Datasets,
@@ -51,6 +51,24 @@ impl RecordWriter {
         self.files_bytes = would;
         self.files.push(name.to_string());
         Ok(())
+    }
+
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(super) fn datasets(&self) -> &Datasets {
+        &self.datasets
+    }
+
+    pub(super) fn files_bytes(&self) -> u64 {
+        self.files_bytes
+    }
+
+    /// A file completed beside the records (`file_writer.rs`).
+    pub(super) fn adopt_file(&mut self, name: String, bytes: u64) {
+        self.files_bytes += bytes;
+        self.files.push(name);
     }
 
     pub fn records_written(&self) -> usize {
