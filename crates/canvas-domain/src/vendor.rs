@@ -192,12 +192,15 @@ pub enum VendorPaging {
         start: i64,
         header: String,
     },
-    /// `offsetParam` = 0, `limit`, 2·`limit`... with `limitParam` = `limit`,
-    /// until a page brings fewer than `limit` records.
+    /// `offsetParam` = 0, then the records received so far (a page the
+    /// vendor made smaller is followed), with `limitParam` = `limit`, until
+    /// a page is empty or the total at `totalPath` is read.
     Offset {
         offset_param: String,
         limit_param: String,
         limit: u32,
+        #[serde(default)]
+        total_path: Option<String>,
     },
 }
 

@@ -163,6 +163,39 @@ async fn every_pagination_style_reads_every_page() {
     }
 }
 
+/// A server that caps its pages at 100 when 500 are asked: every record
+/// is read (a short page is not the end), and a server that ignores the
+/// paging parameters is a clear error, not the same records again and again.
+#[tokio::test]
+async fn pages_a_server_caps_are_read_to_the_end() {
+    let server = crate::http_server::start().await;
+    let app = app().await;
+    let cases = [
+        json!({"path": "/capped-offset", "recordsPath": "results", "pagination": {"type": "offset", "limit": 500}}),
+        json!({"path": "/capped-page", "recordsPath": "items", "pagination": {"type": "page", "sizeParam": "size", "size": 500}}),
+    ];
+    for vars in cases {
+        let (run, _) = run_request(&app, creds(&server.base, json!({})), vars.clone()).await;
+        assert_eq!(run["status"], "Succeeded", "{vars}: {run}");
+        let path = format!(
+            "/api/WorkflowRunOutput?id={}&block=1&top=1000",
+            run["id"].as_str().unwrap()
+        );
+        let out = app.get(&path).await.body;
+        assert_eq!(ids(&out), (1..=237).collect::<Vec<i64>>(), "{vars}");
+    }
+    let unpaged = json!({"path": "/unpaged", "pagination": {"type": "offset", "limit": 500}});
+    let (run, _) = run_request(&app, creds(&server.base, json!({})), unpaged).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("page 2 is the same as page 1"),
+        "{run}"
+    );
+}
+
 #[tokio::test]
 async fn a_429_waits_for_retry_after_and_a_503_is_retried_until_it_recovers() {
     let server = crate::http_server::start().await;

@@ -36,6 +36,13 @@ fn items(from: i64, count: i64) -> Vec<Value> {
         .collect()
 }
 
+/// Records `from`… of 237, at most 100 at a time.
+fn capped(from: i64, count: i64) -> Vec<Value> {
+    (from..(from + count.min(100)).min(238))
+        .map(|i| json!({"id": i}))
+        .collect()
+}
+
 fn number(q: &Q, key: &str, default: i64) -> i64 {
     q.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -91,6 +98,16 @@ pub async fn start() -> HttpServer {
         .route("/offset", get(|q: Q| async move {
             Json(json!({"results": items(number(&q, "offset", 0) + 1, number(&q, "limit", 2))}))
         }))
+        // 237 records in pages the server caps at 100, whatever is asked.
+        .route("/capped-offset", get(|q: Q| async move {
+            Json(json!({"results": capped(number(&q, "offset", 0) + 1, number(&q, "limit", 2))}))
+        }))
+        .route("/capped-page", get(|q: Q| async move {
+            let size = number(&q, "size", 2).min(100);
+            Json(json!({"items": capped((number(&q, "page", 1) - 1) * size + 1, size)}))
+        }))
+        // Paging parameters ignored: the same three records every time.
+        .route("/unpaged", get(|| async { Json(json!([{"id": 1}, {"id": 2}, {"id": 3}])) }))
         .route("/cursor", get(|q: Q| async move {
             let from = number(&q, "cursor", 1);
             let next = (from + 2 <= ITEMS).then(|| (from + 2).to_string());

@@ -1,6 +1,6 @@
 //! `HTTP Request` and what scripts call on `apps.HTTP`.
 
-use super::paging::{MAX_PAGES, Next, Paging, records};
+use super::paging::{MAX_PAGES, Next, PageRead, Paging, records};
 use super::{Http, HttpSession, Request, SessionPolicy};
 use canvas_engine::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
@@ -237,14 +237,30 @@ async fn read_pages(
         repeatable: false,
     };
     let mut total = 0;
+    let mut previous: Option<Vec<Value>> = None;
     for page in 1..=MAX_PAGES {
         cancel.check()?;
         let response = session.send(&request).await?;
         let found = settings.records_of(&request, &response)?;
+        // Paging goes on past short pages; a server that ignores the
+        // paging parameters would answer the same page for ever.
+        if !found.is_empty() && previous.as_ref() == Some(&found) {
+            return Err(BlockError::Permanent(format!(
+                "page {page} is the same as page {}: the server does not page as 'pagination' says",
+                page - 1
+            )));
+        }
         total += found.len();
         output.write_values(&found).await?;
         let answer = (&response.body, response.link.as_deref());
-        match settings.paging.next(page, found.len(), answer) {
+        let read = PageRead {
+            page,
+            count: found.len(),
+            so_far: total,
+        };
+        let next = settings.paging.next(read, answer);
+        previous = Some(found);
+        match next {
             None => return Ok((page, total)),
             Some(Next::Query(q)) => request.query = [settings.query.clone(), q].concat(),
             Some(Next::Url(url)) => {

@@ -10,7 +10,7 @@ mod paging;
 mod session_grant;
 
 pub(crate) use blocks::register;
-pub(crate) use paging::{MAX_PAGES, records};
+pub(crate) use paging::{MAX_PAGES, at, records};
 
 use crate::ConnectorError;
 use crate::reach::Reach;

@@ -9,18 +9,24 @@ pub(crate) const MAX_PAGES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Paging {
     None,
-    /// `?page=1&pageSize=100`, then 2, 3... until a page is short or empty.
+    /// `?page=1&pageSize=100`, then 2, 3... until a page is empty or the
+    /// reported total is read. A short page is not the end: servers cap
+    /// page sizes below what was asked.
     Page {
         param: String,
         start: i64,
         size_param: Option<String>,
         size: Option<usize>,
+        total_path: Option<String>,
     },
-    /// `?offset=0&limit=100`, then 100, 200... until a page is short or empty.
+    /// `?offset=0&limit=100`, then the offset after the records received so
+    /// far (a page the server made smaller is followed), until a page is
+    /// empty or the reported total is read.
     Offset {
         offset_param: String,
         limit_param: String,
         limit: usize,
+        total_path: Option<String>,
     },
     /// The cursor at `path` in each answer goes back as `param` until it is missing.
     Cursor {
@@ -63,11 +69,13 @@ impl Paging {
                 start: settings["start"].as_i64().unwrap_or(1),
                 size_param: settings["sizeParam"].as_str().map(str::to_string),
                 size: size("size")?,
+                total_path: settings["totalPath"].as_str().map(str::to_string),
             },
             "offset" => Self::Offset {
                 offset_param: text(settings, "offsetParam", "offset"),
                 limit_param: text(settings, "limitParam", "limit"),
                 limit: size("limit")?.unwrap_or(100),
+                total_path: settings["totalPath"].as_str().map(str::to_string),
             },
             "cursor" => Self::Cursor {
                 param: text(settings, "param", "cursor"),
@@ -96,6 +104,7 @@ impl Paging {
                 start,
                 size_param,
                 size,
+                ..
             } => {
                 let mut q = vec![(param.clone(), start.to_string())];
                 if let (Some(p), Some(s)) = (size_param, size) {
@@ -107,6 +116,7 @@ impl Paging {
                 offset_param,
                 limit_param,
                 limit,
+                ..
             } => vec![
                 (offset_param.clone(), "0".into()),
                 (limit_param.clone(), limit.to_string()),
@@ -117,15 +127,14 @@ impl Paging {
         }
     }
 
-    /// What to ask next after a page of `count` records answered `body`:
-    /// new query parameters, or a URL; `None` when there is no more.
-    pub fn next(
-        &self,
-        page: usize,
-        count: usize,
-        (body, link): (&Value, Option<&str>),
-    ) -> Option<Next> {
-        let short = |size: Option<usize>| count == 0 || size.is_some_and(|s| count < s);
+    /// What to ask next after page `read.page` brought `read.count`
+    /// records (`read.so_far` in all) and answered `body`: new query
+    /// parameters, or a URL; `None` when there is no more.
+    pub fn next(&self, read: PageRead, (body, link): (&Value, Option<&str>)) -> Option<Next> {
+        let done = |total_path: &Option<String>| {
+            let total = total_path.as_deref().and_then(|p| at(body, p)?.as_u64());
+            read.count == 0 || total.is_some_and(|t| read.so_far as u64 >= t)
+        };
         match self {
             Self::None => None,
             Self::Page {
@@ -133,8 +142,9 @@ impl Paging {
                 start,
                 size_param,
                 size,
-            } => (!short(*size)).then(|| {
-                let mut q = vec![(param.clone(), (start + page as i64).to_string())];
+                total_path,
+            } => (!done(total_path)).then(|| {
+                let mut q = vec![(param.clone(), (start + read.page as i64).to_string())];
                 if let (Some(p), Some(s)) = (size_param, size) {
                     q.push((p.clone(), s.to_string()));
                 }
@@ -144,9 +154,10 @@ impl Paging {
                 offset_param,
                 limit_param,
                 limit,
-            } => (!short(Some(*limit))).then(|| {
+                total_path,
+            } => (!done(total_path)).then(|| {
                 Next::Query(vec![
-                    (offset_param.clone(), (page * limit).to_string()),
+                    (offset_param.clone(), read.so_far.to_string()),
                     (limit_param.clone(), limit.to_string()),
                 ])
             }),
@@ -158,6 +169,15 @@ impl Paging {
             Self::LinkHeader => link.and_then(next_in_link_header).map(Next::Url),
         }
     }
+}
+
+/// How far a paged read has come: the page just read (1-based), the
+/// records it brought, and the records read in all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageRead {
+    pub page: usize,
+    pub count: usize,
+    pub so_far: usize,
 }
 
 /// The `rel="next"` target of a `Link` header:
@@ -218,8 +238,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn read(page: usize, count: usize, so_far: usize) -> PageRead {
+        PageRead {
+            page,
+            count,
+            so_far,
+        }
+    }
+
     #[test]
-    fn pages_stop_when_a_page_is_short() {
+    fn pages_go_on_past_a_short_page_until_an_empty_one_or_the_total() {
         let p = Paging::from_variable(Some(
             &json!({"type": "page", "sizeParam": "size", "size": 2}),
         ))
@@ -228,8 +256,26 @@ mod tests {
             p.first(),
             vec![("page".into(), "1".into()), ("size".into(), "2".into())]
         );
-        assert!(matches!(p.next(1, 2, (&json!({}), None)), Some(Next::Query(q)) if q[0].1 == "2"));
-        assert!(p.next(2, 1, (&json!({}), None)).is_none());
+        assert!(
+            matches!(p.next(read(1, 2, 2), (&json!({}), None)), Some(Next::Query(q)) if q[0].1 == "2")
+        );
+        assert!(
+            matches!(p.next(read(2, 1, 3), (&json!({}), None)), Some(Next::Query(q)) if q[0].1 == "3")
+        );
+        assert!(p.next(read(3, 0, 3), (&json!({}), None)).is_none());
+        let o = Paging::from_variable(Some(
+            &json!({"type": "offset", "limit": 500, "totalPath": "meta.total"}),
+        ))
+        .unwrap();
+        let body = json!({"meta": {"total": 237}});
+        assert!(
+            matches!(o.next(read(1, 100, 100), (&body, None)), Some(Next::Query(q)) if q[0] == ("offset".into(), "100".into())),
+            "a page the server capped at 100 is followed"
+        );
+        assert!(
+            o.next(read(3, 37, 237), (&body, None)).is_none(),
+            "the total is read"
+        );
     }
 
     #[test]
@@ -237,16 +283,16 @@ mod tests {
         let c = Paging::from_variable(Some(&json!({"type": "cursor", "cursorPath": "meta.next"})))
             .unwrap();
         assert!(
-            matches!(c.next(1, 5, (&json!({"meta": {"next": "abc"}}), None)), Some(Next::Query(q)) if q[0] == ("cursor".into(), "abc".into()))
+            matches!(c.next(read(1, 5, 5), (&json!({"meta": {"next": "abc"}}), None)), Some(Next::Query(q)) if q[0] == ("cursor".into(), "abc".into()))
         );
         assert!(
-            c.next(1, 5, (&json!({"meta": {"next": null}}), None))
+            c.next(read(1, 5, 5), (&json!({"meta": {"next": null}}), None))
                 .is_none()
         );
         let n = Paging::from_variable(Some(&json!({"type": "nextLink", "nextPath": "links.next"})))
             .unwrap();
         assert!(
-            matches!(n.next(1, 5, (&json!({"links": {"next": "http://x/2"}}), None)), Some(Next::Url(u)) if u == "http://x/2")
+            matches!(n.next(read(1, 5, 5), (&json!({"links": {"next": "http://x/2"}}), None)), Some(Next::Url(u)) if u == "http://x/2")
         );
         assert!(
             Paging::from_variable(Some(&json!({"type": "pages"})))
@@ -268,9 +314,9 @@ mod tests {
         );
         let l = Paging::from_variable(Some(&json!({"type": "linkHeader"}))).unwrap();
         assert!(
-            matches!(l.next(1, 5, (&json!({}), Some(header))), Some(Next::Url(u)) if u.ends_with("page=2"))
+            matches!(l.next(read(1, 5, 5), (&json!({}), Some(header))), Some(Next::Url(u)) if u.ends_with("page=2"))
         );
-        assert!(l.next(1, 5, (&json!({}), None)).is_none());
+        assert!(l.next(read(1, 5, 5), (&json!({}), None)).is_none());
     }
 
     #[test]

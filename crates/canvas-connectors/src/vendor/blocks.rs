@@ -19,6 +19,9 @@ struct Pages<'a> {
     session: VendorSession,
     request: Option<Request>,
     read: usize,
+    /// The last page's records: a vendor answering the same page again
+    /// does not page as declared (it would be read for ever).
+    last: Option<Vec<Value>>,
 }
 
 impl<'a> Pages<'a> {
@@ -31,6 +34,7 @@ impl<'a> Pages<'a> {
                 offset_param,
                 limit_param,
                 limit,
+                ..
             } => {
                 vec![
                     (offset_param.clone(), "0".into()),
@@ -48,6 +52,7 @@ impl<'a> Pages<'a> {
             session,
             request: Some(request),
             read: 0,
+            last: None,
         }
     }
 
@@ -66,7 +71,15 @@ impl<'a> Pages<'a> {
         }
         let response = self.vendor.send(&self.session, &request).await?;
         let records = self.vendor.records(&response.body);
+        if !records.is_empty() && self.last.as_ref() == Some(&records) {
+            let short = &self.vendor.short;
+            return Err(BlockError::Permanent(format!(
+                "{short}: page {} is the same as the page before: the vendor does not page as declared",
+                self.read
+            )));
+        }
         self.request = self.vendor.next_page(request, &response, records.len());
+        self.last = Some(records.clone());
         Ok(Some(records))
     }
 }

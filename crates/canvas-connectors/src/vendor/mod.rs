@@ -360,15 +360,19 @@ impl Vendor {
             }
             VendorPaging::Offset {
                 offset_param,
-                limit,
+                total_path,
                 ..
             } => {
-                if count < *limit as usize {
-                    return None;
-                }
                 let at = request.query.iter().position(|(k, _)| k == offset_param)?;
                 let offset: u64 = request.query[at].1.parse().ok()?;
-                request.query[at].1 = (offset + u64::from(*limit)).to_string();
+                let read = offset + count as u64;
+                let total = total_path
+                    .as_deref()
+                    .and_then(|p| crate::http::at(&response.body, p)?.as_u64());
+                if count == 0 || total.is_some_and(|t| read >= t) {
+                    return None;
+                }
+                request.query[at].1 = read.to_string();
                 Some(request)
             }
         }
