@@ -115,6 +115,31 @@ async fn ftp_download_reads_matching_files_as_records_and_moves_them() {
     );
 }
 
+/// `moveTo` a folder under the watched one, pattern `*`: the folder is not
+/// a file, so the next run reads the new file and leaves the folder be.
+#[tokio::test]
+async fn a_processed_folder_under_the_watched_one_is_never_read_as_a_file() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    let inbox = server.files().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "id\n1\n").unwrap();
+    let chain = json!([{"blockName": "FTP Download", "variables": {
+        "pattern": "*", "filepath": "/inbox", "fileformat": "csv", "moveTo": "/inbox/processed"}}]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    let first = run(&app, &workflow).await;
+    std::fs::write(inbox.join("b.csv"), "id\n2\n").unwrap();
+    let second = run(&app, &workflow).await;
+
+    assert_eq!(first["status"], "Succeeded", "{first}");
+    assert_eq!(second["status"], "Succeeded", "{second}");
+    let out = output(&app, second["id"].as_str().unwrap(), 1).await;
+    assert_eq!(out, json!([{"id": "2"}]));
+    assert_eq!(names_in(&inbox.join("processed")), vec!["a.csv", "b.csv"]);
+}
+
 #[tokio::test]
 async fn a_file_that_does_not_parse_fails_the_block_naming_file_and_line() {
     let app = plain_app().await;

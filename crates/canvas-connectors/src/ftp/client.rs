@@ -6,6 +6,7 @@ use canvas_domain::credentials::Credentials;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use suppaftp::list::ListParser;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::types::{FileType, Response};
 use suppaftp::{FtpError, Status};
@@ -184,8 +185,22 @@ impl FtpSession {
         Ok(bytes)
     }
 
-    /// The names (not paths) of the entries of `dir`.
+    /// The names (not paths) of the files of `dir` — sub-folders left out:
+    /// from MLSD where the server has it, else LIST (POSIX or DOS lines),
+    /// else NLST (which cannot tell folders apart).
     pub async fn names(&mut self, dir: &str) -> Result<Vec<String>, ConnectorError> {
+        if let Ok(lines) = self.stream.mlsd(Some(dir)).await
+            && let Some(files) = files_only(&lines, ListParser::parse_mlsd)
+        {
+            return Ok(files);
+        }
+        let posix_or_dos =
+            |l: &str| ListParser::parse_posix(l).or_else(|_| ListParser::parse_dos(l));
+        if let Ok(lines) = self.stream.list(Some(dir)).await
+            && let Some(files) = files_only(&lines, posix_or_dos)
+        {
+            return Ok(files);
+        }
         let entries = self
             .stream
             .nlst(Some(dir))
@@ -357,5 +372,58 @@ mod tests {
         );
         assert_eq!(refused(Status::NotLoggedIn, "  \r\n"), "530");
         assert_eq!(refused(Status::NotLoggedIn, "5300 odd"), "530 5300 odd");
+    }
+}
+
+/// The names of the plain files in a listing, or `None` when a line is
+/// not one this parser reads (the caller asks another way).
+fn files_only<E>(
+    lines: &[String],
+    parse: impl Fn(&str) -> Result<suppaftp::list::File, E>,
+) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for line in lines
+        .iter()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("total "))
+    {
+        let entry = parse(line.as_str()).ok()?;
+        let name = entry.name().rsplit('/').next().unwrap_or_default();
+        if entry.is_file() && !name.is_empty() {
+            names.push(name.to_string());
+        }
+    }
+    Some(names)
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::files_only;
+
+    #[test]
+    fn listings_keep_files_and_leave_folders_out() {
+        let posix = [
+            "drwxr-xr-x 1 ftp ftp 0 Dec 01 10:00 processed",
+            "-rw-r--r-- 1 ftp ftp 12 Dec 01 10:00 a.csv",
+        ]
+        .map(String::from);
+        let posix_parser = suppaftp::list::ListParser::parse_posix;
+        assert_eq!(
+            files_only(&posix, posix_parser),
+            Some(vec!["a.csv".to_string()])
+        );
+        let mlsd = [
+            "type=dir;modify=20241201100000; processed",
+            "type=file;size=12;modify=20241201100000; b.csv",
+        ]
+        .map(String::from);
+        let mlsd_parser = suppaftp::list::ListParser::parse_mlsd;
+        assert_eq!(
+            files_only(&mlsd, mlsd_parser),
+            Some(vec!["b.csv".to_string()])
+        );
+        assert_eq!(
+            files_only(&["what is this".to_string()], posix_parser),
+            None
+        );
     }
 }
