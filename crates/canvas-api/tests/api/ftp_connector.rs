@@ -210,6 +210,63 @@ async fn a_refused_login_fails_the_run_and_marks_the_application_faulted() {
     );
 }
 
+/// An FTP server that logs the first client in, then answers every later
+/// login `421 Too many connections` (busy, not a refusal of the password).
+async fn ftp_busy_after_the_first_login() -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut logins = 0;
+        while let Ok((socket, _)) = listener.accept().await {
+            logins += 1;
+            let busy = logins > 1;
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 ready\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = match line.split(' ').next().unwrap_or_default() {
+                        "USER" => b"331 password please\r\n",
+                        "PASS" if busy => b"421 Too many connections, try later\r\n",
+                        "PASS" => b"230 logged in\r\n",
+                        "TYPE" => b"200 binary\r\n",
+                        "QUIT" => b"221 bye\r\n",
+                        _ => b"502 not here\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_busy_ftp_server_at_login_is_not_taken_for_wrong_credentials() {
+    let app = plain_app().await;
+    let port = ftp_busy_after_the_first_login().await;
+    let creds = json!({"username": "partner", "password": "pw", "port": port, "address": "127.0.0.1", "secure": false});
+    let chain = json!([{"blockName": "FTP Download", "variables": {}}]);
+    let workflow = connector_workflow(&app, &[("FTP", FTP, creds)], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["blocks"][0]["error"].as_str().unwrap();
+    assert!(error.contains("421 Too many connections"), "{error}");
+    assert!(!error.starts_with("Authentication Error"), "{error}");
+    assert!(
+        run["blocks"][0]["log"].to_string().contains("retrying"),
+        "a busy server is retried: {run}"
+    );
+    let reg = &app.get("/api/RegApplications").await.body[0];
+    assert_eq!(
+        (reg["faulted"].clone(), reg["isAuthenticated"].clone()),
+        (json!(false), json!(true))
+    );
+}
+
 #[tokio::test]
 async fn an_ftp_connection_lost_mid_upload_is_retried_and_the_retry_succeeds() {
     let app = plain_app().await;

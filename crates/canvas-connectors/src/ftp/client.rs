@@ -91,13 +91,7 @@ impl FtpSession {
         stream
             .login(settings.user.as_str(), settings.password.as_str())
             .await
-            .map_err(|e| match e {
-                FtpError::UnexpectedResponse(_) => ConnectorError::Rejected(format!(
-                    "the FTP server refused the login: {}",
-                    describe(&e)
-                )),
-                other => transport(&target, &other),
-            })?;
+            .map_err(|e| login_failed(&target, e))?;
         if settings.security == Security::Implicit {
             // The client protects data connections in implicit mode; say so
             // (RFC 4217). Servers that imply it may refuse the commands.
@@ -282,6 +276,25 @@ pub(crate) async fn check(
     let settings = FtpSettings::from_credentials(credentials)?;
     FtpSession::open(&settings, tls, reach).await?.quit().await;
     Ok(())
+}
+
+/// Only a refusal of the credentials (530 Not logged in, 332 an account
+/// needed) says they are wrong; a busy server (4xx: 421 too many users) is
+/// worth a retry, and any other reply is a failure — neither marks the
+/// registration faulted.
+fn login_failed(target: &str, e: FtpError) -> ConnectorError {
+    match &e {
+        FtpError::UnexpectedResponse(r)
+            if matches!(r.status, Status::NotLoggedIn | Status::LoginNeedAccount) =>
+        {
+            ConnectorError::Rejected(format!(
+                "the FTP server refused the login: {}",
+                describe(&e)
+            ))
+        }
+        FtpError::UnexpectedResponse(_) => remote("login", &e),
+        other => transport(target, other),
+    }
 }
 
 /// A command failed: 4xx replies are worth a retry, 5xx are not.
