@@ -71,6 +71,46 @@ async fn sql_write_upserts_records_into_mariadb_in_batches() {
     mysql_exec(&format!("DROP TABLE {table}")).await;
 }
 
+/// CSV has no null: an empty cell goes to a number, date or boolean column
+/// as NULL, and stays an empty string in a text column.
+#[tokio::test]
+async fn sql_write_sends_an_empty_cell_to_a_non_text_column_as_null() {
+    let app = plain_app().await;
+    let table = table_name("t");
+    pg_exec(&format!(
+        "CREATE TABLE {table} (id int, total numeric(8,2), at date, note text)"
+    ))
+    .await;
+    let chain = json!([
+        script("return [{ id: '1', total: '', at: '', note: '' }, { id: '2', total: '9.50', at: '2024-01-02', note: 'x' }];"),
+        {"blockName": "SQL Write", "variables": {"table": table}},
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("PGSQL", POSTGRESQL, pg_credentials())], chain).await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let rows: Vec<(i32, Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, total::text, at::text, note FROM {table} ORDER BY id"
+        )))
+        .fetch_all(&mut pg().await)
+        .await
+        .unwrap();
+    assert_eq!(rows[0], (1, None, None, Some(String::new())));
+    assert_eq!(
+        rows[1],
+        (
+            2,
+            Some("9.50".into()),
+            Some("2024-01-02".into()),
+            Some("x".into())
+        )
+    );
+    pg_exec(&format!("DROP TABLE {table}")).await;
+}
+
 #[tokio::test]
 async fn sql_write_refuses_a_field_the_table_does_not_have_and_writes_nothing() {
     let app = plain_app().await;

@@ -172,15 +172,32 @@ fn field_names(records: &[Value]) -> Vec<String> {
     names
 }
 
-/// A value as the text the database converts to the column's type.
+/// A value as the text the database converts to the column's type. An
+/// empty cell (CSV has no null) is NULL in a column that is not text: ''
+/// is no number, date or boolean.
 fn text(dialect: Dialect, column_type: &str, value: Option<&Value>) -> Option<String> {
     match value? {
         Value::Null => None,
+        Value::String(s) if s.trim().is_empty() && !holds_text(column_type) => None,
         Value::String(s) if dialect == Dialect::MySql => Some(mysql_time(column_type, s)),
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) if dialect != Dialect::Postgres => Some(if *b { "1" } else { "0" }.into()),
         other => Some(other.to_string()),
     }
+}
+
+/// Whether a column type (PostgreSQL `udt_name`, MySQL or SQL Server
+/// `data_type`) holds text, where an empty string is a value.
+fn holds_text(column_type: &str) -> bool {
+    let t = column_type.to_ascii_lowercase();
+    t.contains("char")
+        || t.contains("text")
+        || t.contains("blob")
+        || t.contains("binary")
+        || matches!(
+            t.as_str(),
+            "name" | "citext" | "enum" | "set" | "bytea" | "xml"
+        )
 }
 
 /// MySQL's date and time columns refuse ISO 8601 with an offset
