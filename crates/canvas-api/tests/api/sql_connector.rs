@@ -91,13 +91,13 @@ async fn sql_write_sends_an_empty_cell_to_a_non_text_column_as_null() {
     let run = run(&app, &workflow).await;
 
     assert_eq!(run["status"], "Succeeded", "{run}");
-    let rows: Vec<(i32, Option<String>, Option<String>, Option<String>)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, total::text, at::text, note FROM {table} ORDER BY id"
-        )))
-        .fetch_all(&mut pg().await)
-        .await
-        .unwrap();
+    type Row = (i32, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, total::text, at::text, note FROM {table} ORDER BY id"
+    )))
+    .fetch_all(&mut pg().await)
+    .await
+    .unwrap();
     assert_eq!(rows[0], (1, None, None, Some(String::new())));
     assert_eq!(
         rows[1],
