@@ -14,11 +14,11 @@ pub(crate) fn text<'a>(vars: &'a Map<String, Value>, name: &str) -> Option<&'a s
 
 /// `a/b/` → `/a/b`: absolute, no trailing slash (except the root).
 pub(crate) fn normalize_dir(dir: &str) -> String {
-    let trimmed = dir.trim().trim_end_matches('/');
-    if trimmed.starts_with('/') {
-        trimmed.to_string()
-    } else {
-        format!("/{trimmed}")
+    let trimmed = dir.trim();
+    match trimmed.trim_end_matches('/') {
+        "" if trimmed.starts_with('/') => "/".to_string(),
+        // Relative to the login folder, as the server resolves it.
+        kept => kept.to_string(),
     }
 }
 
@@ -32,11 +32,13 @@ pub(crate) fn folder(vars: &Map<String, Value>, name: &str) -> Result<String, Bl
     Ok(dir)
 }
 
+/// `name` in `dir`: absolute when `dir` is, else relative to the login
+/// folder (an empty `dir` is the login folder itself).
 pub(crate) fn join(dir: &str, name: &str) -> String {
-    if dir == "/" || dir.is_empty() {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
+    match dir {
+        "/" => format!("/{name}"),
+        "" => name.to_string(),
+        dir => format!("{dir}/{name}"),
     }
 }
 
@@ -229,10 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn folders_are_absolute_and_stay_inside() {
-        assert_eq!(normalize_dir("out/"), "/out");
+    fn folders_are_relative_to_the_login_folder_unless_absolute_and_stay_inside() {
+        assert_eq!(normalize_dir("out/"), "out");
+        assert_eq!(normalize_dir(" /out/ "), "/out");
         assert_eq!(normalize_dir("/"), "/");
-        assert_eq!(join("", "a.csv"), "/a.csv");
+        assert_eq!(join("", "a.csv"), "a.csv");
+        assert_eq!(join("/", "a.csv"), "/a.csv");
+        assert_eq!(join("out", "a.csv"), "out/a.csv");
         let vars = serde_json::json!({"filepath": "/a/../../etc"});
         assert!(folder(vars.as_object().unwrap(), "filepath").is_err());
     }

@@ -50,6 +50,38 @@ async fn sftp_upload_and_download_with_a_password_and_a_pinned_host_key() {
     assert!(!server.files().join("in/a.json").exists());
 }
 
+/// A folder without a leading `/` is under the login folder (as `sftp`
+/// and every SFTP client have it); with one, from the server's root.
+#[tokio::test]
+async fn sftp_folders_are_relative_to_the_login_folder_unless_absolute() {
+    let server = crate::sftp_server::start("pw").await;
+    let app = app().await;
+    let chain = json!([
+        script("return [{ id: 1 }];"),
+        {"blockName": "SFTP Upload", "variables": {"filename": "rel", "fileformat": "csv", "filepath": "out"}},
+        {"blockName": "SFTP Upload", "datasource": null, "variables": {"filename": "abs", "fileformat": "csv", "filepath": "/out"}},
+    ]);
+    let workflow = connector_workflow(
+        &app,
+        &[("SFTP", SFTP, password_login(&server, "pw"))],
+        chain,
+    )
+    .await;
+
+    let run = run(&app, &workflow).await;
+
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let home = server
+        .files()
+        .join(crate::sftp_server::HOME.trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_to_string(home.join("out/rel.csv")).unwrap(),
+        "id\n1\n"
+    );
+    assert!(server.files().join("out/abs.csv").exists());
+    assert!(!server.files().join("out/rel.csv").exists());
+}
+
 #[tokio::test]
 async fn sftp_logs_in_with_an_encrypted_private_key() {
     let server = crate::sftp_server::start("unused-pw").await;

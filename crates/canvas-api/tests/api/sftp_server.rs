@@ -62,6 +62,7 @@ struct Users {
 pub async fn start(password: &str) -> SftpServer {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("files")).unwrap();
+    std::fs::create_dir_all(root.path().join("files").join(HOME.trim_start_matches('/'))).unwrap();
     let host_key = keygen(&root.path().join("host"), "");
     keygen(&root.path().join("user"), USER_KEY_PASSPHRASE);
     let config = russh::server::Config {
@@ -175,7 +176,11 @@ enum Open {
     Dir(Option<Vec<File>>),
 }
 
-/// SFTP over a folder: `/a/b` is `<root>/a/b`.
+/// The login folder.
+pub const HOME: &str = "/home/partner";
+
+/// SFTP over a folder: `/a/b` is `<root>/a/b`; a relative path is under
+/// the login folder `/home/partner`, as on a real server.
 struct Files {
     root: PathBuf,
     open: Arc<Mutex<HashMap<String, Open>>>,
@@ -201,6 +206,14 @@ fn io(e: std::io::Error) -> StatusCode {
 
 impl Files {
     fn path(&self, path: &str) -> Result<PathBuf, StatusCode> {
+        let home;
+        let path = match path.starts_with('/') {
+            true => path,
+            false => {
+                home = format!("{HOME}/{path}");
+                home.as_str()
+            }
+        };
         let relative = path.trim_start_matches('/');
         if relative.split('/').any(|p| p == "..") {
             return Err(StatusCode::PermissionDenied);
@@ -231,7 +244,7 @@ impl russh_sftp::server::Handler for Files {
         let path = if path.starts_with('/') {
             path
         } else {
-            format!("/{path}")
+            format!("{HOME}/{path}")
         };
         Ok(Name {
             id,
