@@ -71,6 +71,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("Not found".into()),
+            // A client's change met another's (a unique name taken, a row
+            // changed meanwhile): theirs to resolve, so a 4xx that says so.
+            StoreError::Conflict(what) => Self::Conflict(format!(
+                "the change conflicts with what is stored ({what}): another request changed it meanwhile; read it again and retry"
+            )),
             other => Self::internal(other),
         }
     }
@@ -109,5 +114,21 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, wait.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_conflict_is_a_409_that_explains() {
+        let e = ApiError::from(StoreError::Conflict("unique"));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert!(
+            e.to_string()
+                .contains("conflicts with what is stored (unique)"),
+            "{e}"
+        );
     }
 }

@@ -155,7 +155,7 @@ fn one_line(error: &anyhow::Error) -> String {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = config::Overrides {
         data_dir: cli.data_dir,
-        database_url: cli.database_url,
+        database_url: cli.database_url.map(config::SecretText),
         ..Default::default()
     };
     if let Command::Serve { listen, log_json } = &cli.command {

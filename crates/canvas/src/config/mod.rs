@@ -151,8 +151,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// May hold a password: never shown by `Debug`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
 }
@@ -423,5 +424,31 @@ mod tests {
             .unwrap_or_else(|e| panic!("README's canvas.toml: {e}"));
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.smtp.is_some() && config.blobs.is_some());
+    }
+
+    /// Every secret a configuration holds is hidden from `Debug`, so no log
+    /// line or panic message can carry it.
+    #[test]
+    fn debug_never_shows_a_secret_of_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("canvas.toml");
+        let key = "a".repeat(64);
+        std::fs::write(
+            &file,
+            format!(
+                "master_key = \"{key}\"\n[smtp]\nhost = \"127.0.0.1\"\nport = 2525\nfrom = \"canvas@example.com\"\nusername = \"u\"\npassword = \"smtp-pw-31\"\n\
+                 [blobs]\nurl = \"s3://b\"\naccess_key_id = \"AKIA1\"\nsecret_access_key = \"s3-secret-77\"\n"
+            ),
+        )
+        .unwrap();
+        let overrides = Overrides {
+            database_url: Some(SecretText("postgres://u:db-pw-55@127.0.0.1/x".into())),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        let shown = format!("{config:?} {overrides:?}");
+        for secret in [key.as_str(), "smtp-pw-31", "s3-secret-77", "db-pw-55"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }
