@@ -100,7 +100,7 @@ impl Engine {
         };
         let Some((app, native)) = self.blocks.find(&apps, &job.block.block_name) else {
             return Err(BlockError::Permanent(format!(
-                "'{}' is a connector block, and connector blocks do not execute yet in this version of Canvas",
+                "no application of this workflow runs a block '{}' (is its application registered in the workflow?)",
                 job.block.block_name
             )));
         };

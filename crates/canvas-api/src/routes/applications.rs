@@ -81,7 +81,7 @@ pub async fn register(
     acting: Acting,
     JsonBody(dto): JsonBody<AddRegApplicationApiDto>,
 ) -> ApiResult<Json<Uuid>> {
-    let app_id = dto.application_id.expect("required by the DTO");
+    let app_id = crate::extract::required(dto.application_id, "applicationId")?;
     let app = state
         .catalog
         .application(app_id)

@@ -242,7 +242,12 @@ pub async fn cancel(
     acting: Acting,
     JsonBody(dto): JsonBody<CancelRunApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let run = owned_run(&state, &acting, dto.run_id.expect("required by the DTO")).await?;
+    let run = owned_run(
+        &state,
+        &acting,
+        crate::extract::required(dto.run_id, "runId")?,
+    )
+    .await?;
     if matches!(
         run.status,
         RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled

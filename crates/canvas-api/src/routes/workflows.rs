@@ -158,7 +158,7 @@ pub async fn create(
     acting: Acting,
     JsonBody(dto): JsonBody<AddWorkflowApiDto>,
 ) -> ApiResult<Json<Uuid>> {
-    let template_id = dto.workflow_template_id.expect("required by the DTO");
+    let template_id = crate::extract::required(dto.workflow_template_id, "workflowTemplateId")?;
     let template = visible_template(&state, acting.organization_id, template_id).await?;
     let committed = template.committed().ok_or_else(|| {
         bad(format!("workflowTemplateId: template {template_id} has no published version yet; publish it first"))
@@ -237,7 +237,7 @@ pub async fn run(
     let w = owned_workflow(
         &state,
         &acting,
-        dto.workflow_id.expect("required by the DTO"),
+        crate::extract::required(dto.workflow_id, "workflowId")?,
     )
     .await?;
     let range =
@@ -279,10 +279,10 @@ pub async fn schedule(
     let w = owned_workflow(
         &state,
         &acting,
-        dto.workflow_id.expect("required by the DTO"),
+        crate::extract::required(dto.workflow_id, "workflowId")?,
     )
     .await?;
-    let enable = dto.is_scheduled.expect("required by the DTO");
+    let enable = crate::extract::required(dto.is_scheduled, "isScheduled")?;
     let given = dto
         .schedule_frequency
         .as_deref()
