@@ -133,9 +133,13 @@ pub type AppCall = Box<dyn Fn(&str, &str, &str) -> String + Send>;
 
 /// Wires `input`/`inputStream` to the input batches and sends whatever the
 /// script returned (array, iterable, async iterable, nothing) out in batches.
+/// Why a script stopped is told to Rust through `stop(kind, detail)` — a
+/// function the user's code cannot reach — never read from message text.
+/// `input` is a getter: the batches are loaded on its first use.
 const PRELUDE: &str = r#"
-(async function (run, next, emit, variables, log, o, appCall) {
-    const { attempt, wantsInput, maxInput, batch } = o;
+(async function (run, next, emit, variables, log, o, fns) {
+    const { attempt, maxInput, batch } = o;
+    const { appCall, stop } = fns;
     const apps = {};
     for (const h of o.apps) {
         const handle = { id: h.id, name: h.name };
@@ -149,18 +153,28 @@ const PRELUDE: &str = r#"
         apps[h.shortName] = Object.freeze(handle);
     }
     Object.freeze(apps);
-    async function* stream() {
-        for (let t = next(); t != null; t = next()) yield* JSON.parse(t);
-    }
-    let input = [];
-    if (wantsInput) {
+    let loaded = null, streaming = false;
+    const load = () => {
+        if (loaded) return loaded;
+        if (streaming) throw new Error('input cannot be read once inputStream has started: use one or the other');
+        const all = [];
         for (let t = next(); t != null; t = next()) {
             const b = JSON.parse(t);
-            if (input.length + b.length > maxInput) throw new Error('__too_large__:');
-            for (const r of b) input.push(r);
+            if (all.length + b.length > maxInput) { stop('too_large', ''); throw new Error('input is too large'); }
+            for (const r of b) all.push(r);
         }
-    }
-    const inputStream = wantsInput ? (async function* () { yield* input; })() : stream();
+        return (loaded = all);
+    };
+    Object.defineProperty(globalThis, 'input', {
+        get: load,
+        set: v => Object.defineProperty(globalThis, 'input', { value: v, writable: true, configurable: true }),
+        configurable: true,
+    });
+    const inputStream = (async function* () {
+        if (loaded) { yield* loaded; return; }
+        streaming = true;
+        for (let t = next(); t != null; t = next()) yield* JSON.parse(t);
+    })();
     const flush = (rs) => {
         if (rs.length === 0) return;
         const lines = rs.map(r => { const s = JSON.stringify(r); return s === undefined ? 'null' : s; });
@@ -168,14 +182,14 @@ const PRELUDE: &str = r#"
     };
     // `err.transient = true` asks for a retry (a busy or unreachable
     // service), whether thrown by the body or while its output streams.
-    const marked = e => (e && e.transient === true) ? new Error('__transient__:' + (e.message || String(e))) : e;
+    const marked = e => { if (e && e.transient === true) stop('transient', e.message || String(e)); return e; };
     let out;
     try {
         const saveFile = (name, content) => {
             const text = typeof content === 'string' ? content : JSON.stringify(content);
             if (!__saveFile(String(name), text)) throw new Error('the output store stopped');
         };
-        out = await run(input, inputStream, variables, log, attempt, apps, saveFile);
+        out = await run(inputStream, variables, log, attempt, apps, saveFile);
     } catch (e) {
         throw marked(e);
     }
@@ -185,7 +199,7 @@ const PRELUDE: &str = r#"
         return;
     }
     const iterable = out && (typeof out[Symbol.asyncIterator] === 'function' || typeof out[Symbol.iterator] === 'function');
-    if (!iterable || typeof out === 'string') throw new TypeError('__bad_result__:' + (typeof out));
+    if (!iterable || typeof out === 'string') { stop('bad_result', typeof out); throw new TypeError('a bad result'); }
     let rs = [];
     try {
         for await (const r of out) {
@@ -198,18 +212,6 @@ const PRELUDE: &str = r#"
     flush(rs);
 })
 "#;
-
-/// Whether the source reads `input` itself (not only `inputStream`).
-fn uses_input(source: &str) -> bool {
-    let bytes = source.as_bytes();
-    source.match_indices("input").any(|(i, _)| {
-        let before = i.checked_sub(1).map(|j| bytes[j]);
-        let after = bytes.get(i + 5).copied();
-        let ident =
-            |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$');
-        !ident(before) && !ident(after)
-    })
-}
 
 /// Runs a script on the calling thread, which may block (a blocking-pool thread).
 pub fn run(call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
@@ -322,6 +324,10 @@ impl LogSink {
 /// A script's host while it runs; emptied (and so dropped) when it ends.
 type Host = Rc<RefCell<Option<Box<dyn ScriptHost>>>>;
 
+/// Why the prelude stopped the script (`stop(kind, detail)`), the first
+/// reason told: `transient`, `too_large` or `bad_result`.
+type Stopped = Rc<RefCell<Option<(String, String)>>>;
+
 fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
     let ScriptCall {
@@ -352,12 +358,18 @@ fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, Scrip
         attempt,
         handles_json,
     };
-    let result = context.with(|ctx| run_in_context(&ctx, &job, &host, &clock, &log));
+    let stopped = Stopped::default();
+    let result = context.with(|ctx| run_in_context(&ctx, &job, (&host, &stopped), &clock, &log));
     host.borrow_mut().take();
     let lines = std::mem::take(&mut log.borrow_mut().lines);
+    let why = Why {
+        stopped: stopped.borrow_mut().take(),
+        over_time: clock.used() > limit,
+        cancelled: cancel.load(Ordering::Relaxed),
+    };
     match result {
         Ok(()) => Ok(lines),
-        Err(message) => Err(classify(message, clock.used() > limit, &cancel, limits)),
+        Err(message) => Err(classify(message, why, limits)),
     }
 }
 
@@ -373,7 +385,7 @@ struct Job<'a> {
 fn run_in_context<'js>(
     ctx: &rquickjs::Ctx<'js>,
     job: &Job<'_>,
-    host: &Host,
+    (host, stopped): (&Host, &Stopped),
     clock: &CpuClock,
     log: &Rc<RefCell<LogSink>>,
 ) -> Result<(), String> {
@@ -399,19 +411,30 @@ fn run_in_context<'js>(
     ctx.globals().set("__saveFile", save).map_err(js)?;
     let emit = emit_fn(ctx, host.clone(), clock.clone())?;
     let app_call = app_call_fn(ctx, host.clone(), clock.clone())?;
-    call_prelude(ctx, job, [next, emit, app_call], log_fn)
+    let stop = stop_fn(ctx, stopped.clone())?;
+    call_prelude(ctx, job, [next, emit, app_call, stop], log_fn)
+}
+
+/// `stop(kind, detail)`: the prelude says why it stops the script.
+fn stop_fn<'js>(ctx: &rquickjs::Ctx<'js>, stopped: Stopped) -> Result<Function<'js>, String> {
+    Function::new(ctx.clone(), move |kind: String, detail: String| {
+        stopped.borrow_mut().get_or_insert((kind, detail));
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Calls the prelude with the user's function, the host functions
-/// (`next`, `emit`, `appCall`) and the options.
+/// (`next`, `emit`, `appCall`, `stop`) and the options.
 fn call_prelude<'js>(
     ctx: &rquickjs::Ctx<'js>,
     job: &Job<'_>,
-    [next, emit, app_call]: [Function<'js>; 3],
+    [next, emit, app_call, stop]: [Function<'js>; 4],
     log_fn: Value<'js>,
 ) -> Result<(), String> {
+    // `input` is not a parameter: it is the prelude's getter on the global
+    // object, so the input is loaded only when the script reads it.
     let body = format!(
-        "(async function (input, inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
+        "(async function (inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
         job.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
@@ -424,7 +447,6 @@ fn call_prelude<'js>(
         serde_json::from_str(job.handles_json).unwrap_or_else(|_| serde_json::json!([]));
     let options = serde_json::json!({
         "attempt": job.attempt,
-        "wantsInput": uses_input(job.source),
         "maxInput": job.limits.max_input_records,
         "batch": OUTPUT_BATCH,
         "apps": handles,
@@ -433,7 +455,10 @@ fn call_prelude<'js>(
         .json_parse(options.to_string())
         .catch(ctx)
         .map_err(|e| e.to_string())?;
-    let args = (user, next, emit, variables, log_fn, options, app_call);
+    let fns = rquickjs::Object::new(ctx.clone()).map_err(|e| e.to_string())?;
+    fns.set("appCall", app_call).map_err(|e| e.to_string())?;
+    fns.set("stop", stop).map_err(|e| e.to_string())?;
+    let args = (user, next, emit, variables, log_fn, options, fns);
     let promise: Promise = prelude.call(args).catch(ctx).map_err(|e| e.to_string())?;
     promise.finish::<()>().catch(ctx).map_err(|e| e.to_string())
 }
@@ -508,38 +533,39 @@ fn save_file_fn<'js>(
 
 /// Records per output batch sent from a script.
 const OUTPUT_BATCH: usize = crate::datasets::BATCH_RECORDS;
-fn classify(
-    message: String,
+/// What Rust knows of how a script ended, besides its error's text.
+struct Why {
+    stopped: Option<(String, String)>,
     over_time: bool,
-    cancel: &AtomicBool,
-    limits: &ScriptLimits,
-) -> ScriptError {
-    if cancel.load(Ordering::Relaxed) {
+    cancelled: bool,
+}
+
+/// A failed script's error from what Rust recorded: the cancel flag, the
+/// CPU clock, the prelude's `stop(kind, detail)`. The thrown text is only
+/// the message of a `Thrown` error — but for one case: QuickJS reports
+/// running out of memory only as an error saying so, and its refcounting
+/// frees the memory before Rust could measure it (a metering allocator
+/// would tell it as data; not built yet).
+fn classify(message: String, why: Why, limits: &ScriptLimits) -> ScriptError {
+    if why.cancelled {
         return ScriptError::Cancelled;
     }
-    if message.contains("out of memory") {
-        return ScriptError::Memory(limits.memory_bytes / (1024 * 1024));
-    }
-    if message.contains("__too_large__:") {
-        return ScriptError::InputTooLarge {
-            limit: limits.max_input_records,
-        };
-    }
-    if message.contains("interrupted") || over_time {
+    if why.over_time {
         return ScriptError::CpuTime(limits.cpu_time.as_millis());
     }
-    if let Some(rest) = message.split("__transient__:").nth(1) {
-        return ScriptError::Transient(rest.lines().next().unwrap_or("").trim().to_string());
+    if message.starts_with("Error: out of memory")
+        || message.starts_with("InternalError: out of memory")
+    {
+        return ScriptError::Memory(limits.memory_bytes / (1024 * 1024));
     }
-    if let Some(kind) = message.split("__bad_result__:").nth(1) {
-        return ScriptError::BadResult(
-            kind.split_whitespace()
-                .next()
-                .unwrap_or("something else")
-                .to_string(),
-        );
+    match why.stopped {
+        Some((kind, _)) if kind == "too_large" => ScriptError::InputTooLarge {
+            limit: limits.max_input_records,
+        },
+        Some((kind, detail)) if kind == "transient" => ScriptError::Transient(detail),
+        Some((kind, detail)) if kind == "bad_result" => ScriptError::BadResult(detail),
+        _ => ScriptError::Thrown(message),
     }
-    ScriptError::Thrown(message)
 }
 
 #[cfg(test)]
@@ -696,6 +722,19 @@ mod tests {
         assert!(
             matches!(call("throw new Error('boom')", "[]"), Err(ScriptError::Thrown(m)) if m.contains("boom"))
         );
+        // What a script throws is its message, whatever the words.
+        for words in [
+            "request interrupted",
+            "__transient__: x",
+            "__bad_result__:",
+            "__too_large__:",
+        ] {
+            let source = format!("throw new Error('{words}')");
+            assert!(
+                matches!(call(&source, "[]"), Err(ScriptError::Thrown(ref m)) if m.contains(words)),
+                "{words}"
+            );
+        }
         assert!(matches!(call("return 5", "[]"), Err(ScriptError::BadResult(k)) if k == "number"));
         assert!(matches!(
             call("return require('fs').readFileSync('/etc/passwd')", "[]"),
@@ -709,6 +748,14 @@ mod tests {
         assert!(
             call(
                 "const out = []; for await (const r of inputStream) out.push(r); return out;",
+                &big
+            )
+            .is_ok()
+        );
+        // A comment that mentions input does not load it: only reading it does.
+        assert!(
+            call(
+                "// every input record, doubled\nconst out = []; for await (const r of inputStream) out.push(r); return out;",
                 &big
             )
             .is_ok()
