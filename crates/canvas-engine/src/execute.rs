@@ -7,7 +7,7 @@ use crate::run_block::BlockJob;
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
-use canvas_store::model::{ClaimedRun, RunBlock, RunStatus, Workflow};
+use canvas_store::model::{ClaimedRun, RunBlock, RunLease, RunStatus, Workflow};
 use canvas_store::{RunEnd, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +20,9 @@ enum Stop {
     Failed(String),
     /// Cancelled by a user, or interrupted by shutdown (then handed back).
     Interrupted,
+    /// The store could not say what the run had done: the attempt ends and
+    /// the run goes back to the queue — completed blocks are never redone.
+    HandBack(String),
 }
 
 /// Stop flags the heartbeat raises.
@@ -38,8 +41,7 @@ impl Engine {
         let flags = Arc::new(Flags::default());
         let heartbeat = tokio::spawn(heartbeat(
             self.store.clone(),
-            self.node.clone(),
-            run.id,
+            run.lease.clone(),
             self.config.clone(),
             flags.clone(),
         ));
@@ -80,11 +82,14 @@ impl Engine {
             {
                 (RunStatus::Cancelled, Some("cancelled".to_string()), last)
             }
+            Some((Err(Stop::HandBack(reason)), _)) => {
+                tracing::warn!(run = %run.id, %reason, "the run is handed back to the queue");
+                self.hand_back(run).await;
+                return;
+            }
             _ if stopping || flags.lease_lost.load(Ordering::Relaxed) => {
                 flags.interrupt.store(true, Ordering::Relaxed);
-                if let Err(e) = self.store.release_run(run.id, &self.node).await {
-                    tracing::error!(run = %run.id, error = %e, "handing the run back failed");
-                }
+                self.hand_back(run).await;
                 return;
             }
             _ => {
@@ -117,13 +122,19 @@ impl Engine {
         }
     }
 
+    async fn hand_back(&self, run: &ClaimedRun) {
+        if let Err(e) = self.store.release_run(&run.lease).await {
+            tracing::error!(run = %run.id, error = %e, "handing the run back failed");
+        }
+    }
+
     /// Records the run's end, retrying a store that fails; when the end as
     /// it was cannot be written, ends the run as Failed, saying why — a run
     /// never stays Running (to be run again) because its end was lost.
     async fn record_end(&self, run: &ClaimedRun, end: &RunEnd<'_>) -> Result<bool, StoreError> {
         let mut failure = None;
         for attempt in 0..END_TRIES {
-            match self.store.finish_run(run.id, &self.node, end).await {
+            match self.store.finish_run(&run.lease, end).await {
                 Ok(held) => return Ok(held),
                 Err(e) => {
                     tracing::warn!(run = %run.id, attempt, error = %e, "recording the run's end failed; trying again");
@@ -142,7 +153,7 @@ impl Engine {
             error: Some(&why),
             ..*end
         };
-        self.store.finish_run(run.id, &self.node, &failed).await
+        self.store.finish_run(&run.lease, &failed).await
     }
 
     /// Runs the blocks not yet completed; returns how it ended and the last block completed.
@@ -161,7 +172,15 @@ impl Engine {
         render_variables(&mut workflow, run.id);
         let mut outputs: HashMap<Uuid, String> = HashMap::new();
         let mut last = None;
-        let done = self.store.run_blocks(run.id).await.unwrap_or_default();
+        let done = match self.store.run_blocks(run.id).await {
+            Ok(done) => done,
+            Err(e) => {
+                return (
+                    Err(Stop::HandBack(format!("reading its blocks: {e}"))),
+                    None,
+                );
+            }
+        };
         for b in done.iter().filter(|b| b.status == RunStatus::Succeeded) {
             if let Some(key) = &b.output_key {
                 outputs.insert(b.unique_block_id, key.clone());
@@ -194,7 +213,7 @@ impl Engine {
         workflow: &Workflow,
         number: i64,
         outputs: &HashMap<Uuid, String>,
-    ) -> Result<Option<String>, Stop> {
+    ) -> Result<Option<String>, String> {
         let Some(source) = data_source(&workflow.chain, number) else {
             return Ok(None);
         };
@@ -203,10 +222,8 @@ impl Engine {
         }
         match self.store.latest_block_output(workflow.id, source).await {
             Ok(Some(key)) => Ok(Some(key)),
-            Ok(None) => Err(Stop::Failed(format!(
-                "block {number}: its data source has no stored output"
-            ))),
-            Err(e) => Err(Stop::Failed(format!("store: {e}"))),
+            Ok(None) => Err("its data source has no stored output".into()),
+            Err(e) => Err(format!("store: {e}")),
         }
     }
 
@@ -232,9 +249,15 @@ impl Engine {
             error: None,
             output_key: None,
         };
-        self.save(run.id, &record).await;
-        let input_key = self.input_key(workflow, number, outputs).await?;
-        let key = Datasets::key(run.id, number);
+        let input_key = match self.input_key(workflow, number, outputs).await {
+            Ok(key) => key,
+            // The block ends with a final status, never left Running.
+            Err(problem) => return self.fail(run, record, problem, flags).await,
+        };
+        if !self.save(run, &record, flags).await {
+            return Err(Stop::Interrupted);
+        }
+        let key = Datasets::key(run.id, run.attempt, number);
         let job = BlockJob {
             workflow,
             block,
@@ -249,31 +272,53 @@ impl Engine {
                 record.records_out = count as i64;
                 record.status = RunStatus::Succeeded;
                 record.output_key = Some(key.clone());
-                self.save(run.id, &record).await;
+                if !self.save(run, &record, flags).await {
+                    return Err(Stop::Interrupted);
+                }
                 outputs.insert(block.unique_block_id, key);
                 Ok(())
             }
             Err(BlockError::Cancelled) => {
                 record.status = RunStatus::Cancelled;
                 record.error = Some("interrupted".into());
-                self.save(run.id, &record).await;
+                self.save(run, &record, flags).await;
                 Err(Stop::Interrupted)
             }
-            Err(e) => self.fail(run.id, record, e.to_string()).await,
+            Err(e) => self.fail(run, record, e.to_string(), flags).await,
         }
     }
 
-    async fn fail(&self, run: Uuid, mut record: RunBlock, error: String) -> Result<(), Stop> {
+    async fn fail(
+        &self,
+        run: &ClaimedRun,
+        mut record: RunBlock,
+        error: String,
+        flags: &Flags,
+    ) -> Result<(), Stop> {
         let message = format!("block {} ({}): {error}", record.number, record.block_name);
         record.status = RunStatus::Failed;
         record.error = Some(error);
-        self.save(run, &record).await;
+        if !self.save(run, &record, flags).await {
+            return Err(Stop::Interrupted);
+        }
         Err(Stop::Failed(message))
     }
 
-    async fn save(&self, run: Uuid, record: &RunBlock) {
-        if let Err(e) = self.store.save_run_block(run, record).await {
-            tracing::error!(%run, block = record.number, error = %e, "recording a block's state failed");
+    /// Records a block's state under the run's lease; false (and the run
+    /// stops) once the lease is lost — another worker holds the run.
+    async fn save(&self, run: &ClaimedRun, record: &RunBlock, flags: &Flags) -> bool {
+        match self.store.save_run_block(&run.lease, record).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(run = %run.id, block = record.number, "the lease was lost: the run stops here");
+                flags.lease_lost.store(true, Ordering::Relaxed);
+                flags.interrupt.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(e) => {
+                tracing::error!(run = %run.id, block = record.number, error = %e, "recording a block's state failed");
+                true
+            }
         }
     }
 
@@ -330,17 +375,12 @@ pub fn data_source(chain: &[ChainBlock], number: i64) -> Option<Uuid> {
         .or_else(|| (number > 1).then(|| chain[(number - 2) as usize].unique_block_id))
 }
 
-async fn heartbeat(
-    store: Store,
-    node: String,
-    run: Uuid,
-    config: crate::EngineConfig,
-    flags: Arc<Flags>,
-) {
+async fn heartbeat(store: Store, lease: RunLease, config: crate::EngineConfig, flags: Arc<Flags>) {
+    let run = lease.run();
     loop {
         tokio::time::sleep(config.heartbeat).await;
         let expires = now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
-        match store.heartbeat(run, &node, expires).await {
+        match store.heartbeat(&lease, expires).await {
             Ok(lease) if !lease.held => {
                 flags.lease_lost.store(true, Ordering::Relaxed);
                 flags.interrupt.store(true, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! keeps two runs of one workflow from executing at once.
 
 use crate::model::ClaimedRun;
+use crate::model::RunLease;
 use crate::{Db, Result, Store, StoreError, with_db};
 use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::WorkflowStatus;
@@ -155,6 +156,7 @@ impl Store {
         let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
         with_db!(self, p => sqlx::query(sql).bind(row.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
         Ok(Some(ClaimedRun {
+            lease: RunLease::new(row.id, owner, row.attempt),
             id: row.id,
             workflow_id: row.workflow_id,
             run_from: row.run_from,

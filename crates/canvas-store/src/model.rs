@@ -168,9 +168,42 @@ pub struct AuditEntry {
     pub client_ip: Option<String>,
 }
 
+/// The right to write about a run: its holder (`owner`) and the claim's
+/// attempt. Only a claim makes one, and every store write about a running
+/// run takes it and changes nothing once it is no longer held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    run: Uuid,
+    owner: String,
+    attempt: i64,
+}
+
+impl RunLease {
+    pub(crate) fn new(run: Uuid, owner: &str, attempt: i64) -> Self {
+        Self {
+            run,
+            owner: owner.to_string(),
+            attempt,
+        }
+    }
+
+    pub fn run(&self) -> Uuid {
+        self.run
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn attempt(&self) -> i64 {
+        self.attempt
+    }
+}
+
 /// A run a worker has just claimed, with its lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedRun {
+    pub lease: RunLease,
     pub id: Uuid,
     pub workflow_id: Uuid,
     pub run_from: i64,

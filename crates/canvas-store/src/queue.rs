@@ -1,6 +1,7 @@
 //! The run queue after the claim (`claim.rs`): leases and heartbeats,
 //! per-block results, run history.
 
+use crate::model::RunLease;
 use crate::model::{Run, RunBlock, RunStatus, RunTrigger};
 use crate::{Result, Store, StoreError, from_json, to_json, with_db};
 use canvas_domain::time::Timestamp;
@@ -105,11 +106,11 @@ pub struct Lease {
 }
 
 impl Store {
-    /// Extends the lease while `owner` still holds it; also reports a cancel request.
-    pub async fn heartbeat(&self, run: Uuid, owner: &str, expires: Timestamp) -> Result<Lease> {
-        let sql = "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'Running' \
-                   RETURNING cancel_requested";
-        let row: Option<bool> = with_db!(self, p => sqlx::query_scalar(sql).bind(run).bind(owner).bind(expires).fetch_optional(p).await?);
+    /// Extends the lease while it is still held; also reports a cancel request.
+    pub async fn heartbeat(&self, lease: &RunLease, expires: Timestamp) -> Result<Lease> {
+        let sql = "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND attempt = $4 \
+                   AND status = 'Running' RETURNING cancel_requested";
+        let row: Option<bool> = with_db!(self, p => sqlx::query_scalar(sql).bind(lease.run()).bind(lease.owner()).bind(expires).bind(lease.attempt()).fetch_optional(p).await?);
         Ok(Lease {
             held: row.is_some(),
             cancel_requested: row.unwrap_or(false),
@@ -117,17 +118,17 @@ impl Store {
     }
 
     /// Hands a run back to the queue (graceful shutdown): it resumes after its last completed block.
-    pub async fn release_run(&self, run: Uuid, owner: &str) -> Result<()> {
+    pub async fn release_run(&self, lease: &RunLease) -> Result<()> {
         let sql = "UPDATE runs SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL \
-                   WHERE id = $1 AND lease_owner = $2 AND status = 'Running'";
-        with_db!(self, p => sqlx::query(sql).bind(run).bind(owner).execute(p).await?.rows_affected());
+                   WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND status = 'Running'";
+        with_db!(self, p => sqlx::query(sql).bind(lease.run()).bind(lease.owner()).bind(lease.attempt()).execute(p).await?.rows_affected());
         Ok(())
     }
 
     /// Ends a run and updates its workflow's state in one transaction.
-    pub async fn finish_run(&self, run: Uuid, owner: &str, end: &RunEnd<'_>) -> Result<bool> {
+    pub async fn finish_run(&self, lease: &RunLease, end: &RunEnd<'_>) -> Result<bool> {
         let finish = "UPDATE runs SET status = $3, error = $4, date_finished = $5, lease_owner = NULL, lease_expires_at = NULL \
-                      WHERE id = $1 AND lease_owner = $2 AND status = 'Running' RETURNING workflow_id";
+                      WHERE id = $1 AND lease_owner = $2 AND attempt = $6 AND status = 'Running' RETURNING workflow_id";
         let workflow = "UPDATE workflows SET status = $2, current_block = COALESCE($3, current_block), date_last_run = $4 WHERE id = $1";
         let state = if end.status == RunStatus::Failed {
             WorkflowStatus::Failed
@@ -136,7 +137,7 @@ impl Store {
         };
         with_db!(self, p => {
             let mut tx = p.begin().await?;
-            let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(run).bind(owner).bind(end.status.name()).bind(end.error.map(crate::recordable)).bind(end.at).fetch_optional(&mut *tx).await?;
+            let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(lease.run()).bind(lease.owner()).bind(end.status.name()).bind(end.error.map(crate::recordable)).bind(end.at).bind(lease.attempt()).fetch_optional(&mut *tx).await?;
             if let Some(wf) = wf {
                 sqlx::query(workflow).bind(wf).bind(state.name()).bind(end.last_block).bind(end.at).execute(&mut *tx).await?;
             }
@@ -183,18 +184,23 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    /// Records a block's state in a run (started, succeeded, failed...).
-    pub async fn save_run_block(&self, run: Uuid, b: &RunBlock) -> Result<()> {
+    /// Records a block's state in a run (started, succeeded, failed...)
+    /// while the lease is held, in the same statement; false (nothing
+    /// written) once another holder took the run over.
+    pub async fn save_run_block(&self, lease: &RunLease, b: &RunBlock) -> Result<bool> {
         let sql = "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
-                   records_in, records_out, log, error, output_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                   records_in, records_out, log, error, output_key) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                   WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $13 AND attempt = $14 AND status = 'Running') \
                    ON CONFLICT (run_id, number) DO UPDATE SET status = $5, date_started = $6, date_finished = $7, \
                    records_in = $8, records_out = $9, log = $10, error = $11, output_key = $12";
-        with_db!(self, p => sqlx::query(sql)
-            .bind(run).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
+        let written = with_db!(self, p => sqlx::query(sql)
+            .bind(lease.run()).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
             .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)
             .bind(to_json(&b.log)).bind(b.error.as_deref().map(crate::recordable)).bind(&b.output_key)
+            .bind(lease.owner()).bind(lease.attempt())
             .execute(p).await?.rows_affected());
-        Ok(())
+        Ok(written > 0)
     }
 
     /// The stored output of `block` from the latest run of `workflow` that completed it.

@@ -122,7 +122,7 @@ async fn a_block_storing_files_beyond_its_quota_fails_and_keeps_none(backend: Ba
 
 /// How many files block 1 of `run` left in the blob store.
 async fn files_of(app: &TestApp, run: &serde_json::Value) -> usize {
-    let key = canvas_engine::Datasets::key(run["id"].as_str().unwrap().parse().unwrap(), 1);
+    let key = canvas_engine::Datasets::key(run["id"].as_str().unwrap().parse().unwrap(), 1, 1);
     app.datasets.files(&key).await.unwrap().len()
 }
 

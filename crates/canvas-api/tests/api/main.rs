@@ -25,6 +25,7 @@ mod filehub_names;
 mod files;
 mod ftp_connector;
 mod http_connector;
+mod leases;
 mod limits;
 mod lockout;
 mod meta;

@@ -599,7 +599,7 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         404,
         "Unknown run",
     );
-    let key = canvas_engine::Datasets::key(old["id"].as_str().unwrap().parse().unwrap(), 1);
+    let key = canvas_engine::Datasets::key(old["id"].as_str().unwrap().parse().unwrap(), 1, 1);
     assert!(
         app.datasets.page(&key, 0, 1).await.is_err(),
         "the output is gone from the blob store"

@@ -182,8 +182,10 @@ impl Datasets {
         )))
     }
 
-    pub fn key(run: Uuid, block: i64) -> String {
-        format!("runs/{run}/block-{block}.ndjson")
+    /// Where block `block` of a run's attempt `attempt` writes: a worker
+    /// that lost its lease can never touch what the next holder wrote.
+    pub fn key(run: Uuid, attempt: i64, block: i64) -> String {
+        format!("runs/{run}/attempt-{attempt}/block-{block}.ndjson")
     }
 
     /// A writer for the dataset under `key`; nothing is visible there until it finishes.
