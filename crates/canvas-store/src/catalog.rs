@@ -1,7 +1,8 @@
 //! Registered applications and organization templates.
 
 use crate::model::RegApplication;
-use crate::{Result, Store, StoreError, from_json, to_json, with_db};
+use crate::tx::with_tx;
+use crate::{Result, Store, StoreError, StoreTx, from_json, to_json, with_db};
 use canvas_domain::catalog::{Template, TemplateState};
 use canvas_domain::time::Timestamp;
 use uuid::Uuid;
@@ -157,6 +158,15 @@ impl Store {
 
     /// Inserts or replaces an organization template.
     pub async fn save_template(&self, t: &Template) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.save_template(t).await?;
+        tx.commit().await
+    }
+}
+
+impl StoreTx {
+    /// Inserts or replaces an organization template, in this transaction.
+    pub async fn save_template(&mut self, t: &Template) -> Result<()> {
         let org = t.organization_id.ok_or(StoreError::Corrupt(
             "built-in templates are not stored".into(),
         ))?;
@@ -166,11 +176,11 @@ impl Store {
                    ON CONFLICT (id) DO UPDATE SET name = $3, description = $4, state = $5, version = $6, \
                    draft_is_committed = $7, date_modified = $9, date_committed = $10, applications = $11, \
                    chain = $12, committed = $13";
-        with_db!(self, p => sqlx::query(sql)
+        with_tx!(self, c => sqlx::query(sql)
             .bind(t.id).bind(org).bind(&t.name).bind(&t.description).bind(t.state.name()).bind(&t.version)
             .bind(t.draft_is_committed).bind(t.date_created).bind(t.date_modified).bind(t.date_committed)
             .bind(to_json(&t.applications)).bind(to_json(&t.chain)).bind(t.committed.as_ref().map(to_json))
-            .execute(p).await?.rows_affected());
+            .execute(c).await?.rows_affected());
         Ok(())
     }
 }

@@ -11,12 +11,14 @@ mod connect;
 pub mod model;
 mod queue;
 mod schedules;
+mod tx;
 mod workflows;
 
 pub use accounts::NewOrganization;
 pub use claim::Claim;
 pub use queue::{Lease, RunEnd};
 pub use schedules::{DueSchedule, FirePlan};
+pub use tx::StoreTx;
 pub use workflows::{Enqueued, ScheduleUpdate};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

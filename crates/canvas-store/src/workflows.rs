@@ -1,7 +1,8 @@
 //! Workflows and their runs.
 
 use crate::model::{NewRun, RunStatus, Workflow};
-use crate::{Result, Store, StoreError, from_json, to_json, with_db};
+use crate::tx::with_tx;
+use crate::{Result, Store, StoreError, StoreTx, from_json, to_json, with_db};
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::{WorkflowStatus, rebase_chain};
@@ -197,21 +198,35 @@ impl Store {
         chain: &[ChainBlock],
         at: Timestamp,
     ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = tx.rebase_workflows(template, chain, at).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+impl StoreTx {
+    /// [`Store::rebase_workflows`], in this transaction (with the template's
+    /// publication: a workflow never sees a version that was not saved).
+    pub async fn rebase_workflows(
+        &mut self,
+        template: Uuid,
+        chain: &[ChainBlock],
+        at: Timestamp,
+    ) -> Result<u64> {
         let select = concat!(
             workflow_select!(),
             "WHERE template_id = $1 AND NOT is_customized_structure"
         );
         let update = "UPDATE workflows SET chain = $2, date_modified = $3 WHERE id = $1";
-        with_db!(self, p => {
-            let mut tx = p.begin().await?;
-            let rows: Vec<WorkflowRow> = sqlx::query_as(select).bind(template).fetch_all(&mut *tx).await?;
+        with_tx!(self, c => {
+            let rows: Vec<WorkflowRow> = sqlx::query_as(select).bind(template).fetch_all(&mut *c).await?;
             let mut n = 0;
             for row in rows {
                 let old: Vec<ChainBlock> = from_json("workflows.chain", &row.chain)?;
                 let new = rebase_chain(chain, &old);
-                n += sqlx::query(update).bind(row.id).bind(to_json(&new)).bind(at).execute(&mut *tx).await?.rows_affected();
+                n += sqlx::query(update).bind(row.id).bind(to_json(&new)).bind(at).execute(&mut *c).await?.rows_affected();
             }
-            tx.commit().await?;
             Ok(n)
         })
     }

@@ -272,11 +272,14 @@ pub async fn save(
     } else if t.committed.is_some() {
         t.draft_is_committed = Some(false);
     }
-    state.store.save_template(&t).await?;
+    // Saving and rebasing the template's workflows land together or not at all.
+    let mut tx = state.store.begin().await?;
+    tx.save_template(&t).await?;
     if target_state == TemplateState::Published {
-        let rebased = state.store.rebase_workflows(t.id, &t.chain, now).await?;
+        let rebased = tx.rebase_workflows(t.id, &t.chain, now).await?;
         tracing::info!(template = %t.id, version = ?t.version, workflows = rebased, "template published");
     }
+    tx.commit().await?;
     let action = if existing.is_some() {
         "WorkflowTemplate.Update"
     } else {

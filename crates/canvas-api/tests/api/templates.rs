@@ -176,7 +176,50 @@ async fn templates_are_visible_below_their_organization_only(backend: Backend) {
     );
 }
 
+/// Writes on a store transaction land together at commit, or not at all:
+/// a template saved and its workflows rebased, then the transaction
+/// dropped, leaves the template and its workflows as they were.
+async fn a_store_transaction_dropped_before_commit_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (workflow, _) = crate::runs::script_workflow(
+        &app,
+        json!([{"blockName": "One", "script": "return [];", "variables": {}}]),
+    )
+    .await;
+    let stored = app.store.workflow(workflow.parse().unwrap()).await.unwrap();
+    let template_id = stored.template_id.unwrap();
+    let mut changed = app.store.template(template_id).await.unwrap();
+    changed.name = "Renamed".into();
+    changed.chain[0].block_name = "Two".into();
+
+    let mut tx = app.store.begin().await.unwrap();
+    tx.save_template(&changed).await.unwrap();
+    let rebased = tx
+        .rebase_workflows(template_id, &changed.chain, canvas_domain::time::now())
+        .await
+        .unwrap();
+    drop(tx);
+
+    assert_eq!(rebased, 1);
+    assert_ne!(
+        app.store.template(template_id).await.unwrap().name,
+        "Renamed"
+    );
+    assert_eq!(
+        app.store.workflow(stored.id).await.unwrap().chain[0].block_name,
+        "One"
+    );
+    let mut tx = app.store.begin().await.unwrap();
+    tx.save_template(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        app.store.template(template_id).await.unwrap().name,
+        "Renamed"
+    );
+}
+
 both_backends!(
+    a_store_transaction_dropped_before_commit_changes_nothing,
     workflow_templates_start_with_the_seeds_three_and_order_transferring,
     organization_templates_publish_versions_that_reach_workflows,
     template_validation_names_the_bad_part,
