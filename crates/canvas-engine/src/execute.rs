@@ -3,15 +3,16 @@
 use crate::Engine;
 use crate::block::{BlockError, CancelToken};
 use crate::datasets::Datasets;
+use crate::heartbeat::{Flags, heartbeat};
 use crate::run_block::BlockJob;
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
-use canvas_store::model::{ClaimedRun, RunBlock, RunLease, RunStatus, Workflow};
-use canvas_store::{RunEnd, Store, StoreError};
+use canvas_store::model::{ClaimedRun, RunBlock, RunStatus, Workflow};
+use canvas_store::{RunEnd, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -25,13 +26,8 @@ enum Stop {
     HandBack(String),
 }
 
-/// Stop flags the heartbeat raises.
-#[derive(Default)]
-struct Flags {
-    interrupt: Arc<AtomicBool>,
-    cancel_requested: AtomicBool,
-    lease_lost: AtomicBool,
-}
+/// Tries at recording a block's state before the run is handed back.
+const SAVE_TRIES: u32 = 4;
 
 /// Tries at recording a run's end before it is recorded as Failed instead.
 const END_TRIES: u32 = 5;
@@ -254,9 +250,7 @@ impl Engine {
             // The block ends with a final status, never left Running.
             Err(problem) => return self.fail(run, record, problem, flags).await,
         };
-        if !self.save(run, &record, flags).await {
-            return Err(Stop::Interrupted);
-        }
+        self.save(run, &record, flags).await?;
         let key = Datasets::key(run.id, run.attempt, number);
         let job = BlockJob {
             workflow,
@@ -272,16 +266,14 @@ impl Engine {
                 record.records_out = count as i64;
                 record.status = RunStatus::Succeeded;
                 record.output_key = Some(key.clone());
-                if !self.save(run, &record, flags).await {
-                    return Err(Stop::Interrupted);
-                }
+                self.save(run, &record, flags).await?;
                 outputs.insert(block.unique_block_id, key);
                 Ok(())
             }
             Err(BlockError::Cancelled) => {
                 record.status = RunStatus::Cancelled;
                 record.error = Some("interrupted".into());
-                self.save(run, &record, flags).await;
+                self.save(run, &record, flags).await?;
                 Err(Stop::Interrupted)
             }
             Err(e) => self.fail(run, record, e.to_string(), flags).await,
@@ -298,26 +290,35 @@ impl Engine {
         let message = format!("block {} ({}): {error}", record.number, record.block_name);
         record.status = RunStatus::Failed;
         record.error = Some(error);
-        if !self.save(run, &record, flags).await {
-            return Err(Stop::Interrupted);
-        }
+        self.save(run, &record, flags).await?;
         Err(Stop::Failed(message))
     }
 
-    /// Records a block's state under the run's lease; false (and the run
-    /// stops) once the lease is lost — another worker holds the run.
-    async fn save(&self, run: &ClaimedRun, record: &RunBlock, flags: &Flags) -> bool {
-        match self.store.save_run_block(&run.lease, record).await {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::warn!(run = %run.id, block = record.number, "the lease was lost: the run stops here");
-                flags.lease_lost.store(true, Ordering::Relaxed);
-                flags.interrupt.store(true, Ordering::Relaxed);
-                false
-            }
-            Err(e) => {
-                tracing::error!(run = %run.id, block = record.number, error = %e, "recording a block's state failed");
-                true
+    /// Records a block's state under the run's lease. A lost lease stops
+    /// the run (another worker holds it); a store that keeps failing hands
+    /// the run back — it is never carried on with its record unwritten.
+    async fn save(&self, run: &ClaimedRun, record: &RunBlock, flags: &Flags) -> Result<(), Stop> {
+        let mut tries = 0;
+        loop {
+            match self.store.save_run_block(&run.lease, record).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    tracing::warn!(run = %run.id, block = record.number, "the lease was lost: the run stops here");
+                    flags.lease_lost.store(true, Ordering::Relaxed);
+                    flags.interrupt.store(true, Ordering::Relaxed);
+                    return Err(Stop::Interrupted);
+                }
+                Err(e) if tries + 1 >= SAVE_TRIES => {
+                    return Err(Stop::HandBack(format!(
+                        "recording block {}: {e}",
+                        record.number
+                    )));
+                }
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(run = %run.id, block = record.number, error = %e, "recording a block's state failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
+                }
             }
         }
     }
@@ -333,8 +334,15 @@ impl Engine {
         let policy = &self.config.retry;
         let mut attempt = 1;
         loop {
-            match self.run_block(job, attempt, record).await {
-                Err(BlockError::Transient(msg))
+            let outcome = self.run_block(job, attempt, record).await;
+            let worth_retrying = match &outcome {
+                Err(BlockError::Transient(msg)) => Some(msg.clone()),
+                // The blob store's hiccups pass; its refusals (quota, names) do not.
+                Err(BlockError::Dataset(e)) if e.is_transient() => Some(with_cause(e)),
+                _ => None,
+            };
+            match (outcome, worth_retrying) {
+                (Err(_), Some(msg))
                     if attempt < policy.max_attempts
                         && !flags.interrupt.load(Ordering::Relaxed) =>
                 {
@@ -346,9 +354,17 @@ impl Engine {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                other => return other,
+                (other, _) => return other,
             }
         }
+    }
+}
+
+/// An error and its cause, in one line (`blob store: connection reset`).
+fn with_cause(e: &dyn std::error::Error) -> String {
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -373,25 +389,4 @@ pub fn data_source(chain: &[ChainBlock], number: i64) -> Option<Uuid> {
     block
         .datasource
         .or_else(|| (number > 1).then(|| chain[(number - 2) as usize].unique_block_id))
-}
-
-async fn heartbeat(store: Store, lease: RunLease, config: crate::EngineConfig, flags: Arc<Flags>) {
-    let run = lease.run();
-    loop {
-        tokio::time::sleep(config.heartbeat).await;
-        let expires = now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
-        match store.heartbeat(&lease, expires).await {
-            Ok(lease) if !lease.held => {
-                flags.lease_lost.store(true, Ordering::Relaxed);
-                flags.interrupt.store(true, Ordering::Relaxed);
-                return;
-            }
-            Ok(lease) if lease.cancel_requested => {
-                flags.cancel_requested.store(true, Ordering::Relaxed);
-                flags.interrupt.store(true, Ordering::Relaxed);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%run, error = %e, "heartbeat failed"),
-        }
-    }
 }

@@ -7,6 +7,7 @@ mod apps;
 pub mod block;
 mod datasets;
 mod execute;
+mod heartbeat;
 mod notify;
 mod retention;
 mod run_block;

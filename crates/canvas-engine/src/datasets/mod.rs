@@ -50,6 +50,25 @@ pub enum DatasetError {
     FileHubQuota { would: u64, limit: u64 },
 }
 
+impl DatasetError {
+    /// Worth another try: the blob store failed (a network or service
+    /// hiccup), or the local copy did (a full disk may clear); a missing
+    /// file, a bad name or a quota will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Blob(e) => !matches!(
+                e,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::NotImplemented
+            ),
+            Self::Local(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A file a block stored beside its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
@@ -315,5 +334,25 @@ impl Datasets {
             seen += batch.count;
         }
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::DatasetError;
+
+    #[test]
+    fn blob_store_hiccups_are_transient_and_refusals_are_not() {
+        let hiccup = object_store::Error::Generic {
+            store: "S3",
+            source: "connection reset".into(),
+        };
+        assert!(DatasetError::Blob(hiccup).is_transient());
+        let missing = object_store::Error::NotFound {
+            path: "x".into(),
+            source: "gone".into(),
+        };
+        assert!(!DatasetError::Blob(missing).is_transient());
+        assert!(!DatasetError::BlockFilesQuota { would: 2, limit: 1 }.is_transient());
     }
 }
