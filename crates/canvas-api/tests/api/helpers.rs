@@ -52,6 +52,41 @@ pub struct TestApp {
     _engine_stop: tokio::sync::watch::Sender<bool>,
     /// The engine, when `Options::hold_engine` kept it from starting.
     held_engine: Mutex<Option<HeldEngine>>,
+    /// The PostgreSQL schema of this app's store, dropped with the app.
+    pg_schema: Option<String>,
+}
+
+impl Drop for TestApp {
+    /// Drops the app's PostgreSQL schema, so test runs leave nothing behind.
+    /// On a thread of its own (Drop cannot await); a lock still held by the
+    /// app's pool makes it give up after a second rather than wait.
+    fn drop(&mut self) {
+        let Some(schema) = self.pg_schema.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&pg_url()).await.ok()?;
+                let sql =
+                    format!("SET lock_timeout = '1s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+fn pg_url() -> String {
+    std::env::var("CANVAS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
 }
 
 type HeldEngine = (
@@ -148,18 +183,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, test_config()).await
 }
 
-async fn open_store(backend: Backend, dir: &std::path::Path) -> Store {
+/// The app's store, and its PostgreSQL schema (dropped with the app).
+async fn open_store(backend: Backend, dir: &std::path::Path) -> (Store, Option<String>) {
     match backend {
-        Backend::Sqlite => Store::open_sqlite(&dir.join("canvas.db"))
-            .await
-            .expect("sqlite store"),
-        Backend::Postgres => {
-            let url = std::env::var("CANVAS_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
-            let schema = format!("t_{}", Uuid::new_v4().simple());
-            Store::open_postgres(&url, Some(&schema))
+        Backend::Sqlite => (
+            Store::open_sqlite(&dir.join("canvas.db"))
                 .await
-                .expect("PostgreSQL at 127.0.0.1:5432 (database test)")
+                .expect("sqlite store"),
+            None,
+        ),
+        Backend::Postgres => {
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let store = Store::open_postgres(&pg_url(), Some(&schema))
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432 (database test)");
+            (store, Some(schema))
         }
     }
 }
@@ -223,7 +261,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let store = open_store(backend, dir.path()).await;
+    let (store, pg_schema) = open_store(backend, dir.path()).await;
     let secrets = Secrets::new(&MasterKey::from_hex(&hex_key()).unwrap());
     let connectors = Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(5),
@@ -293,6 +331,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         _dir: dir,
         _engine_stop: engine_stop,
         held_engine,
+        pg_schema,
     }
 }
 

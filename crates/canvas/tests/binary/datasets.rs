@@ -52,7 +52,7 @@ async fn two_hundred_thousand_records_pass_three_blocks_in_bounded_memory() {
         last,
         json!([{"key": RECORDS - 1, "label": format!("N{}", RECORDS - 1), "payload": "x".repeat(400)}])
     );
-    let stored: u64 = std::fs::read_dir(dir.path().join("blobs/runs").join(&run))
+    let stored: u64 = std::fs::read_dir(dir.path().join("blobs/runs").join(&run).join("attempt-1"))
         .unwrap()
         .map(|f| f.unwrap().metadata().unwrap().len())
         .sum();
@@ -159,7 +159,7 @@ async fn block_outputs_can_live_in_an_s3_compatible_store() {
         .await
         .unwrap();
     for block in [1, 2] {
-        let key = format!("tenant-a/runs/{run}/block-{block}.ndjson");
+        let key = format!("tenant-a/runs/{run}/attempt-1/block-{block}.ndjson");
         assert!(listing.contains(&key), "{key} not in the bucket: {listing}");
     }
     assert!(
