@@ -7,7 +7,8 @@
 
 use crate::model::ClaimedRun;
 use crate::model::RunLease;
-use crate::{Db, Result, Store, StoreError, with_db};
+use crate::tx::{Tx, with_tx};
+use crate::{Result, Store, StoreError, StoreTx, with_db};
 use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::WorkflowStatus;
 use uuid::Uuid;
@@ -153,8 +154,6 @@ impl Store {
                 None => return Ok(None),
             },
         };
-        let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
-        with_db!(self, p => sqlx::query(sql).bind(row.workflow_id).bind(WorkflowStatus::Running.name()).execute(p).await?.rows_affected());
         Ok(Some(ClaimedRun {
             lease: RunLease::new(row.id, owner, row.attempt),
             id: row.id,
@@ -219,24 +218,21 @@ impl Store {
                 }
             };
         }
-        let claimed = match &self.db {
-            Db::Sqlite(p) => query!("").fetch_optional(p).await,
-            Db::Pg(p) => {
-                let mut tx = p.begin().await?;
+        // The claim and its workflow's status land together.
+        let mut tx = self.begin().await?;
+        let claimed = match &mut tx.tx {
+            Tx::Sqlite(t) => query!("").fetch_optional(&mut **t).await,
+            Tx::Pg(t) => {
                 sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
                     .bind(org)
-                    .execute(&mut *tx)
+                    .execute(&mut **t)
                     .await?;
-                let claimed = query!("FOR UPDATE SKIP LOCKED")
-                    .fetch_optional(&mut *tx)
-                    .await;
-                if claimed.is_ok() {
-                    tx.commit().await?;
-                }
-                claimed
+                query!("FOR UPDATE SKIP LOCKED")
+                    .fetch_optional(&mut **t)
+                    .await
             }
         };
-        self.claimed(claimed).await
+        finish_claim(tx, self.claimed(claimed).await?).await
     }
 
     /// Takes over the oldest run whose lease expired; with the lease's previous holder.
@@ -250,15 +246,16 @@ impl Store {
         let Some(candidate) = candidate else {
             return Ok(None);
         };
-        let taken = with_db!(self, p => sqlx::query_as(TAKE_OVER_SQL)
+        let mut tx = self.begin().await?;
+        let taken = with_tx!(tx, c => sqlx::query_as(TAKE_OVER_SQL)
             .bind(owner)
             .bind(expires)
             .bind(now)
             .bind(candidate.id)
             .bind(&candidate.lease_owner)
-            .fetch_optional(p)
+            .fetch_optional(c)
             .await);
-        let row = self.claimed(taken).await?;
+        let row = finish_claim(tx, self.claimed(taken).await?).await?;
         Ok(row.map(|row| (row, candidate.lease_owner)))
     }
 
@@ -272,4 +269,16 @@ impl Store {
             other => other,
         }
     }
+}
+
+/// Marks a claimed run's workflow Running in the claim's transaction and
+/// commits both; nothing claimed, the transaction is dropped (rolled back).
+async fn finish_claim(mut tx: StoreTx, row: Option<ClaimRow>) -> Result<Option<ClaimRow>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let sql = "UPDATE workflows SET status = $2 WHERE id = $1";
+    with_tx!(tx, c => sqlx::query(sql).bind(row.workflow_id).bind(WorkflowStatus::Running.name()).execute(c).await?.rows_affected());
+    tx.commit().await?;
+    Ok(Some(row))
 }
