@@ -144,7 +144,10 @@ impl NativeBlock for Download {
             let pattern = files::text(&cx.variables, "pattern")
                 .unwrap_or("*")
                 .to_string();
-            let move_to = files::text(&cx.variables, "moveTo").map(files::normalize_dir);
+            let move_to = match files::text(&cx.variables, "moveTo") {
+                Some(_) => Some(files::folder(&cx.variables, "moveTo")?),
+                None => None,
+            };
             let mut session = self.0.session(cx.application.as_ref()).await?;
             if let Some(key) = session.host_key() {
                 cx.log(format!("SSH host key {key}"));

@@ -26,6 +26,10 @@ enum Stop {
     HandBack(String),
 }
 
+/// Attempts after which a run the store cannot serve fails instead of
+/// going back to the queue.
+const MAX_ATTEMPTS_HANDED_BACK: i64 = 5;
+
 /// Tries at recording a block's state before the run is handed back.
 const SAVE_TRIES: u32 = 4;
 
@@ -77,6 +81,17 @@ impl Engine {
                 if flags.cancel_requested.load(Ordering::Relaxed) =>
             {
                 (RunStatus::Cancelled, Some("cancelled".to_string()), last)
+            }
+            // A store that keeps failing for this run fails it after a few
+            // attempts, rather than hand it back for ever.
+            Some((Err(Stop::HandBack(reason)), last))
+                if run.attempt >= MAX_ATTEMPTS_HANDED_BACK =>
+            {
+                (
+                    RunStatus::Failed,
+                    Some(format!("{reason} (attempt {})", run.attempt)),
+                    last,
+                )
             }
             Some((Err(Stop::HandBack(reason)), _)) => {
                 tracing::warn!(run = %run.id, %reason, "the run is handed back to the queue");

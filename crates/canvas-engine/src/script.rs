@@ -135,7 +135,7 @@ pub type AppCall = Box<dyn Fn(&str, &str, &str) -> String + Send>;
 /// script returned (array, iterable, async iterable, nothing) out in batches.
 /// Why a script stopped is told to Rust through `stop(kind, detail)` — a
 /// function the user's code cannot reach — never read from message text.
-/// `input` is a getter: the batches are loaded on its first use.
+/// `input` is a proxy: the batches are loaded on its first use.
 const PRELUDE: &str = r#"
 (async function (run, next, emit, variables, log, o, fns) {
     const { attempt, maxInput, batch } = o;
@@ -165,10 +165,14 @@ const PRELUDE: &str = r#"
         }
         return (loaded = all);
     };
-    Object.defineProperty(globalThis, 'input', {
-        get: load,
-        set: v => Object.defineProperty(globalThis, 'input', { value: v, writable: true, configurable: true }),
-        configurable: true,
+    // `input` stands for the loaded array and loads it on first use.
+    const input = new Proxy([], {
+        get: (_, k) => { const a = load(); const v = a[k]; return typeof v === 'function' ? v.bind(a) : v; },
+        set: (_, k, v) => { load()[k] = v; return true; },
+        has: (_, k) => k in load(),
+        deleteProperty: (_, k) => delete load()[k],
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_, k) => Reflect.getOwnPropertyDescriptor(load(), k),
     });
     const inputStream = (async function* () {
         if (loaded) { yield* loaded; return; }
@@ -189,7 +193,7 @@ const PRELUDE: &str = r#"
             const text = typeof content === 'string' ? content : JSON.stringify(content);
             if (!__saveFile(String(name), text)) throw new Error('the output store stopped');
         };
-        out = await run(inputStream, variables, log, attempt, apps, saveFile);
+        out = await run(input, inputStream, variables, log, attempt, apps, saveFile);
     } catch (e) {
         throw marked(e);
     }
@@ -431,10 +435,10 @@ fn call_prelude<'js>(
     [next, emit, app_call, stop]: [Function<'js>; 4],
     log_fn: Value<'js>,
 ) -> Result<(), String> {
-    // `input` is not a parameter: it is the prelude's getter on the global
-    // object, so the input is loaded only when the script reads it.
+    // `input` is the prelude's proxy: the input is loaded only when the
+    // script reads it.
     let body = format!(
-        "(async function (inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
+        "(async function (input, inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
         job.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
@@ -751,6 +755,21 @@ mod tests {
                 &big
             )
             .is_ok()
+        );
+        // Scripts written for an array parameter still work.
+        let three = r#"[{"x":1},{"x":2},{"x":3}]"#;
+        for source in [
+            "var input = input || []; return input.filter(r => r.x > 1);",
+            "return input.map(r => r.x).concat([input.length, Array.isArray(input), JSON.stringify(input).length > 0]);",
+            "const out = []; for (const r of input) out.push(r); return out.slice(1);",
+        ] {
+            assert!(call(source, three).is_ok(), "{source}");
+        }
+        assert_eq!(
+            call("return input.filter(r => r.x > 1);", three)
+                .unwrap()
+                .records_json,
+            r#"[{"x":2},{"x":3}]"#
         );
         // A comment that mentions input does not load it: only reading it does.
         assert!(

@@ -105,6 +105,22 @@ pub struct Lease {
     pub cancel_requested: bool,
 }
 
+/// A block record written only while the lease `$13`/`$14` holds the run;
+/// `$lock` locks the run's row where the backend can.
+macro_rules! save_run_block_sql {
+    ($lock:literal) => {
+        concat!(
+            "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
+             records_in, records_out, log, error, output_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $13 AND attempt = $14 AND status = 'Running'",
+            $lock,
+            ") ON CONFLICT (run_id, number) DO UPDATE SET status = $5, date_started = $6, date_finished = $7, \
+             records_in = $8, records_out = $9, log = $10, error = $11, output_key = $12"
+        )
+    };
+}
+
 impl Store {
     /// Extends the lease while it is still held; also reports a cancel request.
     pub async fn heartbeat(&self, lease: &RunLease, expires: Timestamp) -> Result<Lease> {
@@ -188,12 +204,12 @@ impl Store {
     /// while the lease is held, in the same statement; false (nothing
     /// written) once another holder took the run over.
     pub async fn save_run_block(&self, lease: &RunLease, b: &RunBlock) -> Result<bool> {
-        let sql = "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
-                   records_in, records_out, log, error, output_key) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-                   WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $13 AND attempt = $14 AND status = 'Running') \
-                   ON CONFLICT (run_id, number) DO UPDATE SET status = $5, date_started = $6, date_finished = $7, \
-                   records_in = $8, records_out = $9, log = $10, error = $11, output_key = $12";
+        // PostgreSQL locks the run's row, so a takeover committing meanwhile
+        // is seen (READ COMMITTED re-checks a locked row); SQLite has one writer.
+        let sql = match &self.db {
+            crate::Db::Sqlite(_) => save_run_block_sql!(""),
+            crate::Db::Pg(_) => save_run_block_sql!(" FOR SHARE"),
+        };
         let written = with_db!(self, p => sqlx::query(sql)
             .bind(lease.run()).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
             .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)

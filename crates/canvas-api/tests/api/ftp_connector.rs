@@ -115,6 +115,36 @@ async fn ftp_download_reads_matching_files_as_records_and_moves_them() {
     );
 }
 
+/// Relative folders are under the login folder, run after run: an upload
+/// into an existing folder lands there (not in a folder of the same name
+/// inside it), and files moved to an existing folder get there.
+#[tokio::test]
+async fn relative_ftp_folders_stay_relative_run_after_run() {
+    let app = plain_app().await;
+    let server = crate::ftp::start("partner", "pw").await;
+    std::fs::create_dir_all(server.files().join("in")).unwrap();
+    let chain = json!([
+        script("return [{ id: 1 }];"),
+        {"blockName": "FTP Upload", "variables": {"filename": "x", "fileformat": "csv", "filepath": "out/daily"}},
+        {"blockName": "FTP Download", "datasource": null, "variables": {"pattern": "*.csv", "filepath": "in", "fileformat": "csv", "moveTo": "in/done"}},
+    ]);
+    let workflow =
+        connector_workflow(&app, &[("FTP", FTP, ftp_credentials(&server, "pw"))], chain).await;
+
+    for n in 1..=2 {
+        std::fs::write(server.files().join(format!("in/{n}.csv")), "id\n1\n").unwrap();
+        let ran = run(&app, &workflow).await;
+        assert_eq!(ran["status"], "Succeeded", "run {n}: {ran}");
+    }
+
+    assert!(server.files().join("out/daily/x.csv").exists());
+    assert!(!server.files().join("out/daily/out").exists());
+    assert_eq!(
+        names_in(&server.files().join("in/done")),
+        vec!["1.csv", "2.csv"]
+    );
+}
+
 /// `moveTo` a folder under the watched one, pattern `*`: the folder is not
 /// a file, so the next run reads the new file and leaves the folder be.
 #[tokio::test]

@@ -133,6 +133,36 @@ async fn a_worker_that_lost_its_lease_writes_nothing_about_the_run(backend: Back
             .await
             .unwrap()
     );
+    assert!(
+        !app.store
+            .heartbeat(&holder.lease, much_later)
+            .await
+            .unwrap()
+            .held
+    );
+    let end_then = RunEnd {
+        at: much_later,
+        ..end
+    };
+    assert!(
+        !app.store
+            .finish_run(&holder.lease, &end_then)
+            .await
+            .unwrap()
+    );
+    app.store.release_run(&holder.lease).await.unwrap();
+    assert_eq!(
+        app.store.run(stale.id).await.unwrap().status,
+        RunStatus::Running,
+        "an older attempt's release is refused"
+    );
+    assert!(
+        app.store
+            .heartbeat(&again.lease, much_later)
+            .await
+            .unwrap()
+            .held
+    );
     assert!(app.store.save_run_block(&again.lease, &done).await.unwrap());
 }
 

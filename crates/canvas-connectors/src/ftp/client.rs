@@ -227,9 +227,15 @@ impl FtpSession {
     }
 
     /// Creates `dir` if it is missing.
+    /// Creates `dir` and its parents where missing — with MKD alone (an
+    /// existing folder's refusal is ignored): the session's working folder
+    /// never moves, so relative paths stay relative to the login folder.
     pub async fn ensure_dir(&mut self, dir: &str) {
-        if self.stream.cwd(dir).await.is_err() {
-            let _ = self.stream.mkdir(dir).await;
+        let mut path = String::from(if dir.starts_with('/') { "/" } else { "" });
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            path.push_str(part);
+            let _ = self.stream.mkdir(&path).await;
+            path.push('/');
         }
     }
 
@@ -401,7 +407,8 @@ fn files_only<E>(
     {
         let entry = parse(line.as_str()).ok()?;
         let name = entry.name().rsplit('/').next().unwrap_or_default();
-        if entry.is_file() && !name.is_empty() {
+        // Files and links to them; folders are left out.
+        if !entry.is_directory() && !name.is_empty() {
             names.push(name.to_string());
         }
     }

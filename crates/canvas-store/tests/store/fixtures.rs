@@ -125,6 +125,21 @@ impl TestStore {
         workflow
     }
 
+    /// Queues a run of `workflow`; returns its id and its queue time as written.
+    pub async fn queue_at(&self, workflow: &Workflow) -> (Uuid, canvas_domain::time::Timestamp) {
+        let at = now();
+        let run = NewRun {
+            id: Uuid::new_v4(),
+            workflow_id: workflow.id,
+            trigger: RunTrigger::Manual,
+            run_from: 1,
+            run_till: 1,
+            date_queued: at,
+        };
+        self.store.enqueue_run(&run, 100).await.unwrap();
+        (run.id, at)
+    }
+
     /// Queues a run of `workflow`.
     pub async fn queue(&self, workflow: &Workflow) -> Uuid {
         let run = NewRun {
