@@ -250,7 +250,13 @@ async fn sigterm_stops_the_server_within_its_grace_while_a_script_spins_in_nativ
         r["blocks"][0]["status"] == "Running"
     })
     .await;
-    let sandboxes = children_of(server.child.id());
+    // The block is recorded Running just before its sandbox takes the script.
+    let waiting = Instant::now();
+    let mut sandboxes = children_of(server.child.id());
+    while sandboxes.is_empty() && waiting.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sandboxes = children_of(server.child.id());
+    }
     assert!(!sandboxes.is_empty(), "the script runs in a child process");
     let stopping = Instant::now();
 
