@@ -26,6 +26,10 @@ impl Engine {
                         tracing::warn!(%run, %key, error = %e, "deleting an expired output failed");
                     }
                 }
+                // What attempts wrote without recording it goes too.
+                if let Err(e) = self.datasets.delete_run(run).await {
+                    tracing::warn!(%run, error = %e, "deleting an expired run's outputs failed");
+                }
                 self.store.delete_run(run).await?;
                 deleted += 1;
             }

@@ -576,6 +576,13 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
     };
     let sweeper = canvas_engine::Engine::new(parts, crate::helpers::engine_config());
+    // An attempt that lost its lease left an output it never recorded.
+    let old_id: uuid::Uuid = old["id"].as_str().unwrap().parse().unwrap();
+    let orphan = canvas_engine::Datasets::key(old_id, 7, 1);
+    app.datasets
+        .write_values(&orphan, &[json!({"orphan": true})])
+        .await
+        .unwrap();
     let in_31_days = chrono::Utc::now() + chrono::Duration::days(31);
     assert_eq!(
         sweeper.sweep(in_31_days).await.unwrap(),
@@ -603,6 +610,10 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
     assert!(
         app.datasets.page(&key, 0, 1).await.is_err(),
         "the output is gone from the blob store"
+    );
+    assert!(
+        app.datasets.page(&orphan, 0, 1).await.is_err(),
+        "an unrecorded attempt's output is gone too"
     );
     let kept_id = kept["id"].as_str().unwrap();
     assert_eq!(output(&app, kept_id, 1).await, json!([{"ok": true}]));

@@ -246,6 +246,22 @@ impl Datasets {
         }
     }
 
+    /// Deletes everything a run stored — every attempt's outputs and files,
+    /// recorded or not (an attempt that lost its lease records nothing).
+    pub async fn delete_run(&self, run: Uuid) -> Result<usize, DatasetError> {
+        let prefix = Path::from(format!("runs/{run}/"));
+        let mut listing = self.blobs.list(Some(&prefix));
+        let mut keys = Vec::new();
+        while let Some(meta) = listing.next().await {
+            keys.push(meta?.location);
+        }
+        for key in &keys {
+            self.recent().forget(key.as_ref());
+            self.delete_blob(key.as_ref()).await?;
+        }
+        Ok(keys.len())
+    }
+
     /// The files stored beside the dataset under `key`, by name.
     pub async fn files(&self, key: &str) -> Result<Vec<FileInfo>, DatasetError> {
         self.list_files(&files_prefix(key)).await
