@@ -44,6 +44,16 @@ async fn seed_workflow(app: &TestApp, template: &str, applications: Value) -> St
     w.body.as_str().unwrap().to_string()
 }
 
+/// Each output record's `status`.
+fn statuses(records: &Value) -> Vec<&str> {
+    records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect()
+}
+
 /// The Oslo dates an order `days` old may have had while the test ran.
 fn oslo_dates(days: i64, around: &[chrono::DateTime<chrono::Utc>]) -> Vec<String> {
     around
@@ -99,12 +109,7 @@ async fn transferring_orders_and_customers_creates_each_contact_and_invoice_once
         "status 2 only; Kunde 7 matched by name; Kari's second order reuses the contact made for her first"
     );
     let again = output(&app, second["id"].as_str().unwrap(), 3).await;
-    let statuses: Vec<&Value> = again
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["status"])
-        .collect();
+    let statuses = statuses(&again);
     assert_eq!(statuses, ["exists", "exists", "exists"], "{again}");
     assert_eq!(again[0]["contactId"], 231);
 
@@ -213,12 +218,7 @@ async fn order_transferring_invoices_each_order_in_tripletex_once_with_its_payme
         "Kari's second order: the customer made for her first"
     );
     let again = output(&app, second["id"].as_str().unwrap(), 2).await;
-    let statuses: Vec<&Value> = again
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["status"])
-        .collect();
+    let statuses = statuses(&again);
     assert_eq!(statuses, ["exists", "exists", "exists"], "{again}");
 
     let books = trip.books.lock().unwrap();
@@ -493,12 +493,7 @@ async fn a_fiken_invoice_whose_answer_was_lost_is_not_posted_again() {
 
     assert_eq!(ran["status"], "Succeeded", "{ran}");
     let posted = output(&app, ran["id"].as_str().unwrap(), 3).await;
-    let statuses: Vec<&Value> = posted
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["status"])
-        .collect();
+    let statuses = statuses(&posted);
     assert_eq!(statuses, ["exists", "created", "created"], "{posted}");
     assert_eq!(posted[0]["contactId"], 231);
     let books = fiken.seen.books.lock().unwrap();

@@ -5,18 +5,19 @@
 //! vendor of the same shape is a data file, not code.
 
 use crate::ConnectorError;
-use crate::http::{Auth, Http, HttpSession, OAuth2, Request, Response, SessionGrant};
+use crate::http::{Http, Request, Response};
 use canvas_domain::catalog::Application;
 use canvas_domain::credentials::Credentials;
 use canvas_domain::vendor::{
-    DocumentShape, VendorAuth, VendorPaging, VendorRequest, VendorSpec, flatten_resource,
-    placeholder_value, utc_wcf_dates,
+    DocumentShape, VendorPaging, VendorRequest, VendorSpec, flatten_resource, utc_wcf_dates,
 };
 
 mod blocks;
+mod session;
 pub(crate) use blocks::register;
 use reqwest::Method;
 use serde_json::Value;
+use session::{Placeholders, VendorSession};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,18 +65,6 @@ pub(crate) struct Turns(Arc<Mutex<HashMap<u64, Turn>>>);
 /// One account's turn: held while its request is out; when the last went.
 type Turn = Arc<tokio::sync::Mutex<Option<Instant>>>;
 
-/// A registration's session with the vendor.
-struct VendorSession {
-    http: HttpSession,
-    placeholders: Placeholders,
-    /// Which account's turns its requests take (`spec.pace`).
-    pace_key: Option<u64>,
-    /// Secret placeholder values (a key in the path): masked in every message.
-    secrets: Vec<String>,
-    /// The registration's key for SOAP calls (`soap.keyCredential`).
-    key: Option<String>,
-}
-
 impl Vendor {
     /// The vendor of `app`, when the catalog declares one.
     pub fn of(
@@ -102,151 +91,6 @@ impl Vendor {
             overridden,
             turns: turns.clone(),
         }))
-    }
-
-    /// A session with the registration's authentication, and its placeholders.
-    fn session(&self, credentials: &Credentials) -> Result<VendorSession, ConnectorError> {
-        let base = self.base_of(credentials)?;
-        let auth = match &self.spec.auth {
-            VendorAuth::Bearer { credential } => {
-                let token = credentials
-                    .get_str(credential)
-                    .map(str::trim)
-                    .unwrap_or_default();
-                if token.is_empty() {
-                    return Err(ConnectorError::Rejected(format!(
-                        "{credential}: is required"
-                    )));
-                }
-                Auth::Bearer(token.to_string())
-            }
-            VendorAuth::InPath | VendorAuth::InBody => Auth::None,
-            VendorAuth::ClientCredentials {
-                token_path,
-                client_id,
-                client_secret,
-            } => {
-                let given = |name: &str| {
-                    let value = credentials.get_str(name).map(str::trim).unwrap_or_default();
-                    match value.is_empty() {
-                        true => Err(ConnectorError::Rejected(format!("{name}: is required"))),
-                        false => Ok(value.to_string()),
-                    }
-                };
-                let token_url = format!(
-                    "{}/{}",
-                    base.as_str().trim_end_matches('/'),
-                    token_path.trim_start_matches('/')
-                );
-                Auth::OAuth2(OAuth2::in_body(
-                    token_url,
-                    given(client_id)?,
-                    given(client_secret)?,
-                ))
-            }
-            VendorAuth::Session {
-                method,
-                create,
-                token_pointer,
-                user_credential,
-                user_default,
-            } => Auth::Session(session_grant(
-                &base,
-                credentials,
-                (method, create, token_pointer),
-                user_credential.as_deref(),
-                user_default,
-            )?),
-        };
-        let mut values = HashMap::new();
-        let mut secrets = Vec::new();
-        for (name, p) in &self.spec.placeholders {
-            let given = credentials.get_str(&p.credential).unwrap_or_default();
-            let value = placeholder_value(p, given).map_err(ConnectorError::Rejected)?;
-            if value.is_empty() {
-                return Err(ConnectorError::Rejected(format!(
-                    "{}: is required",
-                    p.credential
-                )));
-            }
-            if p.secret {
-                secrets.push(value.clone());
-            }
-            values.insert(name.clone(), value);
-        }
-        let pace_key = self.spec.pace.as_ref().map(|pace| {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            self.short.hash(&mut h);
-            for c in &pace.per {
-                credentials
-                    .get_str(c)
-                    .unwrap_or_default()
-                    .trim()
-                    .hash(&mut h);
-            }
-            h.finish()
-        });
-        let header = self.spec.request_id_header.clone();
-        let key = match &self.spec.soap {
-            Some(soap) => {
-                let key = credentials
-                    .get_str(&soap.key_credential)
-                    .unwrap_or_default();
-                if key.trim().is_empty() {
-                    let name = &soap.key_credential;
-                    return Err(ConnectorError::Rejected(format!("{name}: is required")));
-                }
-                Some(key.trim().to_string())
-            }
-            None => None,
-        };
-        let mut http = self.http.vendor_session(&self.short, base, auth, header);
-        if self.spec.soap.is_some() {
-            http = http.speaking_soap();
-        }
-        Ok(VendorSession {
-            key,
-            http,
-            placeholders: Placeholders(values),
-            pace_key,
-            secrets,
-        })
-    }
-
-    /// The registration's base: its `baseUrlCredential` when the vendor has
-    /// one (http or https, a trailing `/` dropped), else the vendor's.
-    fn base_of(&self, credentials: &Credentials) -> Result<reqwest::Url, ConnectorError> {
-        if let (Some(by), false) = (&self.spec.base_url_by, self.overridden) {
-            let given = credentials
-                .get_str(&by.credential)
-                .unwrap_or_default()
-                .trim();
-            let base = by
-                .values
-                .get(given)
-                .and_then(|b| reqwest::Url::parse(b).ok());
-            return base.ok_or_else(|| {
-                let known: Vec<&str> = by.values.keys().map(String::as_str).collect();
-                ConnectorError::Rejected(format!(
-                    "{}: must be one of {}, not '{given}'",
-                    by.credential,
-                    known.join(", ")
-                ))
-            });
-        }
-        let Some(name) = &self.spec.base_url_credential else {
-            return Ok(self.base.clone());
-        };
-        let given = credentials.get_str(name).unwrap_or_default();
-        vendor_base(given)
-            .ok()
-            .and_then(|b| reqwest::Url::parse(&b).ok())
-            .ok_or_else(|| {
-                ConnectorError::Rejected(format!(
-                    "{name}: '{given}' is not an http:// or https:// URL"
-                ))
-            })
     }
 
     /// Sends `request`, in the account's turn when the vendor asks for one
@@ -411,47 +255,6 @@ impl Vendor {
     }
 }
 
-/// A session grant: the create request under `base`, `{<credential>}` in
-/// its query filled (each named credential is required), the Basic user.
-fn session_grant(
-    base: &reqwest::Url,
-    credentials: &Credentials,
-    (method, create, token_pointer): (&str, &VendorRequest, &str),
-    user_credential: Option<&str>,
-    user_default: &str,
-) -> Result<SessionGrant, ConnectorError> {
-    let mut query = Vec::new();
-    for (k, v) in &create.query {
-        let filled = match v.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
-            Some("tomorrow") | None => v.clone(),
-            Some(name) => {
-                let value = credentials.get_str(name).map(str::trim).unwrap_or_default();
-                if value.is_empty() {
-                    return Err(ConnectorError::Rejected(format!("{name}: is required")));
-                }
-                value.to_string()
-            }
-        };
-        query.push((k.clone(), filled));
-    }
-    let user = user_credential
-        .and_then(|c| credentials.get_str(c))
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .unwrap_or(user_default);
-    Ok(SessionGrant {
-        url: format!(
-            "{}/{}",
-            base.as_str().trim_end_matches('/'),
-            create.path.trim_start_matches('/')
-        ),
-        method: method.parse().unwrap_or(Method::PUT),
-        query,
-        token_pointer: token_pointer.to_string(),
-        user: user.to_string(),
-    })
-}
-
 impl Vendor {
     /// A SOAP call of `method` (the vendor's `soap`): the key first — the
     /// call's own `keyParam` or the registration's — then `params` in order;
@@ -525,16 +328,5 @@ fn mask(e: ConnectorError, secrets: &[String]) -> ConnectorError {
         ConnectorError::Failed(m) => ConnectorError::Failed(hide(m)),
         ConnectorError::Invalid(m) => ConnectorError::Invalid(hide(m)),
         ConnectorError::NotAllowed(m) => ConnectorError::NotAllowed(hide(m)),
-    }
-}
-
-/// `{name}` values of one registration.
-struct Placeholders(HashMap<String, String>);
-
-impl Placeholders {
-    fn fill(&self, text: &str) -> String {
-        self.0.iter().fold(text.to_string(), |t, (k, v)| {
-            t.replace(&format!("{{{k}}}"), v)
-        })
     }
 }
