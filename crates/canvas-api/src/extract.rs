@@ -194,12 +194,6 @@ impl Params {
     }
 }
 
-/// A DTO field the spec marks required: the extractor refused the body
-/// without it, and should it ever not, the client hears so — never a panic.
-pub fn required<T>(value: Option<T>, property: &str) -> ApiResult<T> {
-    value.ok_or_else(|| ApiError::BadRequest(format!("{property}: is required")))
-}
-
 pub fn parse_guid(name: &str, raw: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| {
         ApiError::BadRequest(format!(

@@ -55,6 +55,7 @@ impl Application {
             secrets: services.secrets,
             connectors: services.connectors,
             mailer: services.mailer,
+            clock: services.clock,
             catalog: canvas_catalog::Catalog::builtin(),
         });
         routes::ops::prometheus();

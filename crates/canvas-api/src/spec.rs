@@ -24,9 +24,10 @@ pub struct DtoSpec {
     pub fields: &'static [FieldSpec],
 }
 
-/// A request body type. Every field is optional in Rust; `SPEC.fields` says
-/// which are required and the body extractor enforces it, so the description
-/// and the parsing cannot disagree.
+/// A request body type. A required field is a plain type, an optional one
+/// an `Option`: `SPEC.fields` says which are required from the types, and the
+/// body extractor enforces it, so the description, the parsing and the
+/// handler cannot disagree.
 pub trait Dto: DeserializeOwned {
     const SPEC: &'static DtoSpec;
 }
@@ -36,6 +37,8 @@ pub trait Dto: DeserializeOwned {
 /// hold another that goes undescribed.
 pub trait FieldType {
     const DTO: Option<&'static DtoSpec> = None;
+    /// An `Option`: the property may be left out (or null).
+    const OPTIONAL: bool = false;
 }
 
 impl FieldType for String {}
@@ -46,6 +49,7 @@ impl FieldType for Map {}
 
 impl<T: FieldType> FieldType for Option<T> {
     const DTO: Option<&'static DtoSpec> = T::DTO;
+    const OPTIONAL: bool = true;
 }
 
 impl<T: FieldType> FieldType for Vec<T> {
@@ -54,12 +58,12 @@ impl<T: FieldType> FieldType for Vec<T> {
 
 macro_rules! api_dto {
     ($(#[$meta:meta])* $name:ident {
-        $($field:ident : $ty:ty => $prop:literal, $tname:literal, $generic:literal, $req:literal;)*
+        $($field:ident : $ty:ty => $prop:literal, $tname:literal, $generic:literal;)*
     }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, serde::Deserialize)]
         pub struct $name {
-            $(#[serde(rename = $prop, default)] pub $field: $ty,)*
+            $(#[serde(rename = $prop)] pub $field: $ty,)*
         }
         impl Dto for $name {
             const SPEC: &'static DtoSpec = &DtoSpec {
@@ -68,7 +72,10 @@ macro_rules! api_dto {
                     type_name: $tname,
                     property: $prop,
                     generic: $generic,
-                    required: $req,
+                    // Required exactly when the field is not an `Option`: the
+                    // extractor refuses a body without it, and the handler
+                    // gets the value itself.
+                    required: !<$ty as FieldType>::OPTIONAL,
                     nested: <$ty as FieldType>::DTO,
                 }),*],
             };
@@ -84,93 +91,93 @@ type Map = serde_json::Map<String, serde_json::Value>;
 api_dto!(
     /// `POST /api/Account`
     AddAccountApiDto {
-        first_name: Option<String> => "firstName", "string", "", true;
-        last_name: Option<String> => "lastName", "string", "", true;
-        email: Option<String> => "email", "string", "", true;
-        phone: Option<String> => "phone", "string", "", false;
-        role_name: Option<String> => "roleName", "string", "", true;
-        country_key: Option<String> => "countryKey", "string", "", false;
-        global_notifications: Option<bool> => "globalNotifications", "boolean", "", false;
-        default_notification_email: Option<String> => "defaultNotificationEmail", "string", "", false;
-        activated: Option<bool> => "activated", "boolean", "", false;
+        first_name: String => "firstName", "string", "";
+        last_name: String => "lastName", "string", "";
+        email: String => "email", "string", "";
+        phone: Option<String> => "phone", "string", "";
+        role_name: String => "roleName", "string", "";
+        country_key: Option<String> => "countryKey", "string", "";
+        global_notifications: Option<bool> => "globalNotifications", "boolean", "";
+        default_notification_email: Option<String> => "defaultNotificationEmail", "string", "";
+        activated: Option<bool> => "activated", "boolean", "";
     }
 );
 
 api_dto!(
     /// `POST /api/RegApplication`
     AddRegApplicationApiDto {
-        application_id: Option<Uuid> => "applicationId", "guid", "", true;
-        tag_text: Option<String> => "tagText", "string", "", false;
-        credentials_json: Option<String> => "credentialsJson", "string", "", false;
+        application_id: Uuid => "applicationId", "guid", "";
+        tag_text: Option<String> => "tagText", "string", "";
+        credentials_json: Option<String> => "credentialsJson", "string", "";
     }
 );
 
 api_dto!(
     /// `POST /api/Workflow`
     AddWorkflowApiDto {
-        workflow_template_id: Option<Uuid> => "workflowTemplateId", "guid", "", true;
-        name: Option<String> => "name", "string", "", false;
-        description: Option<String> => "description", "string", "", false;
-        applications: Option<Map> => "applications", "dictionary", "string,guid", true;
-        chain: Option<Vec<ChainApiDto>> => "chain", "iEnumerable", "chainApiDto", false;
+        workflow_template_id: Uuid => "workflowTemplateId", "guid", "";
+        name: Option<String> => "name", "string", "";
+        description: Option<String> => "description", "string", "";
+        applications: Map => "applications", "dictionary", "string,guid";
+        chain: Option<Vec<ChainApiDto>> => "chain", "iEnumerable", "chainApiDto";
     }
 );
 
 api_dto!(
     /// A block of a chain, in `POST Workflow` (overrides) and `POST WorkflowTemplate`.
     ChainApiDto {
-        unique_block_id: Option<Uuid> => "uniqueBlockId", "guid", "", false;
-        block_name: Option<String> => "blockName", "string", "", false;
-        variables: Option<Map> => "variables", "dictionary", "string,object", false;
-        datasource: Option<Uuid> => "datasource", "guid", "", false;
-        script: Option<String> => "script", "string", "", false;
-        application: Option<String> => "application", "string", "", false;
+        unique_block_id: Option<Uuid> => "uniqueBlockId", "guid", "";
+        block_name: Option<String> => "blockName", "string", "";
+        variables: Option<Map> => "variables", "dictionary", "string,object";
+        datasource: Option<Uuid> => "datasource", "guid", "";
+        script: Option<String> => "script", "string", "";
+        application: Option<String> => "application", "string", "";
     }
 );
 
 api_dto!(
     /// `POST /api/RunWorkflow`
     RunMetadataApiDto {
-        workflow_id: Option<Uuid> => "workflowId", "guid", "", true;
-        run_from_block: Option<i64> => "runFromBlock", "int", "", false;
-        run_till_block: Option<i64> => "runTillBlock", "int", "", false;
+        workflow_id: Uuid => "workflowId", "guid", "";
+        run_from_block: Option<i64> => "runFromBlock", "int", "";
+        run_till_block: Option<i64> => "runTillBlock", "int", "";
     }
 );
 
 api_dto!(
     /// `POST /api/WorkflowScheduler` (the seed's spelling).
     UpdateWorkfowSchedulerApiDto {
-        workflow_id: Option<Uuid> => "workflowId", "guid", "", true;
-        is_scheduled: Option<bool> => "isScheduled", "boolean", "", true;
-        schedule_frequency: Option<String> => "scheduleFrequency", "string", "", false;
+        workflow_id: Uuid => "workflowId", "guid", "";
+        is_scheduled: bool => "isScheduled", "boolean", "";
+        schedule_frequency: Option<String> => "scheduleFrequency", "string", "";
     }
 );
 
 api_dto!(
     /// `POST /api/WorkflowTemplate`
     AddWorkflowTemplateApiDto {
-        id: Option<Uuid> => "id", "guid", "", false;
-        name: Option<String> => "name", "string", "", true;
-        description: Option<String> => "description", "string", "", false;
-        state: Option<String> => "state", "string", "", false;
-        applications: Option<Vec<String>> => "applications", "iEnumerable", "string", true;
-        chain: Option<Vec<ChainApiDto>> => "chain", "iEnumerable", "chainApiDto", true;
+        id: Option<Uuid> => "id", "guid", "";
+        name: String => "name", "string", "";
+        description: Option<String> => "description", "string", "";
+        state: Option<String> => "state", "string", "";
+        applications: Vec<String> => "applications", "iEnumerable", "string";
+        chain: Vec<ChainApiDto> => "chain", "iEnumerable", "chainApiDto";
     }
 );
 
 api_dto!(
     /// `POST /api/CancelRun`
     CancelRunApiDto {
-        run_id: Option<Uuid> => "runId", "guid", "", true;
+        run_id: Uuid => "runId", "guid", "";
     }
 );
 
 api_dto!(
     /// `POST /api/FileHubFile`: a file into the account's File Hub.
     StoreFileHubFileApiDto {
-        name: Option<String> => "name", "string", "", true;
-        content: Option<String> => "content", "string", "", false;
-        content_base64: Option<String> => "contentBase64", "string", "", false;
+        name: String => "name", "string", "";
+        content: Option<String> => "content", "string", "";
+        content_base64: Option<String> => "contentBase64", "string", "";
     }
 );
 

@@ -3,6 +3,7 @@
 use crate::auth::{AuthCache, FailedAuthLimiter};
 use canvas_catalog::Catalog;
 use canvas_connectors::{Connectors, Mailer};
+use canvas_domain::time::SharedClock;
 use canvas_security::Secrets;
 use canvas_store::Store;
 use ipnet::IpNet;
@@ -53,7 +54,7 @@ impl Default for ApiConfig {
 pub struct Services {
     pub store: Store,
     /// Where block outputs are kept (read by `WorkflowRunOutput`).
-    pub datasets: canvas_engine::Datasets,
+    pub datasets: canvas_blocks::Datasets,
     /// Wakes the engine's workers when a run is queued.
     pub queue_signal: Arc<tokio::sync::Notify>,
     /// Wakes the scheduler when a schedule changed (its next fire may be sooner).
@@ -61,6 +62,8 @@ pub struct Services {
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,
+    /// "Now" for every date the API writes and every next fire it computes.
+    pub clock: SharedClock,
 }
 
 /// Shared by every handler; cloning it (once per request) is one reference count.
@@ -83,12 +86,13 @@ impl AppState {
 pub struct Shared {
     pub config: ApiConfig,
     pub store: Store,
-    pub datasets: canvas_engine::Datasets,
+    pub datasets: canvas_blocks::Datasets,
     pub queue_signal: Arc<tokio::sync::Notify>,
     pub schedule_signal: Arc<tokio::sync::Notify>,
     pub secrets: Secrets,
     pub connectors: Connectors,
     pub mailer: Option<Mailer>,
+    pub clock: SharedClock,
     pub catalog: &'static Catalog,
     pub auth_cache: AuthCache,
     pub limiter: FailedAuthLimiter,

@@ -4,11 +4,11 @@
 
 use crate::BlockServices;
 use crate::files::text;
-use canvas_domain::account::Email;
-use canvas_engine::{
+use canvas_blocks::{
     AccountFiles, BlockContext, BlockError, BlockFuture, Datasets, NativeBlock, NativeBlocks,
     RecordReader, RecordWriter,
 };
+use canvas_domain::account::Email;
 use canvas_formats::FileFormat;
 use canvas_mail::{AttachmentMail, MailError, Mailer};
 use serde_json::json;
@@ -19,12 +19,10 @@ pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app:
         app,
         Arc::new(SendEmail {
             mailer: services.mailer.clone(),
-            app: app.to_string(),
         }),
     );
     let space = Arc::new(FileSpace {
         datasets: services.datasets.clone(),
-        app: app.to_string(),
     });
     blocks.add(app, Arc::new(StoreFile(space.clone())));
     blocks.add(app, Arc::new(ReadFile(space)));
@@ -32,7 +30,6 @@ pub(crate) fn register(blocks: &mut NativeBlocks, services: &BlockServices, app:
 
 struct FileSpace {
     datasets: Datasets,
-    app: String,
 }
 
 impl FileSpace {
@@ -52,10 +49,6 @@ impl NativeBlock for StoreFile {
         "Store file"
     }
 
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
-    }
-
     fn run<'a>(
         &'a self,
         cx: &'a mut BlockContext,
@@ -68,7 +61,7 @@ impl NativeBlock for StoreFile {
             let base = text(&cx.variables, "fileName")
                 .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?;
             let name = crate::files::with_extension(base, &format);
-            canvas_engine::check_file_name(&name)
+            canvas_blocks::check_file_name(&name)
                 .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
             let files = self.0.of(cx)?;
             let (content, records) = render(cx, input, &format).await?;
@@ -86,10 +79,6 @@ impl NativeBlock for StoreFile {
 impl NativeBlock for ReadFile {
     fn name(&self) -> &str {
         "Read file"
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
     }
 
     fn run<'a>(
@@ -152,16 +141,11 @@ async fn render(
 
 struct SendEmail {
     mailer: Option<Mailer>,
-    app: String,
 }
 
 impl NativeBlock for SendEmail {
     fn name(&self) -> &str {
         "Send email"
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.app, self.name())
     }
 
     fn run<'a>(

@@ -1,7 +1,7 @@
 //! What the file blocks share: folders, names and patterns from variables.
 
 use crate::ConnectorError;
-use canvas_engine::{BlockContext, BlockError, RecordWriter};
+use canvas_blocks::{BlockContext, BlockError, RecordWriter};
 use canvas_formats::FileFormat;
 use serde_json::{Map, Value};
 

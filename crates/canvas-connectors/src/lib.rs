@@ -18,10 +18,10 @@ pub use vendor::{VendorBases, vendor_base, vendor_short_names};
 
 pub use canvas_mail::{AttachmentMail, MailError, Mailer, SmtpConfig, SmtpSecurity};
 
-use canvas_domain::catalog::{Application, ConnectorKind, VariableDef};
+use canvas_blocks::{BlockError, NativeBlocks};
+use canvas_domain::catalog::{Application, ConnectorKind};
 use canvas_domain::credentials::Credentials;
 pub use canvas_domain::egress::EgressPolicy;
-use canvas_engine::{BlockError, NativeBlocks};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -289,7 +289,7 @@ pub struct BlockDeps {
     /// no SMTP server is configured.
     pub mailer: Option<Mailer>,
     /// The blob store, where File Hub keeps each account's files.
-    pub datasets: canvas_engine::Datasets,
+    pub datasets: canvas_blocks::Datasets,
 }
 
 /// What the connectors' blocks share.
@@ -299,7 +299,7 @@ pub(crate) struct BlockServices {
     reach: reach::Reach,
     stall: Duration,
     mailer: Option<Mailer>,
-    datasets: canvas_engine::Datasets,
+    datasets: canvas_blocks::Datasets,
 }
 
 fn session_policy(app: &Application) -> http::SessionPolicy {
@@ -315,14 +315,6 @@ pub(crate) fn port(credentials: &Credentials, default: i64) -> Result<u16, Conne
     u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
         ConnectorError::Rejected(format!("Port must be between 1 and 65535, got {port}."))
     })
-}
-
-/// The variables the catalog lists for `block` of the application `app`.
-pub(crate) fn catalog_variables(app: &str, block: &str) -> &'static [VariableDef] {
-    canvas_catalog::Catalog::builtin()
-        .application_by_short_name(app)
-        .and_then(|a| a.block(block))
-        .map_or(&[], |b| b.variables.as_slice())
 }
 
 fn tls_config(extra_ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, ConfigError> {

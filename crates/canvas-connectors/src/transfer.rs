@@ -5,7 +5,7 @@
 use crate::files::{self, FileTarget};
 use crate::remote::{Protocol, Remote};
 use crate::{BlockServices, ConnectorError};
-use canvas_engine::{
+use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
 };
@@ -54,10 +54,6 @@ struct Download(Arc<Ftp>);
 impl NativeBlock for Upload {
     fn name(&self) -> &str {
         &self.0.upload
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
     }
 
     fn run<'a>(
@@ -126,10 +122,6 @@ async fn upload(
 impl NativeBlock for Download {
     fn name(&self) -> &str {
         &self.0.download
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
     }
 
     fn run<'a>(

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod cron;
 pub mod egress;
 pub mod net;
+pub mod path;
 pub mod schedule;
 pub mod template;
 pub mod time;

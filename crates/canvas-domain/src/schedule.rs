@@ -29,7 +29,8 @@ pub enum ScheduleError {
 }
 
 impl Schedule {
-    pub fn parse_frequency(raw: &str) -> Result<Self, ScheduleError> {
+    /// Parses a stored or requested `scheduleFrequency` as of `today`.
+    pub fn parse_frequency(raw: &str, today: Timestamp) -> Result<Self, ScheduleError> {
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| ScheduleError::NotJson(e.to_string()))?;
         let obj = value
@@ -44,7 +45,7 @@ impl Schedule {
             None | Some(serde_json::Value::Null) => return Err(ScheduleError::MissingCron),
             Some(v) => v.as_str().ok_or(ScheduleError::CronNotString)?,
         };
-        let cron = CronExpr::parse(expr).map_err(|e| ScheduleError::BadCron {
+        let cron = CronExpr::parse(expr, today).map_err(|e| ScheduleError::BadCron {
             expr: expr.to_string(),
             reason: e.to_string(),
         })?;
@@ -65,31 +66,48 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    fn parse(raw: &str) -> Result<Schedule, ScheduleError> {
+        Schedule::parse_frequency(
+            raw,
+            chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        )
+    }
 
     #[test]
     fn frequencies_parse_with_and_without_zone_and_name_the_bad_part() {
-        let s = Schedule::parse_frequency(r#"{ "cronSchedule": "0 0 * ? * *"}"#).unwrap();
+        let s = parse(r#"{ "cronSchedule": "0 0 * ? * *"}"#).unwrap();
         assert_eq!(s.tz, Tz::UTC);
-        let s = Schedule::parse_frequency(
-            r#"{"cronSchedule":"0 0 2 ? * TUE","timeZone":"Europe/Oslo"}"#,
-        )
-        .unwrap();
+        let s = parse(r#"{"cronSchedule":"0 0 2 ? * TUE","timeZone":"Europe/Oslo"}"#).unwrap();
         assert_eq!(s.tz, chrono_tz::Europe::Oslo);
+        assert!(matches!(parse("nope"), Err(ScheduleError::NotJson(_))));
+        assert!(matches!(parse("{}"), Err(ScheduleError::MissingCron)));
         assert!(matches!(
-            Schedule::parse_frequency("nope"),
-            Err(ScheduleError::NotJson(_))
-        ));
-        assert!(matches!(
-            Schedule::parse_frequency("{}"),
-            Err(ScheduleError::MissingCron)
-        ));
-        assert!(matches!(
-            Schedule::parse_frequency(r#"{"cronSchedule":"0 0 * * * *"}"#),
+            parse(r#"{"cronSchedule":"0 0 * * * *"}"#),
             Err(ScheduleError::BadCron { .. })
         ));
         assert!(matches!(
-            Schedule::parse_frequency(r#"{"cronSchedule":"0 0 * ? * *","timeZone":"Mars/Base"}"#),
+            parse(r#"{"cronSchedule":"0 0 * ? * *","timeZone":"Mars/Base"}"#),
             Err(ScheduleError::BadZone(_))
         ));
+    }
+
+    #[test]
+    fn year_steps_end_a_hundred_years_after_the_day_of_parsing_as_in_quartz() {
+        let raw = r#"{"cronSchedule":"0 0 0 1 1 ? 2030/50"}"#;
+        let on = |year| {
+            Schedule::parse_frequency(
+                raw,
+                chrono::Utc.with_ymd_and_hms(year, 6, 1, 0, 0, 0).unwrap(),
+            )
+            .unwrap()
+        };
+        let after_2081 = chrono::Utc.with_ymd_and_hms(2081, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(on(2026).next_after(after_2081), None, "2130 is past 2126");
+        assert_eq!(
+            on(2056).next_after(after_2081),
+            Some(chrono::Utc.with_ymd_and_hms(2130, 1, 1, 0, 0, 0).unwrap())
+        );
     }
 }

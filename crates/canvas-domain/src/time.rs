@@ -1,14 +1,70 @@
 //! Timestamps in the shapes the seed API uses.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::{Arc, Mutex};
 
 pub type Timestamp = DateTime<Utc>;
 
 /// The current instant, truncated to microseconds so that what is stored
 /// and what is read back compare equal on every backend.
 pub fn now() -> Timestamp {
-    let t = Utc::now();
+    truncated(Utc::now())
+}
+
+fn truncated(t: Timestamp) -> Timestamp {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Where "now" comes from. The scheduler and the API take one, so tests
+/// can run them at fixed instants; the domain's functions take instants.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock shared by every part of a node.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The system's clock (`now()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+}
+
+impl SystemClock {
+    pub fn shared() -> SharedClock {
+        Arc::new(SystemClock)
+    }
+}
+
+/// A clock that stands still until it is set or advanced: tests run the
+/// scheduler at chosen instants instead of sleeping.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<Timestamp>>);
+
+impl ManualClock {
+    pub fn at(t: Timestamp) -> Self {
+        Self(Arc::new(Mutex::new(truncated(t))))
+    }
+
+    pub fn set(&self, t: Timestamp) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = truncated(t);
+    }
+
+    pub fn advance(&self, by: chrono::Duration) -> Timestamp {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by;
+        *t
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// `2022-04-19T15:56:22.1133746`: UTC without an offset, trailing zeros of
@@ -65,5 +121,19 @@ mod tests {
         assert_eq!(format_offset(&whole), "2020-05-07T19:10:36+00:00");
         let ticks = whole + chrono::Duration::nanoseconds(113_374_600);
         assert_eq!(format_plain(&ticks), "2020-05-07T19:10:36.1133746");
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap();
+        let clock = ManualClock::at(start);
+        assert_eq!(clock.now(), start);
+        let later = clock.advance(chrono::Duration::milliseconds(1500));
+        assert_eq!(
+            (later, clock.now()),
+            (start + chrono::Duration::milliseconds(1500), later)
+        );
+        clock.set(start);
+        assert_eq!(clock.now(), start);
     }
 }

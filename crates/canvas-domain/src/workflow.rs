@@ -143,6 +143,14 @@ pub fn rebase_chain(new: &[ChainBlock], old: &[ChainBlock]) -> Vec<ChainBlock> {
         .collect()
 }
 
+/// The block feeding block `number` (1-based): its `datasource`, or the block before it.
+pub fn data_source(chain: &[ChainBlock], number: i64) -> Option<Uuid> {
+    let block = chain.get((number - 1) as usize)?;
+    block
+        .datasource
+        .or_else(|| (number > 1).then(|| chain[(number - 2) as usize].unique_block_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +200,19 @@ mod tests {
         assert!(RunRange::new(Some(0), None, 3).is_err());
         assert!(RunRange::new(None, Some(4), 3).is_err());
         assert!(RunRange::new(Some(3), Some(2), 3).is_err());
+    }
+
+    #[test]
+    fn a_block_feeds_from_its_datasource_or_else_the_block_before_it() {
+        let chain: Vec<ChainBlock> = serde_json::from_value(serde_json::json!([
+            {"uniqueBlockId": "00000000-0000-0000-0000-000000000001", "blockName": "A"},
+            {"uniqueBlockId": "00000000-0000-0000-0000-000000000002", "blockName": "B"},
+            {"uniqueBlockId": "00000000-0000-0000-0000-000000000003", "blockName": "C",
+             "datasource": "00000000-0000-0000-0000-000000000001"}
+        ]))
+        .unwrap();
+        assert_eq!(data_source(&chain, 1), None);
+        assert_eq!(data_source(&chain, 2), Some(chain[0].unique_block_id));
+        assert_eq!(data_source(&chain, 3), Some(chain[0].unique_block_id));
     }
 }

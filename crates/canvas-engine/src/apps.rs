@@ -3,7 +3,7 @@
 //! through the connector layer's [`AppOperations`].
 
 use crate::Engine;
-use crate::block::{AppAccess, AppOperations, BlockError, CancelToken};
+use canvas_blocks::{AppAccess, AppOperations, BlockError, CancelToken};
 use canvas_domain::credentials::Credentials;
 use canvas_security::Secrets;
 use canvas_store::model::Workflow;

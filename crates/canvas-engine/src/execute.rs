@@ -1,13 +1,15 @@
-//! Executing one claimed run: blocks in order, each fed by its data source.
+//! Executing one claimed run: a `RunExecution` runs its blocks in order,
+//! each fed by its data source, and ends with one explicit `Outcome`.
 
 use crate::Engine;
-use crate::block::{BlockError, CancelToken};
-use crate::datasets::Datasets;
 use crate::heartbeat::{Flags, heartbeat};
 use crate::run_block::BlockJob;
+use canvas_blocks::Datasets;
+use canvas_blocks::{BlockError, CancelToken};
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
+use canvas_domain::workflow::data_source;
 use canvas_store::model::{ClaimedRun, RunBlock, RunStatus, Workflow};
 use canvas_store::{RunEnd, StoreError};
 use std::collections::HashMap;
@@ -16,14 +18,24 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Why a run stopped before its last block.
-enum Stop {
+/// How an attempt at a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every block of the range completed.
+    Finished,
+    /// A block failed (or the workflow is gone): the run is Failed.
     Failed(String),
-    /// Cancelled by a user, or interrupted by shutdown (then handed back).
+    /// A user cancelled the run.
+    Cancelled,
+    /// Shutdown or a lost lease stopped the attempt: the run goes back to
+    /// the queue (a lost lease: the new holder has it already).
     Interrupted,
-    /// The store could not say what the run had done: the attempt ends and
-    /// the run goes back to the queue — completed blocks are never redone.
-    HandBack(String),
+    /// The store could not say or record what the run did: the attempt
+    /// ends and the run goes back to the queue — completed blocks are never
+    /// redone; after `MAX_ATTEMPTS_HANDED_BACK` attempts it fails.
+    HandedBack(String),
+    /// The run outlived its time limit.
+    TimedOut,
 }
 
 /// Attempts after which a run the store cannot serve fails instead of
@@ -36,124 +48,147 @@ const SAVE_TRIES: u32 = 4;
 /// Tries at recording a run's end before it is recorded as Failed instead.
 const END_TRIES: u32 = 5;
 
+/// One attempt at one claimed run: what it has done so far, and the flags
+/// its heartbeat raises.
+pub(crate) struct RunExecution<'e> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) run: ClaimedRun,
+    flags: Arc<Flags>,
+    /// Stored outputs by block, completed in this or an earlier attempt.
+    outputs: HashMap<Uuid, String>,
+    /// The last block completed.
+    last: Option<i64>,
+}
+
 impl Engine {
-    pub(crate) async fn execute(&self, run: ClaimedRun, mut shutdown: watch::Receiver<bool>) {
-        let flags = Arc::new(Flags::default());
+    pub(crate) async fn execute(&self, run: ClaimedRun, shutdown: watch::Receiver<bool>) {
+        let execution = RunExecution {
+            engine: self,
+            run,
+            flags: Arc::new(Flags::default()),
+            outputs: HashMap::new(),
+            last: None,
+        };
+        execution.execute(shutdown).await;
+    }
+}
+
+impl RunExecution<'_> {
+    /// Runs the blocks under a renewed lease, within the run's time limit
+    /// (shutdown shortens it to the grace period), then records the outcome.
+    async fn execute(mut self, mut shutdown: watch::Receiver<bool>) {
         let heartbeat = tokio::spawn(heartbeat(
-            self.store.clone(),
-            run.lease.clone(),
-            self.config.clone(),
-            flags.clone(),
+            self.engine.store.clone(),
+            self.run.lease.clone(),
+            self.engine.config.clone(),
+            self.flags.clone(),
         ));
-        let work = self.execute_blocks(&run, &flags);
-        tokio::pin!(work);
-        let deadline = tokio::time::sleep(self.config.run_timeout);
-        tokio::pin!(deadline);
+        let flags = self.flags.clone();
+        let (run_timeout, grace) = (
+            self.engine.config.run_timeout,
+            self.engine.config.shutdown_grace,
+        );
         let mut stopping = false;
-        let outcome = loop {
-            tokio::select! {
-                out = &mut work => break Some(out),
-                _ = &mut deadline => break None,
-                _ = shutdown.changed(), if !stopping => {
-                    stopping = true;
-                    let grace = self.config.shutdown_grace;
-                    deadline.as_mut().reset(tokio::time::Instant::now() + grace);
+        let outcome = {
+            let work = self.blocks();
+            tokio::pin!(work);
+            let deadline = tokio::time::sleep(run_timeout);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    out = &mut work => break out,
+                    _ = &mut deadline => {
+                        flags.interrupt.store(true, Ordering::Relaxed);
+                        let lost = flags.lease_lost.load(Ordering::Relaxed);
+                        break if stopping || lost { Outcome::Interrupted } else { Outcome::TimedOut };
+                    }
+                    _ = shutdown.changed(), if !stopping => {
+                        stopping = true;
+                        deadline.as_mut().reset(tokio::time::Instant::now() + grace);
+                    }
                 }
             }
         };
+        let outcome = match outcome {
+            Outcome::Interrupted if flags.cancel_requested.load(Ordering::Relaxed) => {
+                Outcome::Cancelled
+            }
+            other => other,
+        };
         // The lease is renewed while the end is recorded (which may retry).
-        self.conclude(&run, outcome, stopping, &flags).await;
+        self.conclude(outcome).await;
         heartbeat.abort();
     }
 
-    async fn conclude(
-        &self,
-        run: &ClaimedRun,
-        outcome: Option<(Result<(), Stop>, Option<i64>)>,
-        stopping: bool,
-        flags: &Flags,
-    ) {
-        let at = now();
-        let (status, error, last) = match outcome {
-            Some((Ok(()), last)) => (RunStatus::Succeeded, None, last),
-            Some((Err(Stop::Failed(e)), last)) => (RunStatus::Failed, Some(e), last),
-            Some((Err(Stop::Interrupted), last))
-                if flags.cancel_requested.load(Ordering::Relaxed) =>
-            {
-                (RunStatus::Cancelled, Some("cancelled".to_string()), last)
+    /// Records the outcome: the run's end, or its return to the queue.
+    async fn conclude(self, outcome: Outcome) {
+        let attempt = self.run.attempt;
+        let (status, error) = match outcome {
+            Outcome::Finished => (RunStatus::Succeeded, None),
+            Outcome::Failed(e) => (RunStatus::Failed, Some(e)),
+            Outcome::Cancelled => (RunStatus::Cancelled, Some("cancelled".to_string())),
+            Outcome::HandedBack(reason) if attempt >= MAX_ATTEMPTS_HANDED_BACK => (
+                RunStatus::Failed,
+                Some(format!("{reason} (attempt {attempt})")),
+            ),
+            Outcome::HandedBack(reason) => {
+                tracing::warn!(run = %self.run.id, %reason, "the run is handed back to the queue");
+                return self.hand_back().await;
             }
-            // A store that keeps failing for this run fails it after a few
-            // attempts, rather than hand it back for ever.
-            Some((Err(Stop::HandBack(reason)), last))
-                if run.attempt >= MAX_ATTEMPTS_HANDED_BACK =>
-            {
-                (
-                    RunStatus::Failed,
-                    Some(format!("{reason} (attempt {})", run.attempt)),
-                    last,
-                )
-            }
-            Some((Err(Stop::HandBack(reason)), _)) => {
-                tracing::warn!(run = %run.id, %reason, "the run is handed back to the queue");
-                self.hand_back(run).await;
-                return;
-            }
-            _ if stopping || flags.lease_lost.load(Ordering::Relaxed) => {
-                flags.interrupt.store(true, Ordering::Relaxed);
-                self.hand_back(run).await;
-                return;
-            }
-            _ => {
-                flags.interrupt.store(true, Ordering::Relaxed);
-                let limit = self.config.run_timeout.as_secs();
-                (
-                    RunStatus::Failed,
-                    Some(format!("the run exceeded its time limit of {limit} s")),
-                    None,
-                )
+            Outcome::Interrupted => return self.hand_back().await,
+            Outcome::TimedOut => {
+                let limit = self.engine.config.run_timeout.as_secs();
+                let why = format!("the run exceeded its time limit of {limit} s");
+                (RunStatus::Failed, Some(why))
             }
         };
         let end = RunEnd {
             status,
             error: error.as_deref(),
-            last_block: last,
-            at,
+            last_block: self.last,
+            at: now(),
         };
-        match self.record_end(run, &end).await {
-            Ok(true) if status == RunStatus::Failed => {
-                tracing::info!(run = %run.id, status = status.name(), "run finished");
-                self.notify_failure(run, end.error.unwrap_or_default())
-                    .await;
-            }
-            Ok(true) => tracing::info!(run = %run.id, status = status.name(), "run finished"),
-            Ok(false) => {
-                tracing::warn!(run = %run.id, "the run's lease was lost before it finished")
-            }
-            Err(e) => tracing::error!(run = %run.id, error = %e, "recording the run's end failed"),
-        }
+        self.record_end(&end).await;
     }
 
-    async fn hand_back(&self, run: &ClaimedRun) {
-        if let Err(e) = self.store.release_run(&run.lease).await {
-            tracing::error!(run = %run.id, error = %e, "handing the run back failed");
+    async fn hand_back(&self) {
+        if let Err(e) = self.engine.store.release_run(&self.run.lease).await {
+            tracing::error!(run = %self.run.id, error = %e, "handing the run back failed");
         }
     }
 
     /// Records the run's end, retrying a store that fails; when the end as
     /// it was cannot be written, ends the run as Failed, saying why — a run
     /// never stays Running (to be run again) because its end was lost.
-    async fn record_end(&self, run: &ClaimedRun, end: &RunEnd<'_>) -> Result<bool, StoreError> {
+    async fn record_end(&self, end: &RunEnd<'_>) {
+        let store = &self.engine.store;
         let mut failure = None;
+        let mut recorded = None;
         for attempt in 0..END_TRIES {
-            match self.store.finish_run(&run.lease, end).await {
-                Ok(held) => return Ok(held),
+            match store.finish_run(&self.run.lease, end).await {
+                Ok(held) => {
+                    recorded = Some(Ok(held));
+                    break;
+                }
                 Err(e) => {
-                    tracing::warn!(run = %run.id, attempt, error = %e, "recording the run's end failed; trying again");
+                    tracing::warn!(run = %self.run.id, attempt, error = %e, "recording the run's end failed; trying again");
                     failure = Some(e);
                     tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
                 }
             }
         }
+        let recorded = match recorded {
+            Some(r) => r,
+            None => self.record_failed_end(end, failure).await,
+        };
+        self.report_end(end, recorded).await;
+    }
+
+    async fn record_failed_end(
+        &self,
+        end: &RunEnd<'_>,
+        failure: Option<StoreError>,
+    ) -> Result<bool, StoreError> {
         let why = format!(
             "the run's end ({}) could not be recorded: {}",
             end.status.name(),
@@ -164,174 +199,155 @@ impl Engine {
             error: Some(&why),
             ..*end
         };
-        self.store.finish_run(&run.lease, &failed).await
+        self.engine.store.finish_run(&self.run.lease, &failed).await
     }
 
-    /// Runs the blocks not yet completed; returns how it ended and the last block completed.
-    async fn execute_blocks(
-        &self,
-        run: &ClaimedRun,
-        flags: &Flags,
-    ) -> (Result<(), Stop>, Option<i64>) {
-        let mut workflow = match self.store.workflow(run.workflow_id).await {
-            Ok(w) => w,
-            Err(StoreError::NotFound) => {
-                return (Err(Stop::Failed("the workflow was deleted".into())), None);
+    async fn report_end(&self, end: &RunEnd<'_>, recorded: Result<bool, StoreError>) {
+        let run = self.run.id;
+        match recorded {
+            Ok(true) => {
+                tracing::info!(%run, status = end.status.name(), "run finished");
+                if end.status == RunStatus::Failed {
+                    self.notify_failure(end.error.unwrap_or_default()).await;
+                }
             }
-            Err(e) => return (Err(Stop::Failed(format!("store: {e}"))), None),
-        };
-        render_variables(&mut workflow, run.id);
-        let mut outputs: HashMap<Uuid, String> = HashMap::new();
-        let mut last = None;
-        let done = match self.store.run_blocks(run.id).await {
-            Ok(done) => done,
-            Err(e) => {
-                return (
-                    Err(Stop::HandBack(format!("reading its blocks: {e}"))),
-                    None,
-                );
-            }
-        };
-        for b in done.iter().filter(|b| b.status == RunStatus::Succeeded) {
-            if let Some(key) = &b.output_key {
-                outputs.insert(b.unique_block_id, key.clone());
-                last = Some(b.number);
-            }
+            Ok(false) => tracing::warn!(%run, "the run's lease was lost before it finished"),
+            Err(e) => tracing::error!(%run, error = %e, "recording the run's end failed"),
         }
-        for number in run.run_from..=run.run_till {
+    }
+
+    /// Runs the blocks not yet completed.
+    async fn blocks(&mut self) -> Outcome {
+        let mut workflow = match self.engine.store.workflow(self.run.workflow_id).await {
+            Ok(w) => w,
+            Err(StoreError::NotFound) => return Outcome::Failed("the workflow was deleted".into()),
+            Err(e) => return Outcome::HandedBack(format!("reading its workflow: {e}")),
+        };
+        render_variables(&mut workflow, self.run.id);
+        if let Err(e) = self.resume().await {
+            return Outcome::HandedBack(format!("reading its blocks: {e}"));
+        }
+        for number in self.run.run_from..=self.run.run_till {
             let Some(block) = workflow.chain.get((number - 1) as usize) else {
                 break;
             };
-            if outputs.contains_key(&block.unique_block_id) {
+            if self.outputs.contains_key(&block.unique_block_id) {
                 continue;
             }
-            if flags.interrupt.load(Ordering::Relaxed) {
-                return (Err(Stop::Interrupted), last);
+            if self.flags.interrupt.load(Ordering::Relaxed) {
+                return Outcome::Interrupted;
             }
-            if let Err(stop) = self
-                .execute_block(run, &workflow, number, &mut outputs, flags)
-                .await
-            {
-                return (Err(stop), last);
+            if let Err(stop) = self.block(&workflow, number).await {
+                return stop;
             }
-            last = Some(number);
+            self.last = Some(number);
         }
-        (Ok(()), last)
+        Outcome::Finished
     }
 
-    async fn input_key(
-        &self,
-        workflow: &Workflow,
-        number: i64,
-        outputs: &HashMap<Uuid, String>,
-    ) -> Result<Option<String>, String> {
+    /// What earlier attempts completed: their outputs are used, not redone.
+    async fn resume(&mut self) -> Result<(), StoreError> {
+        let done = self.engine.store.run_blocks(self.run.id).await?;
+        for b in done.iter().filter(|b| b.status == RunStatus::Succeeded) {
+            if let Some(key) = &b.output_key {
+                self.outputs.insert(b.unique_block_id, key.clone());
+                self.last = Some(b.number);
+            }
+        }
+        Ok(())
+    }
+
+    async fn input_key(&self, workflow: &Workflow, number: i64) -> Result<Option<String>, String> {
         let Some(source) = data_source(&workflow.chain, number) else {
             return Ok(None);
         };
-        if let Some(key) = outputs.get(&source) {
+        if let Some(key) = self.outputs.get(&source) {
             return Ok(Some(key.clone()));
         }
-        match self.store.latest_block_output(workflow.id, source).await {
+        match self
+            .engine
+            .store
+            .latest_block_output(workflow.id, source)
+            .await
+        {
             Ok(Some(key)) => Ok(Some(key)),
             Ok(None) => Err("its data source has no stored output".into()),
             Err(e) => Err(format!("store: {e}")),
         }
     }
 
-    async fn execute_block(
-        &self,
-        run: &ClaimedRun,
-        workflow: &Workflow,
-        number: i64,
-        outputs: &mut HashMap<Uuid, String>,
-        flags: &Flags,
-    ) -> Result<(), Stop> {
+    /// Runs block `number`; every block it starts ends with a final status.
+    async fn block(&mut self, workflow: &Workflow, number: i64) -> Result<(), Outcome> {
         let block = &workflow.chain[(number - 1) as usize];
-        let mut record = RunBlock {
-            number,
-            unique_block_id: block.unique_block_id,
-            block_name: block.block_name.clone(),
-            status: RunStatus::Running,
-            date_started: Some(now()),
-            date_finished: None,
-            records_in: 0,
-            records_out: 0,
-            log: Vec::new(),
-            error: None,
-            output_key: None,
-        };
-        let input_key = match self.input_key(workflow, number, outputs).await {
+        let mut record = started_record(block, number);
+        let input_key = match self.input_key(workflow, number).await {
             Ok(key) => key,
-            // The block ends with a final status, never left Running.
-            Err(problem) => return self.fail(run, record, problem, flags).await,
+            Err(problem) => return self.fail(record, problem).await,
         };
-        self.save(run, &record, flags).await?;
-        let key = Datasets::key(run.id, run.attempt, number);
+        self.save(&record).await?;
+        let key = Datasets::key(self.run.id, self.run.attempt, number);
         let job = BlockJob {
             workflow,
             block,
             input_key: input_key.as_deref(),
             output_key: &key,
-            cancel: CancelToken(flags.interrupt.clone()),
+            cancel: CancelToken::new(self.flags.interrupt.clone()),
         };
-        let result = self.run_with_retries(&job, &mut record, flags).await;
+        let result = self.run_with_retries(&job, &mut record).await;
         record.date_finished = Some(now());
         match result {
             Ok(count) => {
                 record.records_out = count as i64;
                 record.status = RunStatus::Succeeded;
                 record.output_key = Some(key.clone());
-                self.save(run, &record, flags).await?;
-                outputs.insert(block.unique_block_id, key);
+                self.save(&record).await?;
+                self.outputs.insert(block.unique_block_id, key);
                 Ok(())
             }
             Err(BlockError::Cancelled) => {
                 record.status = RunStatus::Cancelled;
                 record.error = Some("interrupted".into());
-                self.save(run, &record, flags).await?;
-                Err(Stop::Interrupted)
+                self.save(&record).await?;
+                Err(Outcome::Interrupted)
             }
-            Err(e) => self.fail(run, record, e.to_string(), flags).await,
+            Err(e) => self.fail(record, e.to_string()).await,
         }
     }
 
-    async fn fail(
-        &self,
-        run: &ClaimedRun,
-        mut record: RunBlock,
-        error: String,
-        flags: &Flags,
-    ) -> Result<(), Stop> {
+    async fn fail(&self, mut record: RunBlock, error: String) -> Result<(), Outcome> {
         let message = format!("block {} ({}): {error}", record.number, record.block_name);
         record.status = RunStatus::Failed;
         record.error = Some(error);
-        self.save(run, &record, flags).await?;
-        Err(Stop::Failed(message))
+        self.save(&record).await?;
+        Err(Outcome::Failed(message))
     }
 
     /// Records a block's state under the run's lease. A lost lease stops
     /// the run (another worker holds it); a store that keeps failing hands
     /// the run back — it is never carried on with its record unwritten.
-    async fn save(&self, run: &ClaimedRun, record: &RunBlock, flags: &Flags) -> Result<(), Stop> {
+    async fn save(&self, record: &RunBlock) -> Result<(), Outcome> {
+        let (run, block) = (self.run.id, record.number);
         let mut tries = 0;
         loop {
-            match self.store.save_run_block(&run.lease, record).await {
+            match self
+                .engine
+                .store
+                .save_run_block(&self.run.lease, record)
+                .await
+            {
                 Ok(true) => return Ok(()),
                 Ok(false) => {
-                    tracing::warn!(run = %run.id, block = record.number, "the lease was lost: the run stops here");
-                    flags.lease_lost.store(true, Ordering::Relaxed);
-                    flags.interrupt.store(true, Ordering::Relaxed);
-                    return Err(Stop::Interrupted);
+                    tracing::warn!(%run, block, "the lease was lost: the run stops here");
+                    self.flags.lease_lost.store(true, Ordering::Relaxed);
+                    self.flags.interrupt.store(true, Ordering::Relaxed);
+                    return Err(Outcome::Interrupted);
                 }
                 Err(e) if tries + 1 >= SAVE_TRIES => {
-                    return Err(Stop::HandBack(format!(
-                        "recording block {}: {e}",
-                        record.number
-                    )));
+                    return Err(Outcome::HandedBack(format!("recording block {block}: {e}")));
                 }
                 Err(e) => {
                     tries += 1;
-                    tracing::warn!(run = %run.id, block = record.number, error = %e, "recording a block's state failed; trying again");
+                    tracing::warn!(%run, block, error = %e, "recording a block's state failed; trying again");
                     tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
                 }
             }
@@ -344,9 +360,8 @@ impl Engine {
         &self,
         job: &BlockJob<'_>,
         record: &mut RunBlock,
-        flags: &Flags,
     ) -> Result<usize, BlockError> {
-        let policy = &self.config.retry;
+        let policy = &self.engine.config.retry;
         let mut attempt = 1;
         loop {
             let outcome = self.run_block(job, attempt, record).await;
@@ -359,7 +374,7 @@ impl Engine {
             match (outcome, worth_retrying) {
                 (Err(_), Some(msg))
                     if attempt < policy.max_attempts
-                        && !flags.interrupt.load(Ordering::Relaxed) =>
+                        && !self.flags.interrupt.load(Ordering::Relaxed) =>
                 {
                     let wait = policy.delay(attempt);
                     record.log.push(format!(
@@ -372,6 +387,23 @@ impl Engine {
                 (other, _) => return other,
             }
         }
+    }
+}
+
+/// A block's record as it starts.
+fn started_record(block: &ChainBlock, number: i64) -> RunBlock {
+    RunBlock {
+        number,
+        unique_block_id: block.unique_block_id,
+        block_name: block.block_name.clone(),
+        status: RunStatus::Running,
+        date_started: Some(now()),
+        date_finished: None,
+        records_in: 0,
+        records_out: 0,
+        log: Vec::new(),
+        error: None,
+        output_key: None,
     }
 }
 
@@ -396,12 +428,4 @@ fn render_variables(workflow: &mut Workflow, run: Uuid) {
             *value = render_value(value, &ctx);
         }
     }
-}
-
-/// The block feeding block `number` (1-based): its `datasource`, or the block before it.
-pub fn data_source(chain: &[ChainBlock], number: i64) -> Option<Uuid> {
-    let block = chain.get((number - 1) as usize)?;
-    block
-        .datasource
-        .or_else(|| (number > 1).then(|| chain[(number - 2) as usize].unique_block_id))
 }

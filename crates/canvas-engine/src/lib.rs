@@ -4,10 +4,9 @@
 //! after its last completed block.
 
 mod apps;
-pub mod block;
-mod datasets;
 mod execute;
 mod heartbeat;
+mod meter;
 mod notify;
 mod retention;
 mod run_block;
@@ -15,18 +14,11 @@ pub mod sandbox;
 mod script;
 mod utility;
 
-pub use block::{
-    AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
-    NativeBlock, NativeBlocks,
-};
-pub use datasets::{
-    AccountFiles, DatasetError, Datasets, FileInfo, FileQuotas, RecordBatch, RecordReader,
-    RecordWriter, check_file_name,
-};
-pub use execute::data_source;
 pub use sandbox::SandboxProgram;
 pub use script::ScriptLimits;
+pub use utility::builtin_blocks;
 
+use canvas_blocks::{Datasets, NativeBlocks};
 use canvas_store::Store;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,15 +1,15 @@
 //! Failure notifications: a failed run emails its account's
 //! `defaultNotificationEmail` when the account's `globalNotifications` is on.
 
-use crate::Engine;
-use canvas_store::model::ClaimedRun;
+use crate::execute::RunExecution;
 
-impl Engine {
-    pub(crate) async fn notify_failure(&self, run: &ClaimedRun, error: &str) {
-        let Ok(workflow) = self.store.workflow(run.workflow_id).await else {
+impl RunExecution<'_> {
+    pub(crate) async fn notify_failure(&self, error: &str) {
+        let (run, store) = (&self.run, &self.engine.store);
+        let Ok(workflow) = store.workflow(run.workflow_id).await else {
             return;
         };
-        let Ok(account) = self.store.account(workflow.account_id).await else {
+        let Ok(account) = store.account(workflow.account_id).await else {
             return;
         };
         let Some(to) = account
@@ -23,7 +23,7 @@ impl Engine {
             "The run {} of the workflow \"{}\" ({}) failed:\n\n{error}\n\nRun history: GET /api/WorkflowRun?id={}\n",
             run.id, workflow.name, workflow.id, run.id
         );
-        match &self.mailer {
+        match &self.engine.mailer {
             Some(mailer) => {
                 if let Err(e) = mailer.send_text(&to, &subject, body).await {
                     tracing::error!(run = %run.id, error = %e, "the failure notification could not be sent");

@@ -1,11 +1,11 @@
 //! One try of one block: its input read batch by batch from the data
 //! source's stored output, its output written as it is produced.
 
-use crate::Engine;
-use crate::block::{BlockContext, BlockError, CancelToken};
-use crate::datasets::{RecordReader, RecordWriter};
+use crate::execute::RunExecution;
 use crate::sandbox::ScriptRun;
 use crate::script::ScriptError;
+use canvas_blocks::{BlockContext, BlockError, CancelToken};
+use canvas_blocks::{RecordReader, RecordWriter};
 use canvas_domain::catalog::ChainBlock;
 use canvas_store::model::{RunBlock, Workflow};
 
@@ -29,7 +29,7 @@ impl From<ScriptError> for BlockError {
     }
 }
 
-impl Engine {
+impl RunExecution<'_> {
     /// One try; returns how many records the block wrote. Nothing is left
     /// under the output key when the try fails.
     pub(crate) async fn run_block(
@@ -39,10 +39,10 @@ impl Engine {
         record: &mut RunBlock,
     ) -> Result<usize, BlockError> {
         let mut reader = match job.input_key {
-            Some(key) => self.datasets.reader(key).await?,
+            Some(key) => self.engine.datasets.reader(key).await?,
             None => RecordReader::empty(),
         };
-        let mut writer = self.datasets.writer(job.output_key);
+        let mut writer = self.engine.datasets.writer(job.output_key);
         let started = std::time::Instant::now();
         let outcome = match job.block.script.as_deref().or_else(|| catalog_script(job)) {
             Some(source) => {
@@ -76,16 +76,16 @@ impl Engine {
         attempt: u32,
         (reader, writer): (&mut RecordReader, &mut RecordWriter),
     ) -> Result<Vec<String>, BlockError> {
-        let apps = self.script_apps(job.workflow, job.cancel.clone());
+        let apps = self.engine.script_apps(job.workflow, job.cancel.clone());
         let run = ScriptRun {
             source: source.to_string(),
             variables_json: serde_json::Value::Object(job.block.variables.clone()).to_string(),
-            limits: self.config.script.clone(),
+            limits: self.engine.config.script.clone(),
             attempt,
             apps: &apps,
             cancel: &job.cancel,
         };
-        self.sandboxes.run(run, reader, writer).await
+        self.engine.sandboxes.run(run, reader, writer).await
     }
 
     async fn run_native(
@@ -98,7 +98,7 @@ impl Engine {
             Some(short) => vec![short.clone()],
             None => job.workflow.applications.keys().cloned().collect(),
         };
-        let Some((app, native)) = self.blocks.find(&apps, &job.block.block_name) else {
+        let Some((app, native)) = self.engine.blocks.find(&apps, &job.block.block_name) else {
             return Err(BlockError::Permanent(format!(
                 "no application of this workflow runs a block '{}' (is its application registered in the workflow?)",
                 job.block.block_name
@@ -111,20 +111,28 @@ impl Engine {
         );
         cx.attempt = attempt;
         if let Some(short) = app {
-            cx.application = Some(self.keys().open(&job.workflow.applications, &short).await?);
+            cx.application = Some(
+                self.engine
+                    .keys()
+                    .open(&job.workflow.applications, &short)
+                    .await?,
+            );
             cx.account_email = self.account_email(job.workflow.account_id).await;
             cx.account_id = Some(job.workflow.account_id);
         }
         let result = native.run(&mut cx, reader, writer).await;
         if let (Err(BlockError::Unauthorized(_)), Some(app)) = (&result, &cx.application) {
-            self.keys().mark_faulted(app.reg_application_id).await;
+            self.engine
+                .keys()
+                .mark_faulted(app.reg_application_id)
+                .await;
         }
         result?;
         Ok(cx.take_log())
     }
 
     async fn account_email(&self, account: uuid::Uuid) -> Option<String> {
-        let account = self.store.account(account).await.ok()?;
+        let account = self.engine.store.account(account).await.ok()?;
         Some(account.default_notification_email.unwrap_or(account.email))
     }
 }

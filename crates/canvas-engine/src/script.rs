@@ -3,6 +3,7 @@
 //! `std`/`os` modules are not part of `rquickjs`), a memory limit, and an
 //! interrupt handler that enforces the CPU-time limit and cancellation.
 
+use crate::meter::{MemoryMeter, MeteredAllocator};
 use rquickjs::{CatchResultExt, Context, Function, Promise, Runtime, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -219,27 +220,30 @@ const PRELUDE: &str = r#"
 
 /// Runs a script on the calling thread, which may block (a blocking-pool thread).
 pub fn run(call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
-    with_runtime(|runtime| execute(runtime, call))
+    with_runtime(|runtime, meter| execute(runtime, meter, call))
 }
 
 thread_local! {
     /// One QuickJS runtime per blocking thread, reused from block to block;
     /// every block still gets a fresh context (its own global scope).
-    static RUNTIME: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+    static RUNTIME: RefCell<Option<(Runtime, MemoryMeter)>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` on this thread's runtime. A runtime that saw a failure (a limit,
 /// an interruption, an exception) is dropped rather than reused.
 fn with_runtime(
-    f: impl FnOnce(&Runtime) -> Result<Vec<String>, ScriptError>,
+    f: impl FnOnce(&Runtime, &MemoryMeter) -> Result<Vec<String>, ScriptError>,
 ) -> Result<Vec<String>, ScriptError> {
     RUNTIME.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(Runtime::new().map_err(|e| ScriptError::Sandbox(e.to_string()))?);
+            let meter = MemoryMeter::default();
+            let runtime = Runtime::new_with_alloc(MeteredAllocator::new(meter.clone()))
+                .map_err(|e| ScriptError::Sandbox(e.to_string()))?;
+            *slot = Some((runtime, meter));
         }
-        let runtime = slot.as_ref().expect("set above");
-        let out = f(runtime);
+        let (runtime, meter) = slot.as_ref().expect("set above");
+        let out = f(runtime, meter);
         runtime.set_interrupt_handler(None);
         // Jobs a script left behind (a self-renewing microtask) would run in
         // the next block: a runtime with any is dropped, like a failed one.
@@ -332,7 +336,11 @@ type Host = Rc<RefCell<Option<Box<dyn ScriptHost>>>>;
 /// reason told: `transient`, `too_large` or `bad_result`.
 type Stopped = Rc<RefCell<Option<(String, String)>>>;
 
-fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
+fn execute(
+    runtime: &Runtime,
+    meter: &MemoryMeter,
+    call: ScriptCall<'_>,
+) -> Result<Vec<String>, ScriptError> {
     let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
     let ScriptCall {
         source,
@@ -343,7 +351,9 @@ fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, Scrip
         handles_json,
         host: script_host,
     } = call;
-    runtime.set_memory_limit(limits.memory_bytes);
+    // The metering allocator holds the limit (QuickJS's own would refuse
+    // before the meter could say so).
+    meter.start_block(limits.memory_bytes);
     runtime.set_max_stack_size(1024 * 1024);
     let clock = CpuClock::new();
     let (limit, handler_clock, stop) = (limits.cpu_time, clock.clone(), cancel.clone());
@@ -370,6 +380,7 @@ fn execute(runtime: &Runtime, call: ScriptCall<'_>) -> Result<Vec<String>, Scrip
         stopped: stopped.borrow_mut().take(),
         over_time: clock.used() > limit,
         cancelled: cancel.load(Ordering::Relaxed),
+        out_of_memory: meter.refused(),
     };
     match result {
         Ok(()) => Ok(lines),
@@ -536,20 +547,19 @@ fn save_file_fn<'js>(
 }
 
 /// Records per output batch sent from a script.
-const OUTPUT_BATCH: usize = crate::datasets::BATCH_RECORDS;
+const OUTPUT_BATCH: usize = canvas_blocks::BATCH_RECORDS;
 /// What Rust knows of how a script ended, besides its error's text.
 struct Why {
     stopped: Option<(String, String)>,
     over_time: bool,
     cancelled: bool,
+    out_of_memory: bool,
 }
 
 /// A failed script's error from what Rust recorded: the cancel flag, the
-/// CPU clock, the prelude's `stop(kind, detail)`. The thrown text is only
-/// the message of a `Thrown` error — but for one case: QuickJS reports
-/// running out of memory only as an error saying so, and its refcounting
-/// frees the memory before Rust could measure it (a metering allocator
-/// would tell it as data; not built yet).
+/// CPU clock, the metering allocator's refusal, the prelude's
+/// `stop(kind, detail)`. The thrown text is only the message of a `Thrown`
+/// error.
 fn classify(message: String, why: Why, limits: &ScriptLimits) -> ScriptError {
     if why.cancelled {
         return ScriptError::Cancelled;
@@ -557,9 +567,7 @@ fn classify(message: String, why: Why, limits: &ScriptLimits) -> ScriptError {
     if why.over_time {
         return ScriptError::CpuTime(limits.cpu_time.as_millis());
     }
-    if message.starts_with("Error: out of memory")
-        || message.starts_with("InternalError: out of memory")
-    {
+    if why.out_of_memory {
         return ScriptError::Memory(limits.memory_bytes / (1024 * 1024));
     }
     match why.stopped {
@@ -723,6 +731,12 @@ mod tests {
             call("const a = []; while (true) a.push('x'.repeat(1e6));", "[]").err(),
             Some(ScriptError::Memory(32))
         );
+        // A script that catches running out of memory and throws its own
+        // error was still stopped by the limit: the meter says so.
+        assert_eq!(
+            call("try { const a = []; while (true) a.push('x'.repeat(1e6)); } catch (e) { throw new Error('gave up'); }", "[]").err(),
+            Some(ScriptError::Memory(32))
+        );
         assert!(
             matches!(call("throw new Error('boom')", "[]"), Err(ScriptError::Thrown(m)) if m.contains("boom"))
         );
@@ -732,6 +746,7 @@ mod tests {
             "__transient__: x",
             "__bad_result__:",
             "__too_large__:",
+            "out of memory",
         ] {
             let source = format!("throw new Error('{words}')");
             assert!(

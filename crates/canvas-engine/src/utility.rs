@@ -3,9 +3,9 @@
 //! batch by batch: memory holds one batch (the Format blocks, which make one
 //! file of their whole input, stream it to the store in parts).
 
-use crate::block::{BlockContext, BlockError, BlockFuture, NativeBlock};
-use crate::datasets::{RecordReader, RecordWriter};
-use canvas_domain::catalog::{BlockDef, VariableDef};
+use canvas_blocks::{BlockContext, BlockError, BlockFuture, NativeBlock};
+use canvas_blocks::{RecordReader, RecordWriter};
+use canvas_domain::catalog::BlockDef;
 use canvas_formats::{CsvOptions, FileFormat};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -42,7 +42,16 @@ struct Utility {
 }
 
 /// Every utility block the catalog lists.
-pub fn blocks() -> Vec<Arc<dyn NativeBlock>> {
+/// The built-in utility blocks, registered under no application.
+pub fn builtin_blocks() -> canvas_blocks::NativeBlocks {
+    let mut registry = canvas_blocks::NativeBlocks::default();
+    for block in blocks() {
+        registry.add("", block);
+    }
+    registry
+}
+
+fn blocks() -> Vec<Arc<dyn NativeBlock>> {
     canvas_catalog::Catalog::builtin()
         .utility_blocks()
         .iter()
@@ -56,10 +65,6 @@ pub fn blocks() -> Vec<Arc<dyn NativeBlock>> {
 impl NativeBlock for Utility {
     fn name(&self) -> &str {
         &self.def.name
-    }
-
-    fn variables(&self) -> &[VariableDef] {
-        &self.def.variables
     }
 
     fn run<'a>(
@@ -106,7 +111,7 @@ async fn format_file(
     let format = file_format(kind, &cx.variables).map_err(BlockError::Permanent)?;
     let default = format!("data.{}", format.extension());
     let name = text(&cx.variables, "fileName", &default).to_string();
-    crate::datasets::check_file_name(&name)
+    canvas_blocks::check_file_name(&name)
         .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
     let mut file = output.file(&name)?;
     let mut head = Some(Vec::new());
@@ -134,7 +139,7 @@ async fn write_formatted(
     format: &FileFormat,
     cx: &BlockContext,
     input: &mut RecordReader,
-    file: &mut crate::datasets::FileWriter,
+    file: &mut canvas_blocks::FileWriter,
     head: &mut Option<Vec<u8>>,
 ) -> Result<(), BlockError> {
     let failed = |e: canvas_formats::WriteError| BlockError::Permanent(e.to_string());
@@ -148,7 +153,7 @@ async fn write_formatted(
 }
 
 async fn put_chunk(
-    file: &mut crate::datasets::FileWriter,
+    file: &mut canvas_blocks::FileWriter,
     head: &mut Option<Vec<u8>>,
     chunk: Vec<u8>,
 ) -> Result<(), BlockError> {
@@ -195,9 +200,9 @@ fn text<'a>(vars: &'a Map<String, Value>, name: &str, default: &'a str) -> &'a s
     vars.get(name).and_then(Value::as_str).unwrap_or(default)
 }
 
-/// A field by path: `a.b.c` reaches into nested objects.
+/// A field by path: the one syntax of `canvas_domain::path`.
 fn at<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(record, |v, key| v.get(key))
+    canvas_domain::path::field(record, path)
 }
 
 fn map_fields(vars: &Map<String, Value>, input: Vec<Value>) -> Res<Vec<Value>> {
@@ -379,6 +384,25 @@ mod tests {
             .unwrap_err()
             .contains("operator 'like'")
         );
+    }
+
+    #[test]
+    fn map_and_filter_name_fields_as_http_does_arrays_and_root_included() {
+        let input = vec![json!({"lines": [{"sku": "A"}, {"sku": "B"}], "n": 2})];
+        let mapped = run(
+            "Map fields",
+            &vars(json!({"fields": {"first": "lines.0.sku", "n": "$.n"}})),
+            input.clone(),
+        )
+        .unwrap();
+        assert_eq!(mapped, vec![json!({"first": "A", "n": 2})]);
+        let kept = run(
+            "Filter records",
+            &vars(json!({"field": "lines.1.sku", "operator": "equals", "value": "B"})),
+            input,
+        )
+        .unwrap();
+        assert_eq!(kept.len(), 1);
     }
 
     #[test]

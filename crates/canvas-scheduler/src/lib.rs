@@ -10,7 +10,7 @@ mod plan;
 
 pub use plan::plan;
 
-use canvas_domain::time::now;
+use canvas_domain::time::SharedClock;
 use canvas_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,31 +37,28 @@ impl Default for SchedulerConfig {
     }
 }
 
-pub struct Scheduler {
-    store: Store,
-    config: SchedulerConfig,
+/// What a scheduler works with.
+pub struct SchedulerParts {
+    pub store: Store,
+    /// Where "now" comes from: the system's clock, or a test's.
+    pub clock: SharedClock,
     /// Notified when runs were queued, so idle workers claim them at once.
-    wake_workers: Arc<Notify>,
+    pub wake_workers: Arc<Notify>,
     /// Notified by the API when a schedule changed, so a sooner fire is not slept through.
-    changed: Arc<Notify>,
+    pub changed: Arc<Notify>,
+}
+
+pub struct Scheduler {
+    parts: SchedulerParts,
+    config: SchedulerConfig,
 }
 
 impl Scheduler {
-    pub fn new(
-        store: Store,
-        config: SchedulerConfig,
-        wake_workers: Arc<Notify>,
-        changed: Arc<Notify>,
-    ) -> Self {
-        Self {
-            store,
-            config,
-            wake_workers,
-            changed,
-        }
+    pub fn new(parts: SchedulerParts, config: SchedulerConfig) -> Self {
+        Self { parts, config }
     }
 
-    /// Fires schedules until `shutdown` turns true.
+    /// Fires schedules until `shutdown` turns true or its sender is gone.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             let full = match self.fire_due().await {
@@ -77,16 +74,17 @@ impl Scheduler {
             let wait = self.until_next_fire().await;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.changed.notified() => {}
-                _ = shutdown.changed() => {}
+                _ = self.parts.changed.notified() => {}
+                changed = shutdown.changed() => if changed.is_err() { return },
             }
         }
     }
 
     /// Commits the fires due now; returns how many fires it handled.
     pub async fn fire_due(&self) -> Result<usize, canvas_store::StoreError> {
-        let at = now();
+        let at = self.parts.clock.now();
         let due = self
+            .parts
             .store
             .due_schedules(at, self.config.batch as i64)
             .await?;
@@ -97,17 +95,17 @@ impl Scheduler {
             .iter()
             .map(|d| plan(d, at, self.config.misfire_threshold))
             .collect();
-        let queued = self.store.commit_fires(&plans).await?;
+        let queued = self.parts.store.commit_fires(&plans).await?;
         if queued > 0 {
-            self.wake_workers.notify_waiters();
+            self.parts.wake_workers.notify_waiters();
             tracing::debug!(queued, "schedules fired");
         }
         Ok(due.len())
     }
 
     async fn until_next_fire(&self) -> Duration {
-        match self.store.earliest_fire().await {
-            Ok(Some(next)) => (next - now())
+        match self.parts.store.earliest_fire().await {
+            Ok(Some(next)) => (next - self.parts.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .min(self.config.max_sleep),

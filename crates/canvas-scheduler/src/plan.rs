@@ -13,7 +13,10 @@ use std::time::Duration;
 /// misfire: one run now stands for it and every fire missed since, and the
 /// schedule goes on from `now`. A schedule that no longer parses is stopped.
 pub fn plan(due: &DueSchedule, now: Timestamp, misfire_threshold: Duration) -> FirePlan {
-    let schedule = due.frequency.as_deref().map(Schedule::parse_frequency);
+    let schedule = due
+        .frequency
+        .as_deref()
+        .map(|raw| Schedule::parse_frequency(raw, now));
     let Some(Ok(schedule)) = schedule else {
         tracing::warn!(workflow = %due.workflow_id, "a stored schedule no longer parses; it is stopped");
         return FirePlan {

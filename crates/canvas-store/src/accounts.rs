@@ -1,10 +1,29 @@
 //! Organizations, accounts, API keys and the audit log.
 
 use crate::model::{Account, AuditEntry, NewAccount, Organization, Principal};
-use crate::{Result, Store, StoreError, from_json, to_json, with_db};
+use crate::tx::with_tx;
+use crate::{Result, Store, StoreError, StoreTx, from_json, to_json, with_db};
 use canvas_domain::account::AccountRole;
 use canvas_domain::time::Timestamp;
 use uuid::Uuid;
+
+const AUDIT_INSERT_SQL: &str = "INSERT INTO audit_log (id, at, organization_id, actor_account_id, acting_account_id, action, target, client_ip) \
+                                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The audit entry's insert, compiled for either backend's pool or transaction.
+macro_rules! audit_insert {
+    ($e:expr) => {
+        sqlx::query(AUDIT_INSERT_SQL)
+            .bind($e.id)
+            .bind($e.at)
+            .bind($e.organization_id)
+            .bind($e.actor_account_id)
+            .bind($e.acting_account_id)
+            .bind(&$e.action)
+            .bind(&$e.target)
+            .bind(&$e.client_ip)
+    };
+}
 
 #[derive(sqlx::FromRow)]
 struct AccountRow {
@@ -262,12 +281,7 @@ impl Store {
     }
 
     pub async fn record_audit(&self, e: &AuditEntry) -> Result<()> {
-        let sql = "INSERT INTO audit_log (id, at, organization_id, actor_account_id, acting_account_id, action, target, client_ip) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        with_db!(self, p => sqlx::query(sql)
-            .bind(e.id).bind(e.at).bind(e.organization_id).bind(e.actor_account_id).bind(e.acting_account_id)
-            .bind(&e.action).bind(&e.target).bind(&e.client_ip)
-            .execute(p).await?.rows_affected());
+        with_db!(self, p => audit_insert!(e).execute(p).await?.rows_affected());
         Ok(())
     }
 
@@ -331,5 +345,13 @@ impl Store {
             sqlx::query(insert).bind(key).bind(value).execute(p).await?;
             Ok(sqlx::query_scalar(select).bind(key).fetch_one(p).await?)
         })
+    }
+}
+
+impl StoreTx {
+    /// Records an audit entry with the change it describes: both land, or neither.
+    pub async fn record_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        with_tx!(self, c => audit_insert!(e).execute(c).await?.rows_affected());
+        Ok(())
     }
 }

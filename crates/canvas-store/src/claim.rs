@@ -7,7 +7,7 @@
 
 use crate::model::ClaimedRun;
 use crate::model::RunLease;
-use crate::tx::{Tx, with_tx};
+use crate::tx::with_tx;
 use crate::{Result, Store, StoreError, StoreTx, with_db};
 use canvas_domain::time::Timestamp;
 use canvas_domain::workflow::WorkflowStatus;
@@ -53,6 +53,30 @@ macro_rules! claim_in_org_sql {
             $lock,
             ") RETURNING id, workflow_id, run_from, run_till, attempt"
         )
+    };
+}
+
+/// The claim's statements in one dialect.
+struct ClaimSql {
+    /// Taken first: the organization's row, so concurrent claims for one
+    /// organization cannot both take its last place (SQLite has one writer).
+    lock_organization: Option<&'static str>,
+    /// A queued run of the chosen account (`$6`).
+    of_account: &'static str,
+    /// A queued run of any account of the organization.
+    of_organization: &'static str,
+}
+
+impl ClaimSql {
+    const SQLITE: Self = Self {
+        lock_organization: None,
+        of_account: claim_in_org_sql!("", "AND r.account_id = $6"),
+        of_organization: claim_in_org_sql!("", ""),
+    };
+    const POSTGRES: Self = Self {
+        lock_organization: Some("SELECT id FROM organizations WHERE id = $1 FOR UPDATE"),
+        of_account: claim_in_org_sql!("FOR UPDATE SKIP LOCKED", "AND r.account_id = $6"),
+        of_organization: claim_in_org_sql!("FOR UPDATE SKIP LOCKED", ""),
     };
 }
 
@@ -197,41 +221,30 @@ impl Store {
         org: Uuid,
         account: Option<Uuid>,
     ) -> Result<Option<ClaimRow>> {
-        macro_rules! query {
-            ($lock:literal) => {
-                match account {
-                    Some(account) => {
-                        sqlx::query_as(claim_in_org_sql!($lock, "AND r.account_id = $6"))
-                            .bind(claim.owner)
-                            .bind(claim.expires)
-                            .bind(claim.now)
-                            .bind(org)
-                            .bind(claim.max_running_per_organization)
-                            .bind(account)
-                    }
-                    None => sqlx::query_as(claim_in_org_sql!($lock, ""))
-                        .bind(claim.owner)
-                        .bind(claim.expires)
-                        .bind(claim.now)
-                        .bind(org)
-                        .bind(claim.max_running_per_organization),
-                }
-            };
-        }
         // The claim and its workflow's status land together.
         let mut tx = self.begin().await?;
-        let claimed = match &mut tx.tx {
-            Tx::Sqlite(t) => query!("").fetch_optional(&mut **t).await,
-            Tx::Pg(t) => {
-                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
-                    .bind(org)
-                    .execute(&mut **t)
-                    .await?;
-                query!("FOR UPDATE SKIP LOCKED")
-                    .fetch_optional(&mut **t)
-                    .await
+        let claimed = with_tx!(tx, c, d = {
+            sqlite: ClaimSql::SQLITE,
+            postgres: ClaimSql::POSTGRES,
+        } => {
+            if let Some(lock) = d.lock_organization {
+                sqlx::query(lock).bind(org).execute(&mut *c).await?;
             }
-        };
+            let sql = match account {
+                Some(_) => d.of_account,
+                None => d.of_organization,
+            };
+            let mut query = sqlx::query_as(sql)
+                .bind(claim.owner)
+                .bind(claim.expires)
+                .bind(claim.now)
+                .bind(org)
+                .bind(claim.max_running_per_organization);
+            if let Some(account) = account {
+                query = query.bind(account);
+            }
+            query.fetch_optional(&mut *c).await
+        });
         finish_claim(tx, self.claimed(claimed).await?).await
     }
 

@@ -65,12 +65,27 @@ enum Db {
 }
 
 /// Runs `$body` with `$p` bound to whichever pool the store has; the body is
-/// compiled once per backend, so one SQL text serves both.
+/// compiled once per backend, so one SQL text serves both. The dialect
+/// seam: `with_db!(store, p, d = { sqlite: a, postgres: b } => body)` also
+/// binds `d` to the backend's own value (a lock clause, a statement), so a
+/// statement that differs by dialect is still written once.
 macro_rules! with_db {
     ($store:expr, $p:ident => $body:expr) => {
         match &$store.db {
             crate::Db::Sqlite($p) => $body,
             crate::Db::Pg($p) => $body,
+        }
+    };
+    ($store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {
+        match &$store.db {
+            crate::Db::Sqlite($p) => {
+                let $d = $sqlite;
+                $body
+            }
+            crate::Db::Pg($p) => {
+                let $d = $pg;
+                $body
+            }
         }
     };
 }

@@ -206,11 +206,10 @@ impl Store {
     pub async fn save_run_block(&self, lease: &RunLease, b: &RunBlock) -> Result<bool> {
         // PostgreSQL locks the run's row, so a takeover committing meanwhile
         // is seen (READ COMMITTED re-checks a locked row); SQLite has one writer.
-        let sql = match &self.db {
-            crate::Db::Sqlite(_) => save_run_block_sql!(""),
-            crate::Db::Pg(_) => save_run_block_sql!(" FOR SHARE"),
-        };
-        let written = with_db!(self, p => sqlx::query(sql)
+        let written = with_db!(self, p, sql = {
+            sqlite: save_run_block_sql!(""),
+            postgres: save_run_block_sql!(" FOR SHARE"),
+        } => sqlx::query(sql)
             .bind(lease.run()).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
             .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)
             .bind(to_json(&b.log)).bind(b.error.as_deref().map(crate::recordable)).bind(&b.output_key)

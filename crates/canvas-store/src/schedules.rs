@@ -90,11 +90,10 @@ impl Store {
                 .collect();
             let mut queued = 0;
             if !runs.is_empty() {
-                let at = canvas_domain::time::now();
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(enqueue_sql(runs.len())));
                 for (run, fire) in &runs {
                     insert = insert.bind(run.id).bind(run.workflow_id).bind(run.trigger.name())
-                        .bind(run.run_from).bind(run.run_till).bind(at).bind(*fire);
+                        .bind(run.run_from).bind(run.run_till).bind(run.date_queued).bind(*fire);
                 }
                 queued = insert.execute(&mut *tx).await?.rows_affected() as usize;
             }

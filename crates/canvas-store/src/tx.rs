@@ -28,6 +28,18 @@ macro_rules! with_tx {
             }
         }
     };
+    ($tx:expr, $c:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {
+        match &mut $tx.tx {
+            crate::tx::Tx::Sqlite(t) => {
+                let ($c, $d) = (&mut **t, $sqlite);
+                $body
+            }
+            crate::tx::Tx::Pg(t) => {
+                let ($c, $d) = (&mut **t, $pg);
+                $body
+            }
+        }
+    };
 }
 pub(crate) use with_tx;
 

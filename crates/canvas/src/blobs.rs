@@ -2,7 +2,7 @@
 //! S3-compatible store (AWS S3, MinIO, Ceph, R2...) when `[blobs]` is set.
 
 use anyhow::Context;
-use canvas_engine::Datasets;
+use canvas_blocks::Datasets;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::prefix::PrefixStore;

@@ -43,7 +43,7 @@ pub fn run(command: &CronCommand) -> ExitCode {
         .parse::<chrono_tz::Tz>()
         .map_err(|_| format!("unknown time zone '{tz}'; expected an IANA name such as Europe/Oslo"))
         .and_then(|tz| {
-            CronExpr::parse(expr)
+            CronExpr::parse(expr, Utc::now())
                 .map(|e| (e, tz))
                 .map_err(|e| e.to_string())
         });

@@ -9,7 +9,6 @@ mod cron;
 mod fds;
 mod lock;
 mod logging;
-mod scheduling;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -2,17 +2,17 @@
 
 use crate::config::{Config, ListenAddr, LogFormat};
 use anyhow::Context;
-use canvas_api::{ApiConfig, Application, Services};
+use canvas_api::ApiConfig;
+use canvas_blocks::NativeBlocks;
 use canvas_connectors::{ConnectorConfig, Connectors, Mailer};
-use canvas_engine::{
-    Engine, EngineConfig, EngineParts, NativeBlocks, RetryPolicy, SandboxProgram, ScriptLimits,
-};
+use canvas_domain::time::SystemClock;
+use canvas_engine::{EngineConfig, RetryPolicy, SandboxProgram, ScriptLimits};
+use canvas_node::{Node, NodeParts, NodePlan, SchedulerPlan};
+use canvas_scheduler::SchedulerConfig;
 use canvas_security::Secrets;
 use canvas_store::Store;
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
 
 fn init_logging(config: &Config) {
     let filter = crate::logging::from_env_or(&config.log_level);
@@ -69,7 +69,7 @@ struct Checked {
     connectors: Connectors,
     mailer: Option<Mailer>,
     /// The S3-compatible store when `[blobs]` names one; the local folder is made later.
-    remote_datasets: Option<canvas_engine::Datasets>,
+    remote_datasets: Option<canvas_blocks::Datasets>,
     listener: Option<tokio::net::TcpListener>,
 }
 
@@ -129,35 +129,59 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => crate::blobs::local(&config.data_dir)?,
     }
     .with_quotas(config.file_quotas());
-    let services = Services {
-        store: store.clone(),
-        datasets,
-        queue_signal: Arc::new(Notify::new()),
-        schedule_signal: Arc::new(Notify::new()),
-        secrets,
-        connectors,
-        mailer,
-    };
-    if let Some(mailer) = services.mailer.clone() {
+    if let Some(mailer) = mailer.clone() {
         tokio::spawn(warn_when_smtp_is_unreachable(mailer, config.smtp_address()));
     }
-    let background = Background::start(&config, &services)?;
-    match listener {
-        None => {
-            tracing::info!(backend = ?store.backend(), workers = config.workers, "working");
-            shutdown.await;
-        }
-        Some(listener) => {
-            let cap = connections_cap(&config);
-            let app = Application::build(api_config(&config, cap), services, listener);
-            tracing::info!(address = %app.local_addr()?, backend = ?store.backend(), startup_ms = started.elapsed().as_millis() as u64, "serving");
-            app.run_until_stopped(shutdown).await?;
-        }
+    let parts = NodeParts {
+        store: store.clone(),
+        secrets,
+        datasets,
+        connectors,
+        mailer,
+        clock: SystemClock::shared(),
+    };
+    let node = Node::start(parts, plan(&config, listener))?;
+    match node.local_addr() {
+        None => tracing::info!(backend = ?store.backend(), workers = config.workers, "working"),
+        Some(address) => tracing::info!(%address, backend = ?store.backend(),
+            startup_ms = started.elapsed().as_millis() as u64, "serving"),
     }
-    background.stop().await;
+    node.run_until_stopped(shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What this node runs, by its role.
+fn plan(config: &Config, listener: Option<tokio::net::TcpListener>) -> NodePlan {
+    let api = listener.map(|l| (api_config(config, connections_cap(config)), l));
+    let engine = config.role.runs_engine().then(|| engine_config(config));
+    let scheduler = match config.role.runs_engine() {
+        false => SchedulerPlan::Off,
+        true => {
+            let own = config.clone();
+            SchedulerPlan::OwnThread {
+                config: SchedulerConfig {
+                    misfire_threshold: Duration::from_millis(config.schedule_misfire_ms),
+                    ..SchedulerConfig::default()
+                },
+                open: Box::new(move || {
+                    Box::pin(async move {
+                        crate::bootstrap::open_store(&own)
+                            .await
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                }),
+            }
+        }
+    };
+    NodePlan {
+        api,
+        engine,
+        extra_blocks: NativeBlocks::default(),
+        hold_engine: false,
+        scheduler,
+    }
 }
 
 /// SMTP is optional: a relay that does not answer is said at start (and
@@ -193,61 +217,6 @@ async fn open_and_initialize(config: &Config) -> anyhow::Result<(Store, Secrets)
             "initialized a fresh store; the API key was printed to standard output once");
     }
     Ok((store, secrets))
-}
-
-/// The workers and the scheduler, in nodes of role `all` and `worker`.
-struct Background {
-    stop: watch::Sender<bool>,
-    engine: Option<tokio::task::JoinHandle<()>>,
-    scheduler: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Background {
-    fn start(config: &Config, services: &Services) -> anyhow::Result<Self> {
-        let (stop, stopped) = watch::channel(false);
-        let mut background = Self {
-            stop,
-            engine: None,
-            scheduler: None,
-        };
-        if !config.role.runs_engine() {
-            return Ok(background);
-        }
-        let signals = crate::scheduling::Signals {
-            wake_workers: services.queue_signal.clone(),
-            changed: services.schedule_signal.clone(),
-        };
-        background.scheduler = Some(crate::scheduling::start(config, signals, stopped.clone())?);
-        let mut blocks = NativeBlocks::builtin();
-        let deps = canvas_connectors::BlockDeps {
-            mailer: services.mailer.clone(),
-            datasets: services.datasets.clone(),
-        };
-        services.connectors.register_blocks(&mut blocks, deps);
-        let parts = EngineParts {
-            store: services.store.clone(),
-            datasets: services.datasets.clone(),
-            secrets: services.secrets.clone(),
-            blocks,
-            mailer: services.mailer.clone(),
-            wake: services.queue_signal.clone(),
-        };
-        let engine = Engine::new(parts, engine_config(config));
-        background.engine = Some(tokio::spawn(engine.run(stopped)));
-        Ok(background)
-    }
-
-    /// Workers stop claiming, let running blocks finish within the grace
-    /// period and hand back the rest; the scheduler stops.
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Some(engine) = self.engine {
-            let _ = engine.await;
-        }
-        if let Some(scheduler) = self.scheduler {
-            let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
-        }
-    }
 }
 
 fn connectors(config: &Config) -> anyhow::Result<Connectors> {

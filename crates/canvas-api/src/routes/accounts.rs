@@ -30,8 +30,8 @@ pub async fn list(
     Ok(Json(accounts.iter().map(AccountView::from).collect()))
 }
 
-fn required_text(name: &str, value: Option<String>, max: usize) -> ApiResult<String> {
-    let value = value.map(|v| v.trim().to_string()).unwrap_or_default();
+fn required_text(name: &str, value: String, max: usize) -> ApiResult<String> {
+    let value = value.trim().to_string();
     if value.is_empty() {
         return Err(ApiError::BadRequest(format!("{name}: must not be empty")));
     }
@@ -86,8 +86,8 @@ fn new_account(
     organization_id: Uuid,
     state: &AppState,
 ) -> ApiResult<(NewAccount, Option<String>)> {
-    let email = Email::parse(dto.email.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest(format!("email: {e}")))?;
+    let email =
+        Email::parse(&dto.email).map_err(|e| ApiError::BadRequest(format!("email: {e}")))?;
     let notify = optional_text(
         "defaultNotificationEmail",
         dto.default_notification_email,
@@ -98,7 +98,7 @@ fn new_account(
             .map_err(|err| ApiError::BadRequest(format!("defaultNotificationEmail: {err}")))
     })
     .transpose()?;
-    let role = parse_role(dto.role_name.as_deref().unwrap_or(""))?;
+    let role = parse_role(&dto.role_name)?;
     let active = dto.activated.unwrap_or(true);
     let (token, token_hash) = if active {
         (None, None)
@@ -119,7 +119,7 @@ fn new_account(
         default_notification_email: notify.map(|e| e.as_str().to_string()),
         active,
         activation_token_hash: token_hash,
-        date_created: canvas_domain::time::now(),
+        date_created: state.clock.now(),
     };
     Ok((account, token))
 }

@@ -81,7 +81,7 @@ pub async fn register(
     acting: Acting,
     JsonBody(dto): JsonBody<AddRegApplicationApiDto>,
 ) -> ApiResult<Json<Uuid>> {
-    let app_id = crate::extract::required(dto.application_id, "applicationId")?;
+    let app_id = dto.application_id;
     let app = state
         .catalog
         .application(app_id)
@@ -104,7 +104,7 @@ pub async fn register(
             | CheckError::NoConnector(_) => ApiError::BadRequest(e.to_string()),
         })?;
     let id = Uuid::new_v4();
-    let now = canvas_domain::time::now();
+    let now = state.clock.now();
     let authenticated = outcome.verified_remotely.then_some(now);
     let tag_text = dto
         .tag_text

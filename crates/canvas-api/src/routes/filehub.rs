@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine as _;
-use canvas_engine::DatasetError;
+use canvas_blocks::DatasetError;
 use serde_json::{Value, json};
 
 fn file_error(e: DatasetError) -> ApiError {
@@ -82,8 +82,8 @@ pub async fn store(
     acting: Acting,
     JsonBody(dto): JsonBody<StoreFileHubFileApiDto>,
 ) -> ApiResult<Json<Value>> {
-    let name = dto.name.clone().unwrap_or_default().trim().to_string();
-    canvas_engine::check_file_name(&name)
+    let name = dto.name.trim().to_string();
+    canvas_blocks::check_file_name(&name)
         .map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
     let bytes = content(&dto)?;
     let size = bytes.len();

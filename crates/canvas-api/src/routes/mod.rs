@@ -460,17 +460,27 @@ pub fn api() -> Vec<Route> {
 /// Records a mutating call. The call already happened, so a failure to
 /// record it is logged rather than turned into an error for the caller.
 pub(crate) async fn audit(state: &AppState, acting: &Acting, action: &str, target: Option<String>) {
-    let entry = AuditEntry {
+    let entry = audit_entry(state, acting, action, target);
+    if let Err(e) = state.store.record_audit(&entry).await {
+        tracing::error!(error = %e, action, "audit entry could not be written");
+    }
+}
+
+/// An audit entry for `action` by `acting`, now.
+pub(crate) fn audit_entry(
+    state: &AppState,
+    acting: &Acting,
+    action: &str,
+    target: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
         id: uuid::Uuid::new_v4(),
-        at: canvas_domain::time::now(),
+        at: state.clock.now(),
         organization_id: acting.organization_id,
         actor_account_id: Some(acting.key_account_id),
         acting_account_id: Some(acting.account_id),
         action: action.to_string(),
         target,
         client_ip: Some(acting.client_ip.to_string()),
-    };
-    if let Err(e) = state.store.record_audit(&entry).await {
-        tracing::error!(error = %e, action, "audit entry could not be written");
     }
 }

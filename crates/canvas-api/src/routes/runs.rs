@@ -10,8 +10,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
+use canvas_blocks::DatasetError;
 use canvas_domain::time::format_offset;
-use canvas_engine::DatasetError;
 use canvas_store::StoreError;
 use canvas_store::model::{Run, RunBlock, RunStatus};
 use serde::Serialize;
@@ -242,12 +242,7 @@ pub async fn cancel(
     acting: Acting,
     JsonBody(dto): JsonBody<CancelRunApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let run = owned_run(
-        &state,
-        &acting,
-        crate::extract::required(dto.run_id, "runId")?,
-    )
-    .await?;
+    let run = owned_run(&state, &acting, dto.run_id).await?;
     if matches!(
         run.status,
         RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
@@ -260,7 +255,7 @@ pub async fn cancel(
     }
     let status = state
         .store
-        .request_cancel(run.id, canvas_domain::time::now())
+        .request_cancel(run.id, state.clock.now())
         .await?;
     audit(&state, &acting, "Run.Cancel", Some(run.id.to_string())).await;
     Ok(Json(if status == RunStatus::Cancelled {

@@ -1,6 +1,5 @@
 //! WorkflowTemplates and WorkflowTemplate (organization templates).
 
-use super::audit;
 use crate::auth::Acting;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -221,21 +220,14 @@ pub async fn save(
     JsonBody(dto): JsonBody<AddWorkflowTemplateApiDto>,
 ) -> ApiResult<Json<Uuid>> {
     acting.require_manager()?;
-    let name = dto.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = Some(dto.name.trim()).filter(|n| !n.is_empty());
     let name = name
         .ok_or_else(|| bad("name: must not be empty".into()))?
         .to_string();
     let target_state = parse_state(dto.state.as_deref())?;
-    let applications = parse_applications(
-        state.catalog,
-        dto.applications.as_deref().unwrap_or_default(),
-    )?;
-    let chain = parse_chain(
-        state.catalog,
-        &applications,
-        dto.chain.as_deref().unwrap_or_default(),
-    )?;
-    let now = canvas_domain::time::now();
+    let applications = parse_applications(state.catalog, &dto.applications)?;
+    let chain = parse_chain(state.catalog, &applications, &dto.chain)?;
+    let now = state.clock.now();
     let existing = match dto.id {
         Some(id) => Some(own_template(&state, &acting, id).await?),
         None => None,
@@ -272,19 +264,22 @@ pub async fn save(
     } else if t.committed.is_some() {
         t.draft_is_committed = Some(false);
     }
-    // Saving and rebasing the template's workflows land together or not at all.
+    // Saving, rebasing the template's workflows and the audit entry land
+    // together or not at all.
     let mut tx = state.store.begin().await?;
     tx.save_template(&t).await?;
     if target_state == TemplateState::Published {
         let rebased = tx.rebase_workflows(t.id, &t.chain, now).await?;
         tracing::info!(template = %t.id, version = ?t.version, workflows = rebased, "template published");
     }
-    tx.commit().await?;
     let action = if existing.is_some() {
         "WorkflowTemplate.Update"
     } else {
         "WorkflowTemplate.Create"
     };
-    audit(&state, &acting, action, Some(t.id.to_string())).await;
+    // The audit entry lands with the change it records.
+    let entry = crate::routes::audit_entry(&state, &acting, action, Some(t.id.to_string()));
+    tx.record_audit(&entry).await?;
+    tx.commit().await?;
     Ok(Json(t.id))
 }

@@ -158,12 +158,12 @@ pub async fn create(
     acting: Acting,
     JsonBody(dto): JsonBody<AddWorkflowApiDto>,
 ) -> ApiResult<Json<Uuid>> {
-    let template_id = crate::extract::required(dto.workflow_template_id, "workflowTemplateId")?;
+    let template_id = dto.workflow_template_id;
     let template = visible_template(&state, acting.organization_id, template_id).await?;
     let committed = template.committed().ok_or_else(|| {
         bad(format!("workflowTemplateId: template {template_id} has no published version yet; publish it first"))
     })?;
-    let given = dto.applications.clone().unwrap_or_default();
+    let given = dto.applications.clone();
     let applications = map_applications(&state, &acting, &committed.applications, &given).await?;
     let overrides = parse_overrides(dto.chain)?;
     let chain = apply_overrides(&committed.chain, &overrides, |block| {
@@ -174,7 +174,7 @@ pub async fn create(
         )
     })
     .map_err(bad)?;
-    let now = canvas_domain::time::now();
+    let now = state.clock.now();
     let workflow = Workflow {
         id: Uuid::new_v4(),
         account_id: acting.account_id,
@@ -208,7 +208,8 @@ pub async fn create(
 /// A run from block k > 1 starts from the stored output of block k's data
 /// source; refuse it while there is none.
 async fn check_stored_input(state: &AppState, w: &Workflow, from: i64) -> ApiResult<()> {
-    let Some(source) = canvas_engine::data_source(&w.chain, from).filter(|_| from > 1) else {
+    let Some(source) = canvas_domain::workflow::data_source(&w.chain, from).filter(|_| from > 1)
+    else {
         return Ok(());
     };
     if state
@@ -234,12 +235,7 @@ pub async fn run(
     acting: Acting,
     JsonBody(dto): JsonBody<RunMetadataApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let w = owned_workflow(
-        &state,
-        &acting,
-        crate::extract::required(dto.workflow_id, "workflowId")?,
-    )
-    .await?;
+    let w = owned_workflow(&state, &acting, dto.workflow_id).await?;
     let range =
         RunRange::new(dto.run_from_block, dto.run_till_block, w.chain.len()).map_err(bad)?;
     check_stored_input(&state, &w, range.from).await?;
@@ -249,7 +245,7 @@ pub async fn run(
         trigger: RunTrigger::Manual,
         run_from: range.from,
         run_till: range.till,
-        date_queued: canvas_domain::time::now(),
+        date_queued: state.clock.now(),
     };
     let limit = state.config.max_queued_runs_per_workflow;
     match state.store.enqueue_run(&run, limit.into()).await {
@@ -276,20 +272,17 @@ pub async fn schedule(
     acting: Acting,
     JsonBody(dto): JsonBody<UpdateWorkfowSchedulerApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let w = owned_workflow(
-        &state,
-        &acting,
-        crate::extract::required(dto.workflow_id, "workflowId")?,
-    )
-    .await?;
-    let enable = crate::extract::required(dto.is_scheduled, "isScheduled")?;
+    let w = owned_workflow(&state, &acting, dto.workflow_id).await?;
+    let enable = dto.is_scheduled;
     let given = dto
         .schedule_frequency
         .as_deref()
         .map(str::trim)
         .filter(|f| !f.is_empty());
     let schedule = match given.or(w.schedule_frequency.as_deref()) {
-        Some(raw) => Some(Schedule::parse_frequency(raw).map_err(|e| bad(e.to_string()))?),
+        Some(raw) => Some(
+            Schedule::parse_frequency(raw, state.clock.now()).map_err(|e| bad(e.to_string()))?,
+        ),
         None if enable => {
             return Err(bad(
                 "scheduleFrequency: is required to turn the scheduler on".into(),
@@ -297,7 +290,7 @@ pub async fn schedule(
         }
         None => None,
     };
-    let now = canvas_domain::time::now();
+    let now = state.clock.now();
     let next = match (&schedule, enable) {
         (Some(s), true) => Some(s.next_after(now).ok_or_else(|| {
             bad(format!(

@@ -3,10 +3,9 @@
 
 use crate::helpers::{Backend, Options, TestApp, both_backends, spawn_app_opts};
 use crate::runs::output;
-use canvas_domain::catalog::VariableDef;
-use canvas_engine::{
+use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, CallFuture, CancelToken, NativeBlock,
-    NativeBlocks, RecordReader, RecordWriter,
+    RecordReader, RecordWriter,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,15 +19,12 @@ impl NativeBlock for ProbeBlock {
     fn name(&self) -> &str {
         "FTP Upload"
     }
-    fn variables(&self) -> &[VariableDef] {
-        &[]
-    }
     fn run<'a>(
         &'a self,
         cx: &'a mut BlockContext,
         input: &'a mut RecordReader,
         output: &'a mut RecordWriter,
-    ) -> canvas_engine::block::BlockFuture<'a> {
+    ) -> canvas_blocks::block::BlockFuture<'a> {
         Box::pin(async move {
             let mut seen = 0;
             while let Some(batch) = input.next_values().await? {
@@ -78,7 +74,7 @@ impl AppOperations for EchoOps {
 }
 
 async fn app_with_probes(backend: Backend) -> TestApp {
-    let mut blocks = NativeBlocks::builtin();
+    let mut blocks = canvas_engine::builtin_blocks();
     blocks.add("FTP", Arc::new(ProbeBlock));
     blocks.add_operations("FTP", Arc::new(EchoOps));
     spawn_app_opts(

@@ -1,9 +1,10 @@
 //! `spawn_app`: the real server on port 0 with a fresh store (SQLite in a
 //! temporary folder, or a fresh PostgreSQL schema), and a small typed client.
 
-use canvas_api::{ApiConfig, Application, Services};
+use canvas_api::ApiConfig;
 use canvas_connectors::{ConnectorConfig, Connectors};
 use canvas_domain::account::AccountRole;
+use canvas_node::{HeldEngine, Node, NodeParts, NodePlan, SchedulerPlan};
 use canvas_security::{MasterKey, Secrets};
 use canvas_store::model::{NewAccount, Organization};
 use canvas_store::{NewOrganization, Store};
@@ -46,10 +47,14 @@ pub struct TestApp {
     pub keys: Keys,
     pub store: Store,
     pub secrets: Secrets,
-    pub datasets: canvas_engine::Datasets,
+    pub datasets: canvas_blocks::Datasets,
+    /// What the node's parts share (signals, clock).
+    pub services: canvas_api::Services,
+    /// The clock the test moves, when spawned with one.
+    pub clock: Option<canvas_domain::time::ManualClock>,
     _dir: tempfile::TempDir,
-    /// Dropping the app stops its engine's workers.
-    _engine_stop: tokio::sync::watch::Sender<bool>,
+    /// Dropping the app stops its node: API, workers and scheduler.
+    _stop: tokio::sync::oneshot::Sender<()>,
     /// The engine, when `Options::hold_engine` kept it from starting.
     held_engine: Mutex<Option<HeldEngine>>,
     /// The PostgreSQL schema of this app's store, dropped with the app.
@@ -88,11 +93,6 @@ fn pg_url() -> String {
     std::env::var("CANVAS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
 }
-
-type HeldEngine = (
-    std::sync::Arc<canvas_engine::Engine>,
-    tokio::sync::watch::Receiver<bool>,
-);
 
 #[derive(Debug)]
 pub struct Resp {
@@ -221,14 +221,17 @@ pub struct Options {
     /// How long a file transfer may stand still (the connectors' `transfer_stall`).
     pub transfer_stall: Duration,
     /// The engine's native blocks and script operations.
-    pub blocks: canvas_engine::NativeBlocks,
+    pub blocks: canvas_blocks::NativeBlocks,
     /// Start the engine's workers only when the test calls `start_engine`.
     pub hold_engine: bool,
     /// Where connectors may go: the tests' servers are on loopback.
     pub egress: canvas_connectors::EgressPolicy,
-    pub quotas: canvas_engine::FileQuotas,
+    pub quotas: canvas_blocks::FileQuotas,
     /// `[vendors.<SHORT>] base_url`: the vendors' stand-ins.
     pub vendor_bases: canvas_connectors::VendorBases,
+    /// A clock the test moves: no scheduler thread runs, the test fires
+    /// schedules itself (`TestApp::fire_schedules_at`).
+    pub clock: Option<canvas_domain::time::ManualClock>,
 }
 
 impl Default for Options {
@@ -238,87 +241,65 @@ impl Default for Options {
             mailer: None,
             extra_ca_file: None,
             transfer_stall: Duration::from_secs(60),
-            blocks: canvas_engine::NativeBlocks::builtin(),
+            blocks: canvas_engine::builtin_blocks(),
             hold_engine: false,
             egress: canvas_connectors::EgressPolicy::allowing(&["127.0.0.0/8", "::1"]).unwrap(),
-            quotas: canvas_engine::FileQuotas::default(),
+            quotas: canvas_blocks::FileQuotas::default(),
             vendor_bases: Default::default(),
+            clock: None,
         }
     }
 }
 
 pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
-    let Options {
-        config,
-        mailer,
-        extra_ca_file,
-        transfer_stall,
-        blocks,
-        hold_engine,
-        egress,
-        quotas,
-        vendor_bases,
-    } = options;
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (store, pg_schema) = open_store(backend, dir.path()).await;
     let secrets = Secrets::new(&MasterKey::from_hex(&hex_key()).unwrap());
     let connectors = Connectors::new(ConnectorConfig {
         timeout: Duration::from_secs(5),
-        transfer_stall,
-        extra_ca_file,
-        egress,
-        vendor_bases,
+        transfer_stall: options.transfer_stall,
+        extra_ca_file: options.extra_ca_file,
+        egress: options.egress,
+        vendor_bases: options.vendor_bases,
     })
     .unwrap();
     let (organization, admin, keys) = create_organization(&store, &secrets, "Test Org", None).await;
-    let datasets = canvas_engine::Datasets::local(&dir.path().join("blobs"))
+    let datasets = canvas_blocks::Datasets::local(&dir.path().join("blobs"))
         .unwrap()
-        .with_quotas(quotas);
-    // The connectors' blocks, then the test's own (which may replace them).
-    let mut all_blocks = canvas_engine::NativeBlocks::builtin();
-    let deps = canvas_connectors::BlockDeps {
-        mailer: mailer.clone(),
-        datasets: datasets.clone(),
+        .with_quotas(options.quotas);
+    let manual_clock = options.clock.clone();
+    let clock: canvas_domain::time::SharedClock = match &options.clock {
+        Some(manual) => std::sync::Arc::new(manual.clone()),
+        None => canvas_domain::time::SystemClock::shared(),
     };
-    connectors.register_blocks(&mut all_blocks, deps);
-    all_blocks.extend(blocks);
-    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let parts = canvas_engine::EngineParts {
-        store: store.clone(),
-        datasets: datasets.clone(),
-        secrets: secrets.clone(),
-        blocks: all_blocks,
-        mailer: mailer.clone(),
-        wake: wake.clone(),
-    };
-    let engine = canvas_engine::Engine::new(parts, engine_config());
-    let (engine_stop, engine_stopped) = tokio::sync::watch::channel(false);
-    let held_engine = Mutex::new(Some((engine, engine_stopped.clone())));
-    if !hold_engine {
-        start_engine(&held_engine);
-    }
-    let schedule_signal = std::sync::Arc::new(tokio::sync::Notify::new());
-    let scheduler = canvas_scheduler::Scheduler::new(
-        store.clone(),
-        canvas_scheduler::SchedulerConfig::default(),
-        wake.clone(),
-        schedule_signal.clone(),
-    );
-    tokio::spawn(scheduler.run(engine_stopped));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let services = Services {
+    let parts = NodeParts {
         store: store.clone(),
         secrets: secrets.clone(),
+        datasets: datasets.clone(),
         connectors,
-        mailer,
-        datasets: datasets.clone(),
-        queue_signal: wake,
-        schedule_signal,
+        mailer: options.mailer,
+        clock,
     };
-    let app = Application::build(config, services, listener);
-    let address = format!("http://{}", app.local_addr().unwrap());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plan = NodePlan {
+        api: Some((options.config, listener)),
+        engine: Some(engine_config()),
+        extra_blocks: options.blocks,
+        hold_engine: options.hold_engine,
+        scheduler: match options.clock {
+            Some(_) => SchedulerPlan::Off,
+            None => own_scheduler(backend, dir.path(), pg_schema.clone()),
+        },
+    };
+    let mut node = Node::start(parts, plan).unwrap();
+    let address = format!("http://{}", node.local_addr().unwrap());
+    let held_engine = Mutex::new(node.take_held_engine());
+    let services = node.services().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         address,
         client: reqwest::Client::new(),
@@ -328,16 +309,35 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         store,
         secrets,
         datasets,
+        services,
+        clock: manual_clock,
         _dir: dir,
-        _engine_stop: engine_stop,
+        _stop: stop,
         held_engine,
         pg_schema,
     }
 }
 
-fn start_engine(held: &Mutex<Option<HeldEngine>>) {
-    if let Some((engine, stopped)) = held.lock().unwrap().take() {
-        tokio::spawn(engine.run(stopped));
+/// The scheduler on its own thread over its own store, as `canvas serve` runs it.
+fn own_scheduler(
+    backend: Backend,
+    dir: &std::path::Path,
+    pg_schema: Option<String>,
+) -> SchedulerPlan {
+    let sqlite = dir.join("canvas.db");
+    SchedulerPlan::OwnThread {
+        config: canvas_scheduler::SchedulerConfig::default(),
+        open: Box::new(move || {
+            Box::pin(async move {
+                let opened = match backend {
+                    Backend::Sqlite => Store::open_sqlite(&sqlite).await,
+                    Backend::Postgres => {
+                        Store::open_postgres(&pg_url(), pg_schema.as_deref()).await
+                    }
+                };
+                opened.map_err(|e| e.to_string())
+            })
+        }),
     }
 }
 
@@ -405,12 +405,38 @@ pub fn new_account(organization: Uuid, role: AccountRole, email: &str) -> NewAcc
 impl TestApp {
     /// Starts the engine's workers of an app spawned with `hold_engine`.
     pub fn start_engine(&self) {
-        start_engine(&self.held_engine);
+        if let Some(engine) = self.held_engine.lock().unwrap().take() {
+            engine.start();
+        }
+    }
+
+    /// Sets the app's manual clock (`Options::clock`) to `at` and commits
+    /// the fires due then, as one pass of the scheduler would.
+    pub async fn fire_schedules_at(&self, at: chrono::DateTime<chrono::Utc>) -> usize {
+        let clock = self.clock.as_ref().expect("spawned with Options::clock");
+        clock.set(at);
+        let parts = canvas_scheduler::SchedulerParts {
+            store: self.store.clone(),
+            clock: std::sync::Arc::new(clock.clone()),
+            wake_workers: self.services.queue_signal.clone(),
+            changed: self.services.schedule_signal.clone(),
+        };
+        let scheduler = canvas_scheduler::Scheduler::new(parts, Default::default());
+        scheduler.fire_due().await.expect("fires committed")
     }
 
     /// The embedded store's file (SQLite apps), for tests that change it behind Canvas's back.
     pub fn sqlite_file(&self) -> std::path::PathBuf {
         self._dir.path().join("canvas.db")
+    }
+
+    /// A connection of its own to the embedded store (SQLite apps), for
+    /// tests that change it behind Canvas's back (triggers, renamed tables).
+    pub async fn sqlite_behind_canvas(&self) -> sqlx::SqliteConnection {
+        let url = format!("sqlite://{}", self.sqlite_file().display());
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

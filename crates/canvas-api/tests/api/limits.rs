@@ -89,7 +89,7 @@ async fn concurrent_callers_cannot_overshoot_the_queue_limit(backend: Backend) {
 /// accounts 1,000 bytes in File Hub.
 async fn app_with_small_quotas(backend: Backend) -> TestApp {
     let options = Options {
-        quotas: canvas_engine::FileQuotas {
+        quotas: canvas_blocks::FileQuotas {
             block_files_bytes: 1000,
             filehub_bytes: 1000,
         },
@@ -122,7 +122,7 @@ async fn a_block_storing_files_beyond_its_quota_fails_and_keeps_none(backend: Ba
 
 /// How many files block 1 of `run` left in the blob store.
 async fn files_of(app: &TestApp, run: &serde_json::Value) -> usize {
-    let key = canvas_engine::Datasets::key(run["id"].as_str().unwrap().parse().unwrap(), 1, 1);
+    let key = canvas_blocks::Datasets::key(run["id"].as_str().unwrap().parse().unwrap(), 1, 1);
     app.datasets.files(&key).await.unwrap().len()
 }
 

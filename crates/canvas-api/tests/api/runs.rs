@@ -571,14 +571,14 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         store: app.store.clone(),
         datasets: app.datasets.clone(),
         secrets: app.secrets.clone(),
-        blocks: canvas_engine::NativeBlocks::builtin(),
+        blocks: canvas_engine::builtin_blocks(),
         mailer: None,
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
     };
     let sweeper = canvas_engine::Engine::new(parts, crate::helpers::engine_config());
     // An attempt that lost its lease left an output it never recorded.
     let old_id: uuid::Uuid = old["id"].as_str().unwrap().parse().unwrap();
-    let orphan = canvas_engine::Datasets::key(old_id, 7, 1);
+    let orphan = canvas_blocks::Datasets::key(old_id, 7, 1);
     app.datasets
         .write_values(&orphan, &[json!({"orphan": true})])
         .await
@@ -606,7 +606,7 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         404,
         "Unknown run",
     );
-    let key = canvas_engine::Datasets::key(old["id"].as_str().unwrap().parse().unwrap(), 1, 1);
+    let key = canvas_blocks::Datasets::key(old["id"].as_str().unwrap().parse().unwrap(), 1, 1);
     assert!(
         app.datasets.page(&key, 0, 1).await.is_err(),
         "the output is gone from the blob store"
@@ -691,10 +691,7 @@ mod retry_tests {
 async fn a_run_whose_end_cannot_be_recorded_ends_as_failed_saying_why() {
     let app = spawn_app(Backend::Sqlite).await;
     let (workflow, _) = script_workflow(&app, json!([script("One", "return [{ n: 1 }];")])).await;
-    let url = format!("sqlite://{}", app.sqlite_file().display());
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut db = app.sqlite_behind_canvas().await;
     let refuse = "CREATE TRIGGER refuse_success BEFORE UPDATE OF status ON runs \
                   WHEN NEW.status = 'Succeeded' BEGIN SELECT RAISE(ABORT, 'no room left'); END";
     sqlx::query(refuse).execute(&mut db).await.unwrap();
@@ -708,4 +705,43 @@ async fn a_run_whose_end_cannot_be_recorded_ends_as_failed_saying_why() {
         "{error}"
     );
     assert_eq!(run["attempt"], 1, "not run again: {run}");
+}
+
+/// A store that cannot say which blocks a run completed ends the attempt
+/// and hands the run back — it never runs blocks again on a guess — and
+/// after five such attempts the run fails, saying why.
+#[tokio::test]
+async fn a_run_whose_blocks_cannot_be_read_is_handed_back_then_fails_saying_why() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (workflow, _) = script_workflow(&app, json!([script("One", "return [{ n: 1 }];")])).await;
+    let mut db = app.sqlite_behind_canvas().await;
+    sqlx::query("ALTER TABLE run_blocks RENAME TO run_blocks_away")
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let r = app
+        .post("/api/RunWorkflow", &json!({"workflowId": workflow}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let workflow_id: uuid::Uuid = workflow.parse().unwrap();
+    let id = app.store.runs(workflow_id, 0, 1).await.unwrap()[0].id;
+    let run = loop {
+        let run = app.store.run(id).await.unwrap();
+        if run.status.name() == "Failed" {
+            break run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    sqlx::query("ALTER TABLE run_blocks_away RENAME TO run_blocks")
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let error = run.error.unwrap();
+    assert!(error.starts_with("reading its blocks: "), "{error}");
+    assert!(error.ends_with("(attempt 5)"), "{error}");
+    assert_eq!(run.attempt, 5);
+    let history = app.get(&format!("/api/WorkflowRun?id={id}")).await.body;
+    assert_eq!(history["blocks"], json!([]), "no block ran: {history}");
 }

@@ -1,8 +1,9 @@
 //! The scheduler through the API: fires become runs, once each, and changes
 //! to a schedule take effect at once.
 
-use crate::helpers::{Backend, TestApp, both_backends, spawn_app};
+use crate::helpers::{Backend, Options, TestApp, both_backends, spawn_app, spawn_app_opts};
 use crate::runs::script_workflow;
+use canvas_domain::time::ManualClock;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -51,55 +52,91 @@ async fn fires(app: &TestApp, workflow: &str) -> Vec<DateTime<Utc>> {
     fires
 }
 
-async fn a_per_second_schedule_fires_every_second_for_ten_seconds(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// The instant clocked apps start at: a quarter second past a whole second.
+fn t0() -> DateTime<Utc> {
+    "2026-03-29T01:00:00.250Z".parse().unwrap()
+}
+
+/// `t0` plus whole seconds.
+fn t(seconds: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(seconds)
+}
+
+/// An app whose scheduler the test runs at instants of its choosing.
+async fn spawn_clocked(backend: Backend) -> TestApp {
+    let options = Options {
+        clock: Some(ManualClock::at(t0())),
+        ..Options::default()
+    };
+    spawn_app_opts(backend, options).await
+}
+
+async fn next_schedule(app: &TestApp, workflow: &str) -> Value {
+    let w = app.get(&format!("/api/Workflow?id={workflow}")).await.body;
+    w["dateNextSchedule"].clone()
+}
+
+async fn a_per_second_schedule_fires_once_for_each_second(backend: Backend) {
+    let app = spawn_clocked(backend).await;
     let workflow = scheduled_workflow(&app, EVERY_SECOND).await;
 
-    tokio::time::sleep(Duration::from_millis(10_500)).await;
-    set_schedule(&app, &workflow, false, EVERY_SECOND).await;
+    for second in 1..=10 {
+        assert_eq!(app.fire_schedules_at(t(second)).await, 1, "second {second}");
+        assert_eq!(app.fire_schedules_at(t(second)).await, 0, "once only");
+    }
 
-    let all = runs(&app, &workflow).await;
     let fires = fires(&app, &workflow).await;
-    assert!(fires.len() >= 10, "{} fires in 10.5 s", fires.len());
-    for pair in fires.windows(2) {
-        assert_eq!(
-            pair[1] - pair[0],
-            chrono::Duration::seconds(1),
-            "no gap and no double: {fires:?}"
-        );
-    }
-    for run in &all {
+    let whole = |s| t(s) - chrono::Duration::milliseconds(250);
+    assert_eq!(fires, (1..=10).map(whole).collect::<Vec<_>>());
+    for run in runs(&app, &workflow).await {
         let late = instant(&run["dateQueued"]) - instant(&run["dateScheduled"]);
-        assert!(
-            late < chrono::Duration::milliseconds(500),
-            "queued {late} late: {run}"
-        );
+        assert_eq!(late, chrono::Duration::milliseconds(250), "{run}");
     }
+}
+
+async fn fires_missed_beyond_the_threshold_make_one_run_and_the_schedule_goes_on_from_now(
+    backend: Backend,
+) {
+    let app = spawn_clocked(backend).await;
+    let workflow = scheduled_workflow(&app, EVERY_SECOND).await;
+    app.fire_schedules_at(t(1)).await;
+
+    assert_eq!(app.fire_schedules_at(t(300)).await, 1, "one due row");
+
+    let fires = fires(&app, &workflow).await;
+    assert_eq!(
+        fires.len(),
+        2,
+        "one run stands for 298 missed fires: {fires:?}"
+    );
+    assert_eq!(
+        instant(&next_schedule(&app, &workflow).await),
+        t(301) - chrono::Duration::milliseconds(250)
+    );
 }
 
 async fn disabling_a_schedule_stops_it_before_the_next_fire(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_clocked(backend).await;
     let workflow = scheduled_workflow(&app, EVERY_SECOND).await;
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    app.fire_schedules_at(t(1)).await;
+    app.fire_schedules_at(t(2)).await;
 
     set_schedule(&app, &workflow, false, EVERY_SECOND).await;
-    let acknowledged = Utc::now();
-    let count = runs(&app, &workflow).await.len();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let later = [
+        app.fire_schedules_at(t(3)).await,
+        app.fire_schedules_at(t(60)).await,
+    ];
 
-    assert!(count >= 2, "it fired before: {count}");
-    let after = fires(&app, &workflow).await;
-    assert_eq!(after.len(), count, "no fire after the change: {after:?}");
-    assert!(after.iter().all(|f| *f <= acknowledged));
-    let w = app.get(&format!("/api/Workflow?id={workflow}")).await.body;
-    assert_eq!(w["dateNextSchedule"], Value::Null, "{w}");
+    assert_eq!(later, [0, 0], "nothing is due any more");
+    assert_eq!(fires(&app, &workflow).await.len(), 2);
+    assert_eq!(next_schedule(&app, &workflow).await, Value::Null);
 }
 
 async fn changing_or_deleting_a_schedule_takes_effect_at_once(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_clocked(backend).await;
     let changed = scheduled_workflow(&app, EVERY_SECOND).await;
     let deleted = scheduled_workflow(&app, EVERY_SECOND).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(app.fire_schedules_at(t(1)).await, 2);
 
     set_schedule(
         &app,
@@ -110,55 +147,66 @@ async fn changing_or_deleting_a_schedule_takes_effect_at_once(backend: Backend) 
     .await;
     let r = app.get(&format!("/api/DeleteWorkflow?id={deleted}")).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let count = runs(&app, &changed).await.len();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let later = [
+        app.fire_schedules_at(t(2)).await,
+        app.fire_schedules_at(t(3)).await,
+    ];
 
     assert_eq!(
-        runs(&app, &changed).await.len(),
-        count,
-        "the new expression rules"
+        later,
+        [0, 0],
+        "the new expression rules; the deleted one is gone"
     );
-    let w = app.get(&format!("/api/Workflow?id={changed}")).await.body;
-    assert!(
-        w["dateNextSchedule"]
-            .as_str()
-            .unwrap()
-            .starts_with("2099-01-01"),
-        "{w}"
+    assert_eq!(runs(&app, &changed).await.len(), 1);
+    let next = next_schedule(&app, &changed).await;
+    assert_eq!(
+        next.as_str().unwrap(),
+        "2099-01-01T00:00:00+00:00",
+        "{next}"
     );
-    assert!(
-        app.store
-            .earliest_fire()
-            .await
-            .unwrap()
-            .unwrap()
-            .to_rfc3339()
-            .starts_with("2099")
-    );
+    let earliest = app.store.earliest_fire().await.unwrap().unwrap();
+    assert_eq!(earliest.to_rfc3339(), "2099-01-01T00:00:00+00:00");
 }
 
 async fn date_next_schedule_is_always_the_next_fire(backend: Backend) {
+    let app = spawn_clocked(backend).await;
+    let workflow = scheduled_workflow(&app, EVERY_SECOND).await;
+
+    for second in 1..=3 {
+        app.fire_schedules_at(t(second)).await;
+        let last = *fires(&app, &workflow).await.last().unwrap();
+        let next = instant(&next_schedule(&app, &workflow).await);
+        assert_eq!(
+            next - last,
+            chrono::Duration::seconds(1),
+            "after second {second}"
+        );
+    }
+}
+
+/// The one test on the real clock: the scheduler thread fires by itself.
+async fn a_per_second_schedule_fires_by_itself_on_the_real_clock(backend: Backend) {
     let app = spawn_app(backend).await;
     let workflow = scheduled_workflow(&app, EVERY_SECOND).await;
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
 
-    // The workflow and its fires are read between two fires: a fire that
-    // lands between the two reads would compare one fire with the next.
-    let (w, last) = loop {
-        let before = fires(&app, &workflow).await;
-        let w = app.get(&format!("/api/Workflow?id={workflow}")).await.body;
-        if fires(&app, &workflow).await == before {
-            break (w, *before.last().unwrap());
-        }
-    };
-    let next = instant(&w["dateNextSchedule"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runs(&app, &workflow).await.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    set_schedule(&app, &workflow, false, EVERY_SECOND).await;
 
-    assert_eq!(next - last, chrono::Duration::seconds(1), "{w}");
+    let fires = fires(&app, &workflow).await;
+    assert!(fires.len() >= 3, "{} fires in 10 s", fires.len());
+    for pair in fires.windows(2) {
+        assert_eq!(pair[1] - pair[0], chrono::Duration::seconds(1), "{fires:?}");
+    }
 }
 
 both_backends!(
-    a_per_second_schedule_fires_every_second_for_ten_seconds,
+    a_per_second_schedule_fires_once_for_each_second,
+    fires_missed_beyond_the_threshold_make_one_run_and_the_schedule_goes_on_from_now,
     disabling_a_schedule_stops_it_before_the_next_fire,
     changing_or_deleting_a_schedule_takes_effect_at_once,
-    date_next_schedule_is_always_the_next_fire
+    date_next_schedule_is_always_the_next_fire,
+    a_per_second_schedule_fires_by_itself_on_the_real_clock
 );

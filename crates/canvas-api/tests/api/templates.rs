@@ -225,3 +225,29 @@ both_backends!(
     template_validation_names_the_bad_part,
     templates_are_visible_below_their_organization_only,
 );
+
+/// Publishing a template, rebasing its workflows and the audit entry land
+/// together: a store that refuses the audit entry (a trigger here; a full
+/// disk in life) leaves the template unpublished — no change goes unaudited.
+#[tokio::test]
+async fn a_template_whose_audit_entry_cannot_be_written_is_not_saved() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut db = app.sqlite_behind_canvas().await;
+    let refuse = "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+                  BEGIN SELECT RAISE(ABORT, 'no room left'); END";
+    sqlx::query(refuse).execute(&mut db).await.unwrap();
+    let template = json!({"name": "Audited", "state": "Published", "applications": ["cmaf"], "chain": [
+        {"uniqueBlockId": uuid::Uuid::new_v4(), "blockName": "Send email", "variables": {"subject": "s", "fileName": "A"}}]});
+
+    let r = app.post("/api/WorkflowTemplate", &template).await;
+
+    assert_eq!(r.status, 500, "{}", r.text);
+    let listed = app.get("/api/WorkflowTemplates").await.body;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"Audited"), "{names:?}");
+}

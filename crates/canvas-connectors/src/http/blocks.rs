@@ -2,7 +2,7 @@
 
 use super::paging::{MAX_PAGES, Next, PageRead, Paging, records};
 use super::{Http, HttpSession, Request, SessionPolicy};
-use canvas_engine::{
+use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
 };
@@ -183,10 +183,6 @@ impl Settings {
 impl NativeBlock for RequestBlock {
     fn name(&self) -> &str {
         "HTTP Request"
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
     }
 
     fn run<'a>(

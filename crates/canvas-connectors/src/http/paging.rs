@@ -207,17 +207,9 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// A value by path: `data.items`, `$.data.items`, `results.0.rows`.
-pub(crate) fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    let path = path.trim().trim_start_matches('$').trim_start_matches('.');
-    if path.is_empty() {
-        return Some(value);
-    }
-    path.split('.').try_fold(value, |v, key| match v {
-        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
-        other => other.get(key),
-    })
-}
+/// A value by path (`data.items`, `$.data.items`, `results.0.rows`): the
+/// one syntax of `canvas_domain::path`.
+pub(crate) use canvas_domain::path::field as at;
 
 /// The records an answer holds: the array at `path` (or the answer itself),
 /// an object as one record.

@@ -5,7 +5,7 @@ use super::write::Table;
 use super::{Db, Dialect, connect};
 use crate::files::text;
 use crate::reach::Reach;
-use canvas_engine::{
+use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
 };
@@ -70,10 +70,6 @@ impl NativeBlock for QueryBlock {
         "SQL Query"
     }
 
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
-    }
-
     fn run<'a>(
         &'a self,
         cx: &'a mut BlockContext,
@@ -98,10 +94,6 @@ impl NativeBlock for QueryBlock {
 impl NativeBlock for WriteBlock {
     fn name(&self) -> &str {
         "SQL Write"
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.0.app, self.name())
     }
 
     fn run<'a>(

@@ -2,7 +2,7 @@
 
 use super::{Db, Dialect, classify};
 use base64::Engine as _;
-use canvas_engine::{BlockError, CancelToken, RecordWriter};
+use canvas_blocks::{BlockError, CancelToken, RecordWriter};
 use futures::TryStreamExt;
 use serde_json::{Map, Number, Value};
 use sqlx::mysql::MySqlRow;

@@ -4,7 +4,7 @@
 
 use super::statement::InsertShape;
 use super::{Db, Dialect, classify};
-use canvas_engine::BlockError;
+use canvas_blocks::BlockError;
 use serde_json::Value;
 use sqlx::{Connection, Row};
 

@@ -3,12 +3,12 @@
 
 use super::{Vendor, VendorSession};
 use crate::http::{MAX_PAGES, Request};
-use canvas_domain::credentials::Credentials;
-use canvas_domain::vendor::{VendorPaging, VendorRequest};
-use canvas_engine::{
+use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
 };
+use canvas_domain::credentials::Credentials;
+use canvas_domain::vendor::{VendorPaging, VendorRequest};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -108,10 +108,6 @@ fn access(app: Option<&AppAccess>, short: &str) -> Result<Credentials, BlockErro
 impl NativeBlock for VendorBlock {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn variables(&self) -> &[canvas_domain::catalog::VariableDef] {
-        crate::catalog_variables(&self.vendor.short, &self.name)
     }
 
     fn run<'a>(

@@ -7,6 +7,7 @@ mod calendar;
 mod next;
 mod parse;
 
+use crate::time::Timestamp;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -33,6 +34,8 @@ struct Fields {
     lastday_of_month: bool,
     lastday_offset: i32,
     nearest_weekday: bool,
+    /// Quartz's `MAX_YEAR`: the parsing day's year + 100 (year steps end there).
+    max_year: i32,
 }
 
 /// Quartz's marker values inside the field sets.
@@ -40,8 +43,9 @@ const NO_SPEC: i32 = 98;
 const ALL_SPEC: i32 = 99;
 
 impl CronExpr {
-    pub fn parse(expr: &str) -> Result<Self, CronError> {
-        let fields = parse::parse(expr)?;
+    /// Parses `expr` as Quartz would on `today` (its year bounds year steps).
+    pub fn parse(expr: &str, today: Timestamp) -> Result<Self, CronError> {
+        let fields = parse::parse(expr, today)?;
         Ok(Self {
             source: expr.to_string(),
             fields,

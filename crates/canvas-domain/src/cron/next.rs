@@ -226,7 +226,7 @@ impl Search<'_> {
 
     /// The weekday nearest to `day`, never leaving the month.
     fn nearest_weekday(&self, day: i32, mon: i32, year: i32) -> Option<i32> {
-        let mut probe = Calendar::at(self.tz, Utc::now())?;
+        let mut probe = Calendar::at(self.tz, self.after)?;
         for (field, v) in [
             (Second, 0),
             (Minute, 0),
@@ -254,7 +254,7 @@ impl Search<'_> {
         year: i32,
         [sec, min, hr]: [i32; 3],
     ) -> Option<DateTime<Utc>> {
-        let mut probe = Calendar::at(self.tz, Utc::now())?;
+        let mut probe = Calendar::at(self.tz, self.after)?;
         for (field, v) in [
             (Second, sec),
             (Minute, min),
@@ -325,11 +325,7 @@ impl Search<'_> {
         let mut year = self.cl.get(Year)?;
         // chrono-tz's rules end with 2099: later wall times would be read
         // without daylight saving, so a zoned search ends there.
-        let horizon = if self.tz == Tz::UTC {
-            super::parse::max_year()
-        } else {
-            2099
-        };
+        let horizon = if self.tz == Tz::UTC { f.max_year } else { 2099 };
         if year > horizon {
             return Some(Step::Never);
         }

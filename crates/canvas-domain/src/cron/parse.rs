@@ -3,6 +3,7 @@
 //! exception is an error here too.
 
 use super::{ALL_SPEC, Fields, NO_SPEC};
+use crate::time::Timestamp;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,16 +56,19 @@ const FIELD_NAMES: [&str; 7] = [
     "year",
 ];
 
-pub(super) fn max_year() -> i32 {
+/// Quartz's `MAX_YEAR`: the current year + 100.
+fn max_year(today: Timestamp) -> i32 {
     use chrono::Datelike;
-    chrono::Utc::now().year() + 100
+    today.year() + 100
 }
 
-pub(super) fn parse(expr: &str) -> Res<Fields> {
+pub(super) fn parse(expr: &str, today: Timestamp) -> Res<Fields> {
     let upper = expr.to_uppercase();
     let mut p = Parser {
-        f: Fields::default(),
-        max_year: max_year(),
+        f: Fields {
+            max_year: max_year(today),
+            ..Fields::default()
+        },
     };
     let tokens: Vec<&str> = upper.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
     for (n, token) in tokens.iter().take(7).enumerate() {
@@ -122,7 +126,6 @@ fn check_token(kind: Kind, t: &str) -> Res<()> {
 
 struct Parser {
     f: Fields,
-    max_year: i32,
 }
 
 /// Java's `charAt`: out of range is an exception, i.e. a malformed expression.
@@ -529,7 +532,7 @@ impl Parser {
             Kind::DayOfMonth => (1, 31, 31),
             Kind::Month => (1, 12, 12),
             Kind::DayOfWeek => (1, 7, 7),
-            Kind::Year => (1970, self.max_year, 0),
+            Kind::Year => (1970, self.f.max_year, 0),
         };
         let start = if val == -1 || val == ALL_SPEC {
             lo

@@ -6,9 +6,9 @@
 use super::SandboxProgram;
 use super::frame::{Frame, HELLO, Start, ToChild, ToParent};
 use crate::apps::ScriptApps;
-use crate::block::{BlockError, CancelToken};
-use crate::datasets::{RecordReader, RecordWriter};
 use crate::script::{ScriptError, ScriptLimits};
+use canvas_blocks::{BlockError, CancelToken};
+use canvas_blocks::{RecordReader, RecordWriter};
 use std::io;
 use std::process::Stdio;
 use std::sync::Mutex;

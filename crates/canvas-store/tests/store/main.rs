@@ -5,4 +5,5 @@
 
 mod claims;
 mod fixtures;
+mod schedules;
 mod schema;

@@ -226,8 +226,8 @@ impl Config {
     }
 
     /// The limits on stored files.
-    pub fn file_quotas(&self) -> canvas_engine::FileQuotas {
-        canvas_engine::FileQuotas {
+    pub fn file_quotas(&self) -> canvas_blocks::FileQuotas {
+        canvas_blocks::FileQuotas {
             block_files_bytes: self.max_block_files_bytes,
             filehub_bytes: self.filehub_max_bytes,
         }

@@ -1,5 +1,6 @@
 //! The `canvas` binary, started as a process the way an operator runs it.
 
+mod architecture;
 mod cli;
 mod common;
 mod datasets;

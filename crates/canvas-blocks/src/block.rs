@@ -2,7 +2,6 @@
 //! the connector blocks in their own crate — and what the engine hands it.
 
 use crate::datasets::{DatasetError, RecordReader, RecordWriter};
-use canvas_domain::catalog::VariableDef;
 use canvas_domain::credentials::Credentials;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -50,9 +49,14 @@ impl std::fmt::Debug for AppAccess {
 /// Raised when the run is cancelled or interrupted; long blocks check it
 /// between batches (their cancellation points).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(pub(crate) Arc<AtomicBool>);
+pub struct CancelToken(Arc<AtomicBool>);
 
 impl CancelToken {
+    /// A token raised with `flag` (the run's interrupt flag).
+    pub fn new(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
@@ -115,10 +119,9 @@ pub type BlockFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BlockError>> +
 /// A block written in Rust: reads its input batch by batch and writes its
 /// output as it goes, so memory stays bounded by the batch size.
 pub trait NativeBlock: Send + Sync {
-    /// The block's name as templates use it (`blockName`).
+    /// The block's name as templates use it (`blockName`); its variables
+    /// and everything else about it are the catalog's to say.
     fn name(&self) -> &str;
-    /// The variables it takes (the catalog lists them through /api/Blocks).
-    fn variables(&self) -> &[VariableDef];
     fn run<'a>(
         &'a self,
         cx: &'a mut BlockContext,
@@ -154,15 +157,6 @@ pub struct NativeBlocks {
 }
 
 impl NativeBlocks {
-    /// The built-in utility blocks.
-    pub fn builtin() -> Self {
-        let mut blocks = Self::default();
-        for block in crate::utility::blocks() {
-            blocks.add("", block);
-        }
-        blocks
-    }
-
     pub fn add(&mut self, application: &str, block: Arc<dyn NativeBlock>) {
         let key = (application.to_string(), block.name().to_string());
         self.blocks.insert(key, block);
