@@ -2,8 +2,9 @@
 //! the connector blocks in their own crate — and what the engine hands it.
 
 use crate::datasets::{DatasetError, RecordReader, RecordWriter};
+use crate::variables::Variables;
 use canvas_domain::credentials::Credentials;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -75,8 +76,9 @@ impl CancelToken {
 #[derive(Debug)]
 pub struct BlockContext {
     pub block_name: String,
-    /// The block's variables, templates already rendered for this run.
-    pub variables: Map<String, Value>,
+    /// The block's variables, templates already rendered for this run,
+    /// read through the catalog's declarations.
+    pub variables: Variables,
     /// `None` for blocks that belong to no application (the utility blocks).
     pub application: Option<AppAccess>,
     pub cancel: CancelToken,
@@ -91,7 +93,7 @@ pub struct BlockContext {
 }
 
 impl BlockContext {
-    pub fn new(block_name: &str, variables: Map<String, Value>, cancel: CancelToken) -> Self {
+    pub fn new(block_name: &str, variables: Variables, cancel: CancelToken) -> Self {
         Self {
             block_name: block_name.to_string(),
             variables,
@@ -171,6 +173,13 @@ impl NativeBlocks {
     /// Gives scripts' `apps.<application>` handles these operations.
     pub fn add_operations(&mut self, application: &str, ops: Arc<dyn AppOperations>) {
         self.operations.insert(application.to_string(), ops);
+    }
+
+    /// Every registered block, as (application short name, block name).
+    pub fn names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.blocks
+            .keys()
+            .map(|(app, name)| (app.as_str(), name.as_str()))
     }
 
     pub fn operations(&self, application: &str) -> Option<Arc<dyn AppOperations>> {

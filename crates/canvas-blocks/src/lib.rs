@@ -7,6 +7,7 @@
 
 pub mod block;
 mod datasets;
+mod variables;
 
 pub use block::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
@@ -16,3 +17,4 @@ pub use datasets::{
     AccountFiles, BATCH_RECORDS, DatasetError, Datasets, FileInfo, FileQuotas, FileWriter,
     RecordBatch, RecordReader, RecordWriter, check_file_name,
 };
+pub use variables::Variables;

@@ -3,7 +3,6 @@
 //! space in the blob store: `Store file` and `Read file`.
 
 use crate::BlockServices;
-use crate::files::text;
 use canvas_blocks::{
     AccountFiles, BlockContext, BlockError, BlockFuture, Datasets, NativeBlock, NativeBlocks,
     RecordReader, RecordWriter,
@@ -57,9 +56,9 @@ impl NativeBlock for StoreFile {
     ) -> BlockFuture<'a> {
         Box::pin(async move {
             let permanent = |e: &dyn ToString| BlockError::Permanent(e.to_string());
-            let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
-            let base = text(&cx.variables, "fileName")
-                .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?;
+            let format =
+                FileFormat::from_variables(cx.variables.raw()).map_err(|e| permanent(&e))?;
+            let base = cx.variables.required_text("fileName")?;
             let name = crate::files::with_extension(base, &format);
             canvas_blocks::check_file_name(&name)
                 .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
@@ -88,11 +87,9 @@ impl NativeBlock for ReadFile {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let format = FileFormat::from_variables(&cx.variables)
+            let format = FileFormat::from_variables(cx.variables.raw())
                 .map_err(|e| BlockError::Permanent(e.to_string()))?;
-            let pattern = text(&cx.variables, "fileName")
-                .ok_or_else(|| BlockError::Permanent("variable 'fileName' is required".into()))?
-                .to_string();
+            let pattern = cx.variables.required_text("fileName")?.to_string();
             let files = self.0.of(cx)?;
             let names: Vec<String> = files
                 .list()
@@ -162,16 +159,15 @@ impl NativeBlock for SendEmail {
                         .into(),
                 ));
             };
-            let subject = text(&cx.variables, "subject")
-                .ok_or_else(|| BlockError::Permanent("variable 'subject' is required".into()))?
-                .to_string();
+            let subject = cx.variables.required_text("subject")?.to_string();
             let to = recipients(cx)?;
-            let format = FileFormat::from_variables(&cx.variables).map_err(|e| permanent(&e))?;
-            let base = text(&cx.variables, "fileName").unwrap_or("Data");
+            let format =
+                FileFormat::from_variables(cx.variables.raw()).map_err(|e| permanent(&e))?;
+            let base = cx.variables.text("fileName")?.unwrap_or("Data");
             let file_name = crate::files::with_extension(base, &format);
             let (content, records) = render(cx, input, &format).await?;
             let size = content.len();
-            let note = text(&cx.variables, "note").unwrap_or_default().to_string();
+            let note = cx.variables.text("note")?.unwrap_or_default().to_string();
             mailer
                 .send_attachment(AttachmentMail {
                     to: &to,
@@ -199,7 +195,9 @@ impl NativeBlock for SendEmail {
 
 /// The `to` variable's addresses, else the account's notification address.
 fn recipients(cx: &BlockContext) -> Result<Vec<String>, BlockError> {
-    let listed: Vec<String> = text(&cx.variables, "to")
+    let listed: Vec<String> = cx
+        .variables
+        .text("to")?
         .unwrap_or_default()
         .split([',', ';'])
         .map(str::trim)

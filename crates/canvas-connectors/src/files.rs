@@ -1,16 +1,8 @@
 //! What the file blocks share: folders, names and patterns from variables.
 
 use crate::ConnectorError;
-use canvas_blocks::{BlockContext, BlockError, RecordWriter};
+use canvas_blocks::{BlockContext, BlockError, RecordWriter, Variables};
 use canvas_formats::FileFormat;
-use serde_json::{Map, Value};
-
-pub(crate) fn text<'a>(vars: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    vars.get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
 
 /// `a/b/` → `/a/b`: absolute, no trailing slash (except the root).
 pub(crate) fn normalize_dir(dir: &str) -> String {
@@ -22,8 +14,8 @@ pub(crate) fn normalize_dir(dir: &str) -> String {
     }
 }
 
-pub(crate) fn folder(vars: &Map<String, Value>, name: &str) -> Result<String, BlockError> {
-    let dir = normalize_dir(text(vars, name).unwrap_or("/"));
+pub(crate) fn folder(vars: &Variables, name: &str) -> Result<String, BlockError> {
+    let dir = normalize_dir(vars.text(name)?.unwrap_or("/"));
     if dir.split('/').any(|part| part == "..") {
         return Err(BlockError::Permanent(format!(
             "variable '{name}': '..' is not allowed in a folder"
@@ -62,13 +54,11 @@ impl FileTarget {
     /// `name_variable` holds the file name; without an extension the
     /// format's is added (`Employees_2024-01-31` → `Employees_2024-01-31.csv`).
     pub fn from_variables(
-        vars: &Map<String, Value>,
+        vars: &Variables,
         name_variable: &str,
         format: &FileFormat,
     ) -> Result<Self, BlockError> {
-        let name = text(vars, name_variable).ok_or_else(|| {
-            BlockError::Permanent(format!("variable '{name_variable}' is required"))
-        })?;
+        let name = vars.required_text(name_variable)?;
         if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
             return Err(BlockError::Permanent(format!(
                 "variable '{name_variable}': '{name}' must be a file name, not a path (put folders in 'filepath')"
@@ -239,6 +229,7 @@ mod tests {
         assert_eq!(join("/", "a.csv"), "/a.csv");
         assert_eq!(join("out", "a.csv"), "out/a.csv");
         let vars = serde_json::json!({"filepath": "/a/../../etc"});
-        assert!(folder(vars.as_object().unwrap(), "filepath").is_err());
+        let vars = Variables::new(vars.as_object().unwrap().clone(), &[]);
+        assert!(folder(&vars, "filepath").is_err());
     }
 }

@@ -97,6 +97,9 @@ pub(crate) enum ConnectorError {
     /// The application said no, and would again.
     #[error("{0}")]
     Failed(String),
+    /// The application has nothing at the address asked (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
     /// The block's variables or arguments are wrong.
     #[error("{0}")]
     Invalid(String),
@@ -110,6 +113,7 @@ impl From<ConnectorError> for CheckError {
         match e {
             ConnectorError::Rejected(m)
             | ConnectorError::Failed(m)
+            | ConnectorError::NotFound(m)
             | ConnectorError::Invalid(m) => CheckError::Rejected(m),
             ConnectorError::Unreachable(m) | ConnectorError::Transient(m) => {
                 CheckError::Unreachable(m)
@@ -126,6 +130,7 @@ impl From<ConnectorError> for BlockError {
             e @ ConnectorError::Unreachable(_) => BlockError::Transient(e.to_string()),
             ConnectorError::Transient(m) => BlockError::Transient(m),
             ConnectorError::Failed(m)
+            | ConnectorError::NotFound(m)
             | ConnectorError::Invalid(m)
             | ConnectorError::NotAllowed(m) => BlockError::Permanent(m),
         }

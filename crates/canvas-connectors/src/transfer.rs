@@ -63,7 +63,7 @@ impl NativeBlock for Upload {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let format = FileFormat::from_variables(&cx.variables).map_err(invalid)?;
+            let format = FileFormat::from_variables(cx.variables.raw()).map_err(invalid)?;
             let target = FileTarget::from_variables(&cx.variables, "filename", &format)?;
             let mut session = self.0.session(cx.application.as_ref()).await?;
             if let Some(key) = session.host_key() {
@@ -131,12 +131,10 @@ impl NativeBlock for Download {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let format = FileFormat::from_variables(&cx.variables).map_err(invalid)?;
+            let format = FileFormat::from_variables(cx.variables.raw()).map_err(invalid)?;
             let dir = files::folder(&cx.variables, "filepath")?;
-            let pattern = files::text(&cx.variables, "pattern")
-                .unwrap_or("*")
-                .to_string();
-            let move_to = match files::text(&cx.variables, "moveTo") {
+            let pattern = cx.variables.text("pattern")?.unwrap_or("*").to_string();
+            let move_to = match cx.variables.text("moveTo")? {
                 Some(_) => Some(files::folder(&cx.variables, "moveTo")?),
                 None => None,
             };

@@ -4,9 +4,10 @@
 use crate::execute::RunExecution;
 use crate::sandbox::ScriptRun;
 use crate::script::ScriptError;
-use canvas_blocks::{BlockContext, BlockError, CancelToken};
+use canvas_blocks::{BlockContext, BlockError, CancelToken, Variables};
 use canvas_blocks::{RecordReader, RecordWriter};
 use canvas_domain::catalog::ChainBlock;
+use canvas_domain::catalog::VariableDef;
 use canvas_store::model::{RunBlock, Workflow};
 
 /// A block of a run, with where it reads and writes.
@@ -104,11 +105,9 @@ impl RunExecution<'_> {
                 job.block.block_name
             )));
         };
-        let mut cx = BlockContext::new(
-            &job.block.block_name,
-            job.block.variables.clone(),
-            job.cancel.clone(),
-        );
+        let declared = declared_variables(app.as_deref(), &job.block.block_name);
+        let variables = Variables::new(job.block.variables.clone(), declared);
+        let mut cx = BlockContext::new(&job.block.block_name, variables, job.cancel.clone());
         cx.attempt = attempt;
         if let Some(short) = app {
             cx.application = Some(
@@ -135,6 +134,19 @@ impl RunExecution<'_> {
         let account = self.engine.store.account(account).await.ok()?;
         Some(account.default_notification_email.unwrap_or(account.email))
     }
+}
+
+/// The variables the catalog declares for block `name` of the application
+/// `app` (a utility block without one): what the block's reads go by.
+fn declared_variables(app: Option<&str>, name: &str) -> &'static [VariableDef] {
+    let catalog = canvas_catalog::Catalog::builtin();
+    let block = match app {
+        Some(short) => catalog
+            .application_by_short_name(short)
+            .and_then(|a| a.block(name)),
+        None => catalog.utility_blocks().iter().find(|b| b.name == name),
+    };
+    block.map_or(&[], |b| b.variables.as_slice())
 }
 
 /// The catalog script that does the work of a vendor's block, when the

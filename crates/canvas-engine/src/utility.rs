@@ -83,7 +83,7 @@ impl NativeBlock for Utility {
                     while let Some(values) = input.next_values().await? {
                         cx.cancel.check()?;
                         let n = values.len();
-                        let out = per_batch(kind, &cx.variables, values, first)
+                        let out = per_batch(kind, cx.variables.raw(), values, first)
                             .map_err(BlockError::Permanent)?;
                         output.write_values(&out).await?;
                         first += n;
@@ -108,9 +108,13 @@ async fn format_file(
     input: &mut RecordReader,
     output: &mut RecordWriter,
 ) -> Result<(), BlockError> {
-    let format = file_format(kind, &cx.variables).map_err(BlockError::Permanent)?;
+    let format = file_format(kind, cx.variables.raw()).map_err(BlockError::Permanent)?;
     let default = format!("data.{}", format.extension());
-    let name = text(&cx.variables, "fileName", &default).to_string();
+    let name = cx
+        .variables
+        .text("fileName")?
+        .unwrap_or(&default)
+        .to_string();
     canvas_blocks::check_file_name(&name)
         .map_err(|e| BlockError::Permanent(format!("variable 'fileName': {e}")))?;
     let mut file = output.file(&name)?;

@@ -39,7 +39,7 @@ impl NativeBlock for ProbeBlock {
                 "user": app.credentials.get_str("username"),
                 "passwordMatches": app.credentials.get_str("password") == Some("pw-probe"),
                 "records": seen,
-                "filename": cx.variables["filename"],
+                "filename": cx.variables.raw()["filename"],
             });
             cx.log("probed");
             output.write_values(&[record]).await?;

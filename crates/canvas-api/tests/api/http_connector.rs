@@ -173,6 +173,8 @@ async fn pages_a_server_caps_are_read_to_the_end() {
     let cases = [
         json!({"path": "/capped-offset", "recordsPath": "results", "pagination": {"type": "offset", "limit": 500}}),
         json!({"path": "/capped-page", "recordsPath": "items", "pagination": {"type": "page", "sizeParam": "size", "size": 500}}),
+        // A server that answers 404 for the page past its last has said it is done.
+        json!({"path": "/page-404", "recordsPath": "items", "pagination": {"type": "page"}}),
     ];
     for vars in cases {
         let (run, _) = run_request(&app, creds(&server.base, json!({})), vars.clone()).await;

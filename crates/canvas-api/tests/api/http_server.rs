@@ -106,6 +106,14 @@ pub async fn start() -> HttpServer {
             let size = number(&q, "size", 2).min(100);
             Json(json!({"items": capped((number(&q, "page", 1) - 1) * size + 1, size)}))
         }))
+        // 237 records in pages of 100; a page past the last is a 404.
+        .route("/page-404", get(|q: Q| async move {
+            let page = number(&q, "page", 1);
+            match page {
+                1..=3 => Json(json!({"items": capped((page - 1) * 100 + 1, 100)})).into_response(),
+                _ => (StatusCode::NOT_FOUND, "no such page").into_response(),
+            }
+        }))
         // Paging parameters ignored: the same three records every time.
         .route("/unpaged", get(|| async { Json(json!([{"id": 1}, {"id": 2}, {"id": 3}])) }))
         .route("/cursor", get(|q: Q| async move {

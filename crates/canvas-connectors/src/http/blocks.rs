@@ -2,6 +2,7 @@
 
 use super::paging::{MAX_PAGES, Next, PageRead, Paging, records};
 use super::{Http, HttpSession, Request, SessionPolicy};
+use crate::ConnectorError;
 use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
     NativeBlock, NativeBlocks, RecordReader, RecordWriter,
@@ -192,7 +193,7 @@ impl NativeBlock for RequestBlock {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let settings = Settings::from_variables(&cx.variables)?;
+            let settings = Settings::from_variables(cx.variables.raw())?;
             let session = self.0.session(cx.application.as_ref())?;
             // Whether there are records to send decides between sending and reading.
             let first = if settings.may_send_input() {
@@ -236,7 +237,14 @@ async fn read_pages(
     let mut previous: Option<Vec<Value>> = None;
     for page in 1..=MAX_PAGES {
         cancel.check()?;
-        let response = session.send(&request).await?;
+        let response = match session.send(&request).await {
+            // A numbered page past the last one that is not there: the
+            // server has said it is done.
+            Err(ConnectorError::NotFound(_)) if page > 1 && settings.paging.numbered() => {
+                return Ok((page - 1, total));
+            }
+            other => other?,
+        };
         let found = settings.records_of(&request, &response)?;
         // Paging goes on past short pages; a server that ignores the paging
         // parameters answers the same page again: that page was all there is.

@@ -308,8 +308,12 @@ impl HttpSession {
     pub async fn probe(&self, path: Option<&str>) -> Result<(), ConnectorError> {
         match self.send(&Request::get(path.unwrap_or("/"))).await {
             Ok(_) => Ok(()),
-            Err(ConnectorError::Failed(_)) if path.is_none() => Ok(()),
-            Err(ConnectorError::Failed(message)) => Err(ConnectorError::Rejected(message)),
+            Err(ConnectorError::Failed(_) | ConnectorError::NotFound(_)) if path.is_none() => {
+                Ok(())
+            }
+            Err(ConnectorError::Failed(message) | ConnectorError::NotFound(message)) => {
+                Err(ConnectorError::Rejected(message))
+            }
             Err(other) => Err(other),
         }
     }
@@ -396,6 +400,7 @@ async fn read(
     Err(match status.as_u16() {
         401 | 403 => ConnectorError::Rejected(message),
         408 | 429 | 500..=599 => ConnectorError::Transient(message),
+        404 => ConnectorError::NotFound(message),
         _ => ConnectorError::Failed(message),
     })
 }

@@ -96,6 +96,12 @@ impl Paging {
         })
     }
 
+    /// Pages are addressed by number or offset we compute (a page past the
+    /// last may be answered 404), not by a link or cursor the server gave.
+    pub fn numbered(&self) -> bool {
+        matches!(self, Self::Page { .. } | Self::Offset { .. })
+    }
+
     /// The query parameters of the first page.
     pub fn first(&self) -> Vec<(String, String)> {
         match self {

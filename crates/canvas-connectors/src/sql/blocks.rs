@@ -3,13 +3,12 @@
 use super::query::{self, Sink};
 use super::write::Table;
 use super::{Db, Dialect, connect};
-use crate::files::text;
 use crate::reach::Reach;
 use canvas_blocks::{
     AppAccess, AppOperations, BlockContext, BlockError, BlockFuture, CallFuture, CancelToken,
-    NativeBlock, NativeBlocks, RecordReader, RecordWriter,
+    NativeBlock, NativeBlocks, RecordReader, RecordWriter, Variables,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::Connection;
 use std::sync::Arc;
 
@@ -55,16 +54,6 @@ async fn close(db: Db) {
 struct QueryBlock(Arc<Sql>);
 struct WriteBlock(Arc<Sql>);
 
-fn parameters(vars: &Map<String, Value>, name: &str) -> Result<Vec<Value>, BlockError> {
-    match vars.get(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items.clone()),
-        Some(other) => Err(BlockError::Permanent(format!(
-            "variable '{name}' must be an array of values, got {other}"
-        ))),
-    }
-}
-
 impl NativeBlock for QueryBlock {
     fn name(&self) -> &str {
         "SQL Query"
@@ -77,10 +66,8 @@ impl NativeBlock for QueryBlock {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let sql = text(&cx.variables, "query")
-                .ok_or_else(|| BlockError::Permanent("variable 'query' is required".into()))?
-                .to_string();
-            let params = parameters(&cx.variables, "parameters")?;
+            let sql = cx.variables.required_text("query")?.to_string();
+            let params = cx.variables.list("parameters")?.to_vec();
             let mut db = self.0.connect(cx.application.as_ref()).await?;
             let cancel = cx.cancel.clone();
             let result =
@@ -103,11 +90,10 @@ impl NativeBlock for WriteBlock {
         output: &'a mut RecordWriter,
     ) -> BlockFuture<'a> {
         Box::pin(async move {
-            let table = text(&cx.variables, "table")
-                .ok_or_else(|| BlockError::Permanent("variable 'table' is required".into()))?
-                .to_string();
+            let table = cx.variables.required_text("table")?.to_string();
             let keys = key_columns(&cx.variables)?;
-            let batch_size = batch_size(&cx.variables)?;
+            let batch_size = cx.variables.whole_number("batchSize", 1..=100_000)?;
+            let batch_size = batch_size.unwrap_or(1000) as usize;
             let mut db = self.0.connect(cx.application.as_ref()).await?;
             let written = write_all(
                 &mut db,
@@ -158,9 +144,11 @@ async fn write_all(
     }
 }
 
-fn key_columns(vars: &Map<String, Value>) -> Result<Vec<String>, BlockError> {
-    match vars.get("keyColumns") {
-        None | Some(Value::Null) => Ok(Vec::new()),
+/// `keyColumns`: declared an array of names; a comma-separated text, as
+/// older workflows stored it, is read too.
+fn key_columns(vars: &Variables) -> Result<Vec<String>, BlockError> {
+    match vars.value("keyColumns") {
+        None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s
             .split(',')
             .map(str::trim)
@@ -178,21 +166,6 @@ fn key_columns(vars: &Map<String, Value>) -> Result<Vec<String>, BlockError> {
         Some(other) => Err(BlockError::Permanent(format!(
             "variable 'keyColumns' must list column names, got {other}"
         ))),
-    }
-}
-
-fn batch_size(vars: &Map<String, Value>) -> Result<usize, BlockError> {
-    match vars.get("batchSize") {
-        None | Some(Value::Null) => Ok(1000),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=100_000).contains(n))
-            .map(|n| n as usize)
-            .ok_or_else(|| {
-                BlockError::Permanent(format!(
-                    "variable 'batchSize' must be a whole number from 1 to 100000, got {v}"
-                ))
-            }),
     }
 }
 

@@ -131,7 +131,12 @@ impl NativeBlock for VendorBlock {
                 read += records.len();
                 let keep: Vec<Value> = records
                     .into_iter()
-                    .filter(|r| declared.keep.iter().all(|f| f.keeps(r, &cx.variables, now)))
+                    .filter(|r| {
+                        declared
+                            .keep
+                            .iter()
+                            .all(|f| f.keeps(r, cx.variables.raw(), now))
+                    })
                     .collect();
                 kept += keep.len();
                 output.write_values(&keep).await?;

@@ -161,7 +161,9 @@ impl Vendor {
         };
         match outcome {
             Ok(_) => Ok(()),
-            Err(ConnectorError::Failed(words)) => Err(ConnectorError::Rejected(words)),
+            Err(ConnectorError::Failed(words) | ConnectorError::NotFound(words)) => {
+                Err(ConnectorError::Rejected(words))
+            }
             Err(other) => Err(other),
         }
     }
@@ -326,6 +328,7 @@ fn mask(e: ConnectorError, secrets: &[String]) -> ConnectorError {
         ConnectorError::Unreachable(m) => ConnectorError::Unreachable(hide(m)),
         ConnectorError::Transient(m) => ConnectorError::Transient(hide(m)),
         ConnectorError::Failed(m) => ConnectorError::Failed(hide(m)),
+        ConnectorError::NotFound(m) => ConnectorError::NotFound(hide(m)),
         ConnectorError::Invalid(m) => ConnectorError::Invalid(hide(m)),
         ConnectorError::NotAllowed(m) => ConnectorError::NotAllowed(hide(m)),
     }

@@ -8,6 +8,19 @@ use std::collections::{BTreeSet, HashMap};
 /// crates it reaches, and the outside crates any of those names directly.
 /// (`--no-deps`: the manifests alone, no registry needed.)
 fn closures() -> HashMap<String, BTreeSet<String>> {
+    let direct = direct();
+    let direct: HashMap<&str, Vec<&str>> = direct
+        .iter()
+        .map(|(name, deps)| (name.as_str(), deps.iter().map(String::as_str).collect()))
+        .collect();
+    direct
+        .keys()
+        .map(|name| (name.to_string(), reachable(name, &direct)))
+        .collect()
+}
+
+/// Every workspace crate's own normal dependencies.
+fn direct() -> HashMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .args([
@@ -26,15 +39,14 @@ fn closures() -> HashMap<String, BTreeSet<String>> {
         String::from_utf8_lossy(&out.stderr)
     );
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let direct: HashMap<&str, Vec<&str>> = meta["packages"]
+    meta["packages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap(), normal_deps(p)))
-        .collect();
-    direct
-        .keys()
-        .map(|name| (name.to_string(), reachable(name, &direct)))
+        .map(|p| {
+            let deps = normal_deps(p).into_iter().map(str::to_string).collect();
+            (p["name"].as_str().unwrap().to_string(), deps)
+        })
         .collect()
 }
 
@@ -87,4 +99,27 @@ fn the_crate_graph_keeps_the_rules_architecture_md_states() {
         !uses("canvas-scheduler", "canvas-engine"),
         "the scheduler only enqueues"
     );
+
+    let naming = |dep: &str| -> Vec<String> {
+        let named: BTreeSet<String> = direct()
+            .into_iter()
+            .filter(|(_, deps)| deps.iter().any(|d| d == dep))
+            .map(|(name, _)| name)
+            .collect();
+        named.into_iter().collect()
+    };
+    assert_eq!(
+        naming("sqlx"),
+        ["canvas-connectors", "canvas-store"],
+        "who names sqlx"
+    );
+    for config in ["clap", "figment"] {
+        // The server and the bench harness: the binaries.
+        let binaries = ["canvas", "canvas-bench"];
+        let readers = naming(config);
+        assert!(
+            readers.iter().all(|c| binaries.contains(&c.as_str())),
+            "{config}: {readers:?}"
+        );
+    }
 }
