@@ -9,7 +9,7 @@ use canvas_domain::workflow::WorkflowStatus;
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(crate) struct RunRow {
     id: Uuid,
     workflow_id: Uuid,
     status: String,

@@ -6,6 +6,7 @@ mod applications;
 mod filehub;
 mod meta;
 pub mod ops;
+mod run_list;
 mod runs;
 mod templates;
 mod workflows;
@@ -35,6 +36,16 @@ const RUNS: &[QuerySpec] = &[
     query("workflowId", "guid", true),
     query("top", "int", false),
     query("skip", "int", false),
+];
+const RUN_LIST: &[QuerySpec] = &[
+    query("workflowId", "guid", false),
+    query("status", "string", false),
+    query("trigger", "string", false),
+    query("window", "string", false),
+    query("since", "string", false),
+    query("until", "string", false),
+    query("after", "string", false),
+    query("top", "int", false),
 ];
 const OUTPUT: &[QuerySpec] = &[
     query("id", "guid", true),
@@ -326,6 +337,19 @@ pub fn api() -> Vec<Route> {
                 TOKEN,
             ),
             get(accounts::activate),
+        ),
+        r(
+            with_query(
+                spec(
+                    "Runs",
+                    M::GET,
+                    true,
+                    "Returns the account's runs across its workflows, newest first: filters status (comma-separated), trigger, workflowId, window (1h, 24h, 7d) or since/until; keyset paging with after = the previous page's next",
+                    "JSON object: runs, next",
+                ),
+                RUN_LIST,
+            ),
+            get(run_list::list),
         ),
         r(
             with_query(

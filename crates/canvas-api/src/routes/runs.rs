@@ -81,7 +81,7 @@ impl<'a> RunView<'a> {
 const SUMMARY_BYTES: usize = 500;
 
 /// The start of an error, cut on a character boundary, saying where the rest is.
-fn summary(error: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn summary(error: &str) -> std::borrow::Cow<'_, str> {
     if error.len() <= SUMMARY_BYTES {
         return std::borrow::Cow::Borrowed(error);
     }
@@ -125,7 +125,7 @@ async fn owned_run(state: &AppState, acting: &Acting, id: Uuid) -> ApiResult<Run
     Ok(run)
 }
 
-fn json<T: Serialize>(value: T) -> ApiResult<Json<Value>> {
+pub(super) fn json<T: Serialize>(value: T) -> ApiResult<Json<Value>> {
     Ok(Json(
         serde_json::to_value(value).map_err(ApiError::internal)?,
     ))

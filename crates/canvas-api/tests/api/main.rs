@@ -30,6 +30,7 @@ mod limits;
 mod lockout;
 mod meta;
 mod roles;
+mod run_list;
 mod runs;
 mod sandbox;
 mod schedules;
