@@ -51,18 +51,58 @@ impl FromRequestParts<AppState> for Acting {
     ) -> Result<Self, Self::Rejection> {
         let client_ip = client_ip(parts, &state.config.trusted_proxies)?;
         let key = authenticate(&parts.headers, client_ip, state).await?;
-        if !key.allow.allows(client_ip) {
-            return Err(ApiError::Forbidden(format!(
-                "requests from {client_ip} are not allowed for this organization (IP allow-list)"
-            )));
-        }
-        if !key.principal.active {
-            return Err(ApiError::Forbidden(
-                "the key's account is not activated".into(),
-            ));
-        }
-        managed_account(&parts.headers, &key.principal, client_ip, state).await
+        admit(&key, client_ip)?;
+        let managed = header(&parts.headers, "managedaccountid")?;
+        managed_account(managed, &key.principal, client_ip, state).await
     }
+}
+
+/// The key may be used from `client_ip`, and its account is activated.
+fn admit(key: &VerifiedKey, client_ip: IpAddr) -> ApiResult<()> {
+    if !key.allow.allows(client_ip) {
+        return Err(ApiError::Forbidden(format!(
+            "requests from {client_ip} are not allowed for this organization (IP allow-list)"
+        )));
+    }
+    if !key.principal.active {
+        return Err(ApiError::Forbidden(
+            "the key's account is not activated".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A console sign-in: the key pair checked as an API request's would be —
+/// a wrong one counts toward the same failed-auth limit — and admitted.
+pub(crate) async fn sign_in(
+    consumer: &str,
+    secret: &str,
+    client_ip: IpAddr,
+    state: &AppState,
+) -> ApiResult<()> {
+    let Some(key) = verify_key(consumer, secret, state).await? else {
+        return Err(match state.limiter.failed(client_ip, consumer) {
+            Some(wait) => ApiError::TooManyRequests(wait),
+            None => ApiError::Unauthorized("Consumer or SecretKey is incorrect".into()),
+        });
+    };
+    admit(&key, client_ip)
+}
+
+/// The Acting of a console session's key, as its API requests would act:
+/// allow-list, activation and `managed` (an account switcher) checked on
+/// every page; the secret was checked at sign-in.
+pub(crate) async fn session_acting(
+    consumer: &str,
+    managed: Option<&str>,
+    client_ip: IpAddr,
+    state: &AppState,
+) -> ApiResult<Acting> {
+    let key = load_key(consumer, state)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the session's key was revoked".into()))?;
+    admit(&key, client_ip)?;
+    managed_account(managed, &key.principal, client_ip, state).await
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
@@ -115,19 +155,8 @@ async fn verify_key(
     secret: &str,
     state: &AppState,
 ) -> ApiResult<Option<Arc<VerifiedKey>>> {
-    let key = match state.auth_cache.get(consumer) {
-        Some(k) => k,
-        None if state.auth_cache.known_unknown(consumer) => return Ok(None),
-        None => {
-            let Some(principal) = state.store.principal(consumer).await? else {
-                state.auth_cache.put_unknown(consumer);
-                return Ok(None);
-            };
-            let allow = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
-            let key = Arc::new(VerifiedKey { principal, allow });
-            state.auth_cache.put(key.clone());
-            key
-        }
+    let Some(key) = load_key(consumer, state).await? else {
+        return Ok(None);
     };
     let correct = state
         .secrets
@@ -135,8 +164,26 @@ async fn verify_key(
     Ok(correct.then_some(key))
 }
 
+/// The stored key of `consumer` (through the cache); `None` when there is none.
+async fn load_key(consumer: &str, state: &AppState) -> ApiResult<Option<Arc<VerifiedKey>>> {
+    if let Some(key) = state.auth_cache.get(consumer) {
+        return Ok(Some(key));
+    }
+    if state.auth_cache.known_unknown(consumer) {
+        return Ok(None);
+    }
+    let Some(principal) = state.store.principal(consumer).await? else {
+        state.auth_cache.put_unknown(consumer);
+        return Ok(None);
+    };
+    let allow = AllowList::parse(&principal.allowed_cidrs).map_err(ApiError::internal)?;
+    let key = Arc::new(VerifiedKey { principal, allow });
+    state.auth_cache.put(key.clone());
+    Ok(Some(key))
+}
+
 async fn managed_account(
-    headers: &HeaderMap,
+    managed: Option<&str>,
     key: &Principal,
     client_ip: IpAddr,
     state: &AppState,
@@ -148,7 +195,7 @@ async fn managed_account(
         role: key.role,
         client_ip,
     };
-    let Some(raw) = header(headers, "managedaccountid")? else {
+    let Some(raw) = managed else {
         return Ok(acting);
     };
     let target = parse_guid("ManagedAccountId header", raw)?;

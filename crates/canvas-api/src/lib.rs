@@ -4,6 +4,7 @@
 //! Only this crate knows axum.
 
 mod auth;
+mod console;
 mod error;
 mod extract;
 mod rejections;
@@ -70,6 +71,7 @@ impl Application {
             paths.insert(path.to_string(), path.to_string());
         }
         let router = router
+            .merge(console::router())
             .route("/api/openapi.json", get(openapi))
             .route("/healthz", get(routes::ops::healthz))
             .route("/readyz", get(routes::ops::readyz))

@@ -8,6 +8,7 @@ mod accounts;
 mod catalog;
 mod claim;
 mod connect;
+mod console;
 pub mod model;
 mod queue;
 mod run_list;
@@ -17,6 +18,7 @@ mod workflows;
 
 pub use accounts::NewOrganization;
 pub use claim::Claim;
+pub use console::ConsoleSession;
 pub use queue::{Lease, RunEnd};
 pub use run_list::{RunFilter, RunKey, RunSummary};
 pub use schedules::{DueSchedule, FirePlan};

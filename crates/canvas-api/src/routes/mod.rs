@@ -6,8 +6,8 @@ mod applications;
 mod filehub;
 mod meta;
 pub mod ops;
-mod run_list;
-mod runs;
+pub(crate) mod run_list;
+pub(crate) mod runs;
 mod templates;
 mod workflows;
 

@@ -41,7 +41,7 @@ pub async fn list(
 }
 
 /// The filter the query string asks for.
-fn filter(acting: &Acting, params: &Params, now: Timestamp) -> ApiResult<RunFilter> {
+pub(crate) fn filter(acting: &Acting, params: &Params, now: Timestamp) -> ApiResult<RunFilter> {
     let workflow = match params.text("workflowId").filter(|s| !s.trim().is_empty()) {
         Some(raw) => Some(parse_guid("workflowId", raw)?),
         None => None,
@@ -125,7 +125,7 @@ fn window(params: &Params, now: Timestamp) -> ApiResult<(Option<Timestamp>, Opti
 }
 
 /// Where the next page starts: the last row's place, opaque to clients.
-fn cursor(row: &RunSummary) -> String {
+pub(crate) fn cursor(row: &RunSummary) -> String {
     let key = format!("{}|{}", row.run.date_queued.timestamp_micros(), row.run.id);
     URL_SAFE_NO_PAD.encode(key)
 }

@@ -113,7 +113,7 @@ impl<'a> From<&'a RunBlock> for BlockView<'a> {
 }
 
 /// A run of one of the acting account's workflows.
-async fn owned_run(state: &AppState, acting: &Acting, id: Uuid) -> ApiResult<Run> {
+pub(crate) async fn owned_run(state: &AppState, acting: &Acting, id: Uuid) -> ApiResult<Run> {
     let unknown = || ApiError::NotFound(format!("Unknown run {id}"));
     let run = match state.store.run(id).await {
         Err(StoreError::NotFound) => return Err(unknown()),

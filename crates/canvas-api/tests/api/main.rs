@@ -18,6 +18,7 @@ mod apps;
 mod auth;
 mod connections;
 mod connectors;
+mod console;
 mod egress;
 mod errors;
 mod fairness;

@@ -1,0 +1,80 @@
+//! The console: server-rendered pages under `/console/` where partners see
+//! their runs and act on them. A client of the same domain and store code
+//! as the API — a session acts exactly as its API key would — rendered with
+//! maud (escaped by default), with htmx embedded for what only scripts do.
+
+mod pages;
+mod session;
+
+pub use session::ConsoleUser;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+
+const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
+const CSS: &str = include_str!("../../assets/console.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/runs") }))
+        .route(
+            "/console/login",
+            get(session::login_form).post(session::login),
+        )
+        .route("/console/logout", post(session::logout))
+        .route("/console/runs", get(pages::runs))
+        .route("/console/runs/{id}", get(pages::run))
+        .route(
+            "/console/assets/htmx.min.js",
+            get(|| asset(HTMX, "text/javascript")),
+        )
+        .route(
+            "/console/assets/console.css",
+            get(|| asset(CSS.as_bytes(), "text/css")),
+        )
+}
+
+async fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {
+    let cache = "public, max-age=86400";
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, cache),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Every page: the head, the bar (with sign-out when signed in), the body.
+fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Canvas" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/htmx.min.js" defer {}
+            }
+            body {
+                header.bar {
+                    a.brand href="/console/runs" { "Canvas" }
+                    @if let Some(user) = user {
+                        nav { a href="/console/runs" { "Runs" } }
+                        form.signout method="post" action="/console/logout" {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
