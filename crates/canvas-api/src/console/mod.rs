@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/logout", post(session::logout))
         .route("/console/runs", get(pages::runs))
         .route("/console/runs/{id}", get(pages::run))
+        .route("/console/runs/{id}/cancel", post(pages::cancel))
+        .route("/console/runs/{id}/again", post(pages::again))
         .route(
             "/console/assets/htmx.min.js",
             get(|| asset(HTMX, "text/javascript")),

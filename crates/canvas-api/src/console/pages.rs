@@ -4,10 +4,11 @@ use super::{ConsoleUser, layout};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::run_list::{cursor, filter};
-use crate::routes::runs::owned_run;
+use crate::routes::runs::{cancel_run, owned_run};
+use crate::routes::workflows::queue_run;
 use crate::state::AppState;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use canvas_domain::time::{Timestamp, format_rfc3339};
 use canvas_store::model::{Run, RunBlock, RunStatus};
 use canvas_store::{RunFilter, RunSummary};
@@ -200,8 +201,7 @@ pub async fn run(
 }
 
 async fn run_page(state: &AppState, user: &ConsoleUser, id: &str) -> Result<Markup, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("Unknown run {id}")))?;
-    let run = owned_run(state, &user.acting, id).await?;
+    let run = owned_run(state, &user.acting, parse_run_id(id)?).await?;
     let blocks = state.store.run_blocks(run.id).await?;
     let workflow = state
         .store
@@ -220,9 +220,76 @@ async fn run_page(state: &AppState, user: &ConsoleUser, id: &str) -> Result<Mark
             dt { "Blocks" } dd { (run.run_from) "–" (run.run_till) }
             @if let Some(e) = &run.error { dt { "Error" } dd.error { (cut(e, 2000)) } }
         }
+        (actions(user, &run))
         @for b in &blocks { (block(b)) }
     };
     Ok(layout("Run", Some(user), body))
+}
+
+/// Cancel while the run may still stop; run the same blocks again once it ended.
+fn actions(user: &ConsoleUser, run: &Run) -> Markup {
+    let live = matches!(run.status, RunStatus::Queued | RunStatus::Running);
+    let (action, label) = match live {
+        true => ("cancel", "Cancel"),
+        false => ("again", "Run again"),
+    };
+    html! {
+        form.actions method="post" action=(format!("/console/runs/{}/{action}", run.id)) {
+            input type="hidden" name="csrf" value=(user.csrf);
+            button type="submit" { (label) }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return user.expired_form();
+    }
+    let done = match parse_run_id(&id) {
+        Ok(id) => cancel_run(&state, &user.acting, id).await.map(|_| id),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(id) => Redirect::to(&format!("/console/runs/{id}")).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn again(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return user.expired_form();
+    }
+    let queued = async {
+        let run = owned_run(&state, &user.acting, parse_run_id(&id)?).await?;
+        let blocks = (Some(run.run_from), Some(run.run_till));
+        queue_run(&state, &user.acting, run.workflow_id, blocks).await?;
+        Ok::<_, ApiError>(run.workflow_id)
+    };
+    match queued.await {
+        Ok(workflow) => {
+            Redirect::to(&format!("/console/runs?workflowId={workflow}")).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Unknown run {raw}")))
 }
 
 fn block(b: &RunBlock) -> Markup {

@@ -9,7 +9,7 @@ pub mod ops;
 pub(crate) mod run_list;
 pub(crate) mod runs;
 mod templates;
-mod workflows;
+pub(crate) mod workflows;
 
 use crate::auth::Acting;
 use crate::spec::{

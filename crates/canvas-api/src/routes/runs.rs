@@ -242,7 +242,16 @@ pub async fn cancel(
     acting: Acting,
     JsonBody(dto): JsonBody<CancelRunApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let run = owned_run(&state, &acting, dto.run_id).await?;
+    cancel_run(&state, &acting, dto.run_id).await.map(Json)
+}
+
+/// Cancels a run of the acting account (the API's `CancelRun`, the console's button).
+pub(crate) async fn cancel_run(
+    state: &AppState,
+    acting: &Acting,
+    id: Uuid,
+) -> ApiResult<&'static str> {
+    let run = owned_run(state, acting, id).await?;
     if matches!(
         run.status,
         RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
@@ -257,10 +266,10 @@ pub async fn cancel(
         .store
         .request_cancel(run.id, state.clock.now())
         .await?;
-    audit(&state, &acting, "Run.Cancel", Some(run.id.to_string())).await;
-    Ok(Json(if status == RunStatus::Cancelled {
+    audit(state, acting, "Run.Cancel", Some(run.id.to_string())).await;
+    Ok(if status == RunStatus::Cancelled {
         "Run cancelled"
     } else {
         "Run will be cancelled"
-    }))
+    })
 }

@@ -235,10 +235,22 @@ pub async fn run(
     acting: Acting,
     JsonBody(dto): JsonBody<RunMetadataApiDto>,
 ) -> ApiResult<Json<&'static str>> {
-    let w = owned_workflow(&state, &acting, dto.workflow_id).await?;
-    let range =
-        RunRange::new(dto.run_from_block, dto.run_till_block, w.chain.len()).map_err(bad)?;
-    check_stored_input(&state, &w, range.from).await?;
+    let blocks = (dto.run_from_block, dto.run_till_block);
+    queue_run(&state, &acting, dto.workflow_id, blocks).await?;
+    Ok(Json("Workflow will now run"))
+}
+
+/// Queues a manual run of blocks `from..=till` (the API's `RunWorkflow`,
+/// the console's "Run again").
+pub(crate) async fn queue_run(
+    state: &AppState,
+    acting: &Acting,
+    workflow: Uuid,
+    (from, till): (Option<i64>, Option<i64>),
+) -> ApiResult<()> {
+    let w = owned_workflow(state, acting, workflow).await?;
+    let range = RunRange::new(from, till, w.chain.len()).map_err(bad)?;
+    check_stored_input(state, &w, range.from).await?;
     let run = NewRun {
         id: Uuid::new_v4(),
         workflow_id: w.id,
@@ -263,8 +275,8 @@ pub async fn run(
     };
     // One permit: an idle worker wakes (or the next to idle claims at once).
     state.queue_signal.notify_one();
-    audit(&state, &acting, "Workflow.Run", Some(w.id.to_string())).await;
-    Ok(Json("Workflow will now run"))
+    audit(state, acting, "Workflow.Run", Some(w.id.to_string())).await;
+    Ok(())
 }
 
 pub async fn schedule(

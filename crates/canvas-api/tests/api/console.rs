@@ -170,7 +170,48 @@ async fn another_organizations_session_sees_nothing_of_this_one(backend: Backend
     );
 }
 
+/// The run page's buttons: Cancel while the run may still stop, then Run
+/// again; each needs the session's CSRF token.
+async fn a_queued_run_is_cancelled_and_run_again_from_its_page(backend: Backend) {
+    let options = crate::helpers::Options {
+        hold_engine: true,
+        ..crate::helpers::Options::default()
+    };
+    let app = crate::helpers::spawn_app_opts(backend, options).await;
+    let chain = json!([{"blockName": "Wait", "script": "return [];", "variables": {}}]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let r = app
+        .post("/api/RunWorkflow", &json!({"workflowId": workflow}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let workflow_id: uuid::Uuid = workflow.parse().unwrap();
+    let run = app.store.runs(workflow_id, 0, 1).await.unwrap()[0].id;
+    let (cookie, _) = sign_in(&app, &app.keys).await;
+    let (_, html) = page(&app, &cookie, &format!("/console/runs/{run}")).await;
+    let token = csrf(&html);
+    let press = |action: &str, csrf: &str| {
+        browser()
+            .post(app.url(&format!("/console/runs/{run}/{action}")))
+            .header("cookie", cookie.clone())
+            .form(&[("csrf", csrf.to_string())])
+            .send()
+    };
+
+    assert!(html.contains(">Cancel<"), "{html}");
+    assert_eq!(press("cancel", "forged").await.unwrap().status(), 403);
+    assert_eq!(app.store.run(run).await.unwrap().status.name(), "Queued");
+    assert_eq!(press("cancel", &token).await.unwrap().status(), 303);
+    assert_eq!(app.store.run(run).await.unwrap().status.name(), "Cancelled");
+    let (_, html) = page(&app, &cookie, &format!("/console/runs/{run}")).await;
+    assert!(html.contains(">Run again<"), "{html}");
+    assert_eq!(press("again", &token).await.unwrap().status(), 303);
+    let runs = app.store.runs(workflow_id, 0, 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "one more run");
+    assert_eq!(runs[0].status.name(), "Queued");
+}
+
 both_backends!(
+    a_queued_run_is_cancelled_and_run_again_from_its_page,
     a_key_pair_signs_in_to_a_session_that_lists_the_accounts_runs,
     signing_out_needs_the_sessions_csrf_token_and_ends_the_session,
     a_wrong_key_is_refused_and_counts_toward_the_failed_sign_in_limit,
