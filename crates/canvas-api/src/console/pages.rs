@@ -246,44 +246,58 @@ pub struct ActionForm {
     csrf: String,
 }
 
+/// What a run's button asks: cancel it, or run its blocks again.
+enum Action {
+    Cancel,
+    Again,
+}
+
 pub async fn cancel(
-    State(state): State<AppState>,
+    state: State<AppState>,
     user: ConsoleUser,
-    Path(id): Path<String>,
-    Form(form): Form<ActionForm>,
+    id: Path<String>,
+    form: Form<ActionForm>,
 ) -> Response {
-    if !user.csrf_matches(&form.csrf) {
-        return user.expired_form();
-    }
-    let done = match parse_run_id(&id) {
-        Ok(id) => cancel_run(&state, &user.acting, id).await.map(|_| id),
-        Err(e) => Err(e),
-    };
-    match done {
-        Ok(id) => Redirect::to(&format!("/console/runs/{id}")).into_response(),
-        Err(e) => e.into_response(),
-    }
+    act(state, user, id, form, Action::Cancel).await
 }
 
 pub async fn again(
+    state: State<AppState>,
+    user: ConsoleUser,
+    id: Path<String>,
+    form: Form<ActionForm>,
+) -> Response {
+    act(state, user, id, form, Action::Again).await
+}
+
+/// A button's form, checked (CSRF, the run is the account's), then done;
+/// the answer is a redirect to where the outcome shows.
+async fn act(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
+    action: Action,
 ) -> Response {
     if !user.csrf_matches(&form.csrf) {
         return user.expired_form();
     }
-    let queued = async {
+    let done = async {
         let run = owned_run(&state, &user.acting, parse_run_id(&id)?).await?;
-        let blocks = (Some(run.run_from), Some(run.run_till));
-        queue_run(&state, &user.acting, run.workflow_id, blocks).await?;
-        Ok::<_, ApiError>(run.workflow_id)
+        Ok::<_, ApiError>(match action {
+            Action::Cancel => {
+                cancel_run(&state, &user.acting, run.id).await?;
+                format!("/console/runs/{}", run.id)
+            }
+            Action::Again => {
+                let blocks = (Some(run.run_from), Some(run.run_till));
+                queue_run(&state, &user.acting, run.workflow_id, blocks).await?;
+                format!("/console/runs?workflowId={}", run.workflow_id)
+            }
+        })
     };
-    match queued.await {
-        Ok(workflow) => {
-            Redirect::to(&format!("/console/runs?workflowId={workflow}")).into_response()
-        }
+    match done.await {
+        Ok(to) => Redirect::to(&to).into_response(),
         Err(e) => e.into_response(),
     }
 }
