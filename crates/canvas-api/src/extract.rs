@@ -11,6 +11,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use uuid::Uuid;
 
 /// A JSON request body parsed into the DTO `T`.
@@ -151,12 +152,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         {
             return Err(nul_refused(name));
         }
-        Ok(Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
-        ))
+        // A repeated name (`status=Failed&status=Cancelled`, as a form's
+        // checkboxes send it) is one comma-separated value, never the last only.
+        let mut params: HashMap<String, String> = HashMap::new();
+        for (k, v) in pairs {
+            match params.entry(k.to_ascii_lowercase()) {
+                Entry::Occupied(mut e) => {
+                    e.get_mut().push(',');
+                    e.get_mut().push_str(&v);
+                }
+                Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        Ok(Self(params))
     }
 }
 

@@ -177,18 +177,11 @@ impl RunExecution<'_> {
                 }
             }
         }
-        let recorded = match recorded {
-            Some(r) => r,
-            None => self.record_failed_end(end, failure).await,
-        };
-        self.report_end(end, recorded).await;
-    }
-
-    async fn record_failed_end(
-        &self,
-        end: &RunEnd<'_>,
-        failure: Option<StoreError>,
-    ) -> Result<bool, StoreError> {
+        if let Some(recorded) = recorded {
+            return self.report_end(end, recorded).await;
+        }
+        // The end as it was could not be written: the run ends Failed,
+        // saying why, and is reported (and notified) as what was written.
         let why = format!(
             "the run's end ({}) could not be recorded: {}",
             end.status.name(),
@@ -199,7 +192,8 @@ impl RunExecution<'_> {
             error: Some(&why),
             ..*end
         };
-        self.engine.store.finish_run(&self.run.lease, &failed).await
+        let recorded = self.engine.store.finish_run(&self.run.lease, &failed).await;
+        self.report_end(&failed, recorded).await;
     }
 
     async fn report_end(&self, end: &RunEnd<'_>, recorded: Result<bool, StoreError>) {

@@ -10,7 +10,7 @@ pub use session::ConsoleUser;
 
 use crate::state::AppState;
 use axum::Router;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
@@ -38,6 +38,26 @@ pub fn router() -> Router<AppState> {
             "/console/assets/console.css",
             get(|| asset(CSS.as_bytes(), "text/css")),
         )
+        .layer(axum::middleware::map_response(guarded))
+}
+
+/// Pages are never cached, framed or referred to elsewhere; assets keep
+/// their own caching.
+async fn guarded(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {

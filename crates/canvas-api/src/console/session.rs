@@ -37,9 +37,15 @@ impl FromRequestParts<AppState> for ConsoleUser {
             .map_err(|e| ApiError::from(e).into_response())?
             .ok_or_else(to_login)?;
         let ip = client_ip(parts, &state.config.trusted_proxies).map_err(|e| e.into_response())?;
-        let acting = session_acting(&session.consumer, None, ip, state)
-            .await
-            .map_err(|e| e.into_response())?;
+        let acting = match session_acting(&session.consumer, None, ip, state).await {
+            Ok(acting) => acting,
+            // The key was revoked: the session ends with it.
+            Err(ApiError::Unauthorized(_)) => {
+                let _ = state.store.delete_console_session(&token_hash).await;
+                return Err(signed_out());
+            }
+            Err(e) => return Err(e.into_response()),
+        };
         Ok(Self {
             acting,
             csrf: session.csrf,
@@ -58,6 +64,26 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// Whether the browser says the request came from another site
+/// (`Sec-Fetch-Site`), or its `Origin` is not this host.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+            origin_host != host
+        }
+        _ => false,
+    }
 }
 
 pub async fn login_form() -> Markup {
@@ -95,6 +121,11 @@ pub async fn login(
         Ok(ip) => ip,
         Err(e) => return e.into_response(),
     };
+    if cross_site(&parts.headers) {
+        // Another site's form would sign the browser in to its own key.
+        let refusal = "A sign-in must come from this page.";
+        return (StatusCode::FORBIDDEN, login_page(Some(refusal))).into_response();
+    }
     let consumer = form.consumer.trim();
     if let Err(e) = sign_in(consumer, form.secret.trim(), ip, &state).await {
         return refused(e);
@@ -161,11 +192,17 @@ pub async fn logout(
     if let Err(e) = state.store.delete_console_session(&user.token_hash).await {
         return ApiError::from(e).into_response();
     }
+    signed_out()
+}
+
+/// The cookie cleared, and the way to sign in again.
+fn signed_out() -> Response {
     let clear = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+    let to_login = Redirect::to("/console/login");
     (
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, clear)],
-        Redirect::to("/console/login"),
+        to_login,
     )
         .into_response()
 }

@@ -76,6 +76,14 @@ async fn a_key_pair_signs_in_to_a_session_that_lists_the_accounts_runs(backend: 
         assert!(set.contains(attribute), "{set}");
     }
     let (status, html) = page(&app, &cookie, "/console/runs?status=Failed").await;
+    let headers = browser()
+        .get(app.url("/console/runs"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(headers.headers()["x-frame-options"], "DENY");
+    assert_eq!(headers.headers()["cache-control"], "no-store");
 
     assert_eq!(status, 200, "{html}");
     assert!(
@@ -129,6 +137,17 @@ async fn signing_out_needs_the_sessions_csrf_token_and_ends_the_session(backend:
         303,
         "the session is gone"
     );
+    let (again, _) = sign_in(&app, &app.keys).await;
+    let revoked = app
+        .store
+        .revoke_key(&app.keys.consumer, canvas_domain::time::now())
+        .await;
+    assert!(revoked.is_ok(), "{revoked:?}");
+    assert_eq!(
+        page(&app, &again, "/console/runs").await.0,
+        303,
+        "a revoked key's session ends"
+    );
 }
 
 async fn a_wrong_key_is_refused_and_counts_toward_the_failed_sign_in_limit(backend: Backend) {
@@ -149,6 +168,19 @@ async fn a_wrong_key_is_refused_and_counts_toward_the_failed_sign_in_limit(backe
         assert!(html.contains("role=\"alert\""), "{html}");
     }
     assert_eq!(statuses, [401, 401, 429]);
+
+    let elsewhere = browser()
+        .post(app.url("/console/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("consumer", "x"), ("secret", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        403,
+        "another site's form signs no one in"
+    );
 }
 
 /// Another organization's session sees none of this one's runs, and none by id.

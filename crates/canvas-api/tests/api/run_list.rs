@@ -68,6 +68,12 @@ async fn the_runs_list_pages_newest_first_and_says_how_far_each_run_got(backend:
 
     let failed = list(&app, "status=failed,cancelled").await;
     assert_eq!(ids(&failed).len(), 2);
+    let repeated = list(&app, "status=Failed&status=Succeeded").await;
+    assert_eq!(
+        ids(&repeated).len(),
+        5,
+        "a repeated name is every value, as checkboxes send it"
+    );
     let row = &failed["runs"][0];
     assert_eq!(row["workflowId"], json!(bad));
     assert_eq!(
