@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/runs/{id}", get(pages::run))
         .route("/console/runs/{id}/cancel", post(pages::cancel))
         .route("/console/runs/{id}/again", post(pages::again))
+        .route("/console/runs/{id}/from/{block}", post(pages::from_block))
         .route(
             "/console/assets/htmx.min.js",
             get(|| asset(HTMX, "text/javascript")),

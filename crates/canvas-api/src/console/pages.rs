@@ -221,7 +221,7 @@ async fn run_page(state: &AppState, user: &ConsoleUser, id: &str) -> Result<Mark
             @if let Some(e) = &run.error { dt { "Error" } dd.error { (cut(e, 2000)) } }
         }
         (actions(user, &run))
-        @for b in &blocks { (block(b)) }
+        @for b in &blocks { (block(b, user, &run)) }
     };
     Ok(layout("Run", Some(user), body))
 }
@@ -250,6 +250,9 @@ pub struct ActionForm {
 enum Action {
     Cancel,
     Again,
+    /// Run the run's blocks again from this one (its input is the stored
+    /// output of the block before).
+    From(i64),
 }
 
 pub async fn cancel(
@@ -268,6 +271,15 @@ pub async fn again(
     form: Form<ActionForm>,
 ) -> Response {
     act(state, user, id, form, Action::Again).await
+}
+
+pub async fn from_block(
+    state: State<AppState>,
+    user: ConsoleUser,
+    Path((id, block)): Path<(String, i64)>,
+    form: Form<ActionForm>,
+) -> Response {
+    act(state, user, Path(id), form, Action::From(block)).await
 }
 
 /// A button's form, checked (CSRF, the run is the account's), then done;
@@ -289,8 +301,12 @@ async fn act(
                 cancel_run(&state, &user.acting, run.id).await?;
                 format!("/console/runs/{}", run.id)
             }
-            Action::Again => {
-                let blocks = (Some(run.run_from), Some(run.run_till));
+            Action::Again | Action::From(_) => {
+                let from = match action {
+                    Action::From(block) => block,
+                    _ => run.run_from,
+                };
+                let blocks = (Some(from), Some(run.run_till));
                 queue_run(&state, &user.acting, run.workflow_id, blocks).await?;
                 format!("/console/runs?workflowId={}", run.workflow_id)
             }
@@ -306,7 +322,9 @@ fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Unknown run {raw}")))
 }
 
-fn block(b: &RunBlock) -> Markup {
+fn block(b: &RunBlock, user: &ConsoleUser, run: &Run) -> Markup {
+    let ended = !matches!(run.status, RunStatus::Queued | RunStatus::Running);
+    let from = format!("/console/runs/{}/from/{}", run.id, b.number);
     let tail = b.log.len().saturating_sub(LOG_LINES);
     let took = b
         .date_started
@@ -320,6 +338,12 @@ fn block(b: &RunBlock) -> Markup {
             @if !b.log.is_empty() {
                 @if tail > 0 { p.note { "The last " (LOG_LINES) " of " (b.log.len()) " log lines:" } }
                 pre.log { @for line in &b.log[tail..] { (cut(line, LINE_CHARS)) "\n" } }
+            }
+            @if ended {
+                form.actions method="post" action=(from) {
+                    input type="hidden" name="csrf" value=(user.csrf);
+                    button type="submit" { "Run from this block" }
+                }
             }
         }
     }

@@ -242,7 +242,40 @@ async fn a_queued_run_is_cancelled_and_run_again_from_its_page(backend: Backend)
     assert_eq!(runs[0].status.name(), "Queued");
 }
 
+/// "Run from this block": the run's blocks again from the chosen one, fed
+/// by the stored output of the block before; a block the workflow does not
+/// have is refused in the API's words.
+async fn a_run_is_run_again_from_a_chosen_block(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        {"blockName": "Make", "script": "return [{n: 1}];", "variables": {}},
+        {"blockName": "Double", "script": "return input.map(r => ({n: r.n * 2}));", "variables": {}}]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let ended = run_to_end(&app, json!({"workflowId": workflow})).await;
+    let run = ended["id"].as_str().unwrap().to_string();
+    let (cookie, _) = sign_in(&app, &app.keys).await;
+    let (_, html) = page(&app, &cookie, &format!("/console/runs/{run}")).await;
+    assert_eq!(html.matches(">Run from this block<").count(), 2, "{html}");
+    let press = |block: i64| {
+        browser()
+            .post(app.url(&format!("/console/runs/{run}/from/{block}")))
+            .header("cookie", cookie.clone())
+            .form(&[("csrf", csrf(&html))])
+            .send()
+    };
+
+    assert_eq!(press(9).await.unwrap().status(), 400);
+    assert_eq!(press(2).await.unwrap().status(), 303);
+
+    let workflow_id: uuid::Uuid = workflow.parse().unwrap();
+    let newest = app.store.runs(workflow_id, 0, 1).await.unwrap()[0].clone();
+    assert_eq!((newest.run_from, newest.run_till), (2, 2));
+    let second = crate::runs::wait_for_end(&app, &newest.id.to_string()).await;
+    assert_eq!(second["status"], "Succeeded", "{second}");
+}
+
 both_backends!(
+    a_run_is_run_again_from_a_chosen_block,
     a_queued_run_is_cancelled_and_run_again_from_its_page,
     a_key_pair_signs_in_to_a_session_that_lists_the_accounts_runs,
     signing_out_needs_the_sessions_csrf_token_and_ends_the_session,
