@@ -248,16 +248,17 @@ pub struct RunBlock {
 }
 
 impl RunStatus {
+    /// Every status, in a run's order of life.
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.name() == s)
+        Self::ALL.into_iter().find(|v| v.name() == s)
     }
 }
 

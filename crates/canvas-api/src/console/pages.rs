@@ -68,19 +68,12 @@ fn filters(params: &Params) -> Markup {
         .text("status")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let statuses = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-    ];
     let window = params.text("window").unwrap_or_default();
     let trigger = params.text("trigger").unwrap_or_default();
     html! {
         form.filters method="get" action="/console/runs" {
             fieldset { legend { "Status" }
-                @for s in statuses {
+                @for s in RunStatus::ALL {
                     label { input type="checkbox" name="status" value=(s.name())
                         checked[chosen.split(',').any(|c| c.trim() == s.name().to_ascii_lowercase())]; (s.name()) }
                 }

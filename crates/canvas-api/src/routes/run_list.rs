@@ -69,14 +69,8 @@ fn statuses(raw: Option<&str>) -> ApiResult<Vec<RunStatus>> {
     names
         .filter(|s| !s.is_empty())
         .map(|name| {
-            let all = [
-                RunStatus::Queued,
-                RunStatus::Running,
-                RunStatus::Succeeded,
-                RunStatus::Failed,
-                RunStatus::Cancelled,
-            ];
-            all.into_iter()
+            RunStatus::ALL
+                .into_iter()
                 .find(|s| s.name().eq_ignore_ascii_case(name))
                 .ok_or_else(|| {
                     bad(format!(

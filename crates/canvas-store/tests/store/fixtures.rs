@@ -142,16 +142,7 @@ impl TestStore {
 
     /// Queues a run of `workflow`.
     pub async fn queue(&self, workflow: &Workflow) -> Uuid {
-        let run = NewRun {
-            id: Uuid::new_v4(),
-            workflow_id: workflow.id,
-            trigger: RunTrigger::Manual,
-            run_from: 1,
-            run_till: 1,
-            date_queued: now(),
-        };
-        self.store.enqueue_run(&run, 100).await.unwrap();
-        run.id
+        self.queue_at(workflow).await.0
     }
 }
 

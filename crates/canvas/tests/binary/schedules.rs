@@ -108,13 +108,18 @@ async fn two_servers_on_one_postgresql_fire_each_schedule_once_per_second() {
         scheduled_at.push(Utc::now());
     }
     tokio::time::sleep(Duration::from_secs(20)).await;
+    // ... and up to when its own schedule was turned off (turning 200 off
+    // takes seconds too).
+    let mut stopped_at = Vec::new();
     for w in &workflows {
+        let before = Utc::now();
         api_b.schedule(w, false, EVERY_SECOND).await;
+        stopped_at.push(before);
     }
-    let stopped = Utc::now();
 
     let mut total = 0;
-    for (w, started) in workflows.iter().zip(&scheduled_at) {
+    let spans = scheduled_at.iter().zip(&stopped_at);
+    for (w, (started, stopped)) in workflows.iter().zip(spans) {
         let fires = api_a.fires(w).await;
         let times: Vec<_> = fires.iter().map(|(f, _)| *f).collect();
         for pair in times.windows(2) {
@@ -124,7 +129,7 @@ async fn two_servers_on_one_postgresql_fire_each_schedule_once_per_second() {
                 "{w}: a gap or a double: {times:?}"
             );
         }
-        let span = (stopped - *started).num_seconds();
+        let span = (*stopped - *started).num_seconds();
         assert!(
             times.len() as i64 >= span - 3,
             "{w}: {} fires in {span} s",
