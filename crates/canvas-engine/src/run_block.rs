@@ -47,20 +47,18 @@ impl RunExecution<'_> {
         let started = std::time::Instant::now();
         let outcome = match job.block.script.as_deref().or_else(|| catalog_script(job)) {
             Some(source) => {
-                self.run_script(source, job, attempt, (&mut reader, &mut writer))
+                let io = (&mut reader, &mut writer);
+                self.run_script(source, job, attempt, io, &mut record.log)
                     .await
             }
-            None => {
-                self.run_native(job, attempt, (&mut reader, &mut writer))
-                    .await
-            }
+            None => self
+                .run_native(job, attempt, (&mut reader, &mut writer))
+                .await
+                .map(|log| record.log.extend(log)),
         };
         record.records_in = reader.records_read() as i64;
         let result = match outcome {
-            Ok(log) => {
-                record.log.extend(log);
-                writer.finish().await.map_err(BlockError::from)
-            }
+            Ok(()) => writer.finish().await.map_err(BlockError::from),
             Err(e) => {
                 writer.abort().await;
                 Err(e)
@@ -75,8 +73,9 @@ impl RunExecution<'_> {
         source: &str,
         job: &BlockJob<'_>,
         attempt: u32,
-        (reader, writer): (&mut RecordReader, &mut RecordWriter),
-    ) -> Result<Vec<String>, BlockError> {
+        io: (&mut RecordReader, &mut RecordWriter),
+        log: &mut Vec<String>,
+    ) -> Result<(), BlockError> {
         let apps = self.engine.script_apps(job.workflow, job.cancel.clone());
         let run = ScriptRun {
             source: source.to_string(),
@@ -86,7 +85,7 @@ impl RunExecution<'_> {
             apps: &apps,
             cancel: &job.cancel,
         };
-        self.engine.sandboxes.run(run, reader, writer).await
+        self.engine.sandboxes.run(run, io, log).await
     }
 
     async fn run_native(

@@ -13,6 +13,9 @@ pub struct ConsoleSession {
     pub csrf: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The account the session acts for (the API's `ManagedAccountId`),
+    /// as the user chose it; checked on every page like the header is.
+    pub managed_account: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -21,6 +24,7 @@ struct SessionRow {
     csrf: String,
     created_at: Timestamp,
     expires_at: Timestamp,
+    managed_account: Option<String>,
 }
 
 impl Store {
@@ -45,7 +49,7 @@ impl Store {
         token_hash: &[u8],
         now: Timestamp,
     ) -> Result<Option<ConsoleSession>> {
-        let sql = "SELECT consumer, csrf, created_at, expires_at FROM console_sessions \
+        let sql = "SELECT consumer, csrf, created_at, expires_at, managed_account FROM console_sessions \
                    WHERE token_hash = $1 AND expires_at > $2";
         let row: Option<SessionRow> = with_db!(self, p => sqlx::query_as(sql)
             .bind(token_hash).bind(now).fetch_optional(p).await?);
@@ -54,7 +58,19 @@ impl Store {
             csrf: r.csrf,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            managed_account: r.managed_account,
         }))
+    }
+
+    /// The account a session acts for from now on; `None` for its key's own.
+    pub async fn set_console_account(
+        &self,
+        token_hash: &[u8],
+        account: Option<&str>,
+    ) -> Result<()> {
+        let sql = "UPDATE console_sessions SET managed_account = $2 WHERE token_hash = $1";
+        with_db!(self, p => sqlx::query(sql).bind(token_hash).bind(account).execute(p).await?.rows_affected());
+        Ok(())
     }
 
     /// Signs a session out; a token already gone changes nothing.

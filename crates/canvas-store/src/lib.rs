@@ -20,7 +20,7 @@ pub use accounts::NewOrganization;
 pub use claim::Claim;
 pub use console::ConsoleSession;
 pub use queue::{Lease, RunEnd};
-pub use run_list::{RunFilter, RunKey, RunSummary};
+pub use run_list::{RunFilter, RunKey, RunSummary, WorkflowHealth};
 pub use schedules::{DueSchedule, FirePlan};
 pub use tx::StoreTx;
 pub use workflows::{Enqueued, ScheduleUpdate};

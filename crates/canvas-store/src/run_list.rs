@@ -5,7 +5,7 @@
 
 use crate::model::{Run, RunStatus, RunTrigger};
 use crate::queue::RunRow;
-use crate::{Result, Store, with_db};
+use crate::{Result, Store, StoreError, with_db};
 use canvas_domain::time::Timestamp;
 use uuid::Uuid;
 
@@ -123,6 +123,44 @@ impl Store {
             q.bind(f.limit).fetch_all(p).await?
         });
         rows.into_iter().map(summary).collect()
+    }
+}
+
+/// How a workflow has been doing: its last runs' statuses, newest first,
+/// and how many of its runs failed since an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowHealth {
+    pub recent: Vec<RunStatus>,
+    pub failed_since: i64,
+}
+
+impl Store {
+    /// `workflow`'s last `last` runs' statuses and its failures queued at or
+    /// after `since` (indexes `runs_workflow`, `runs_by_workflow_status`).
+    pub async fn workflow_health(
+        &self,
+        workflow: Uuid,
+        last: i64,
+        since: Timestamp,
+    ) -> Result<WorkflowHealth> {
+        let recent_sql = "SELECT status FROM runs WHERE workflow_id = $1 \
+                          ORDER BY date_queued DESC LIMIT $2";
+        let failed_sql = "SELECT COUNT(*) FROM runs WHERE workflow_id = $1 \
+                          AND status = 'Failed' AND date_queued >= $2";
+        let (names, failed_since): (Vec<String>, i64) = with_db!(self, p => (
+            sqlx::query_scalar(recent_sql).bind(workflow).bind(last).fetch_all(p).await?,
+            sqlx::query_scalar(failed_sql).bind(workflow).bind(since).fetch_one(p).await?,
+        ));
+        let recent = names
+            .iter()
+            .map(|n| {
+                RunStatus::parse(n).ok_or_else(|| StoreError::Corrupt(format!("run status '{n}'")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(WorkflowHealth {
+            recent,
+            failed_since,
+        })
     }
 }
 

@@ -1,5 +1,8 @@
-//! The Runs page (the account's runs, filtered, keyset-paged) and a run's page.
+//! The Runs page (the account's runs, filtered, keyset-paged) and a run's
+//! buttons (cancel, run again, run from a block).
 
+use super::parts::{cut, display_name, status, when};
+use super::run::parse_run_id;
 use super::{ConsoleUser, layout};
 use crate::error::ApiError;
 use crate::extract::Params;
@@ -9,22 +12,17 @@ use crate::routes::workflows::queue_run;
 use crate::state::AppState;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use canvas_domain::time::{Timestamp, format_rfc3339};
-use canvas_store::model::{Run, RunBlock, RunStatus};
+use canvas_domain::time::Timestamp;
+use canvas_store::model::RunStatus;
 use canvas_store::{RunFilter, RunSummary};
 use maud::{Markup, html};
-use uuid::Uuid;
 
 const PAGE: i64 = 50;
-/// Lines of a block's log a run page shows (the tail).
-const LOG_LINES: usize = 50;
-/// Characters of one shown log line or error.
-const LINE_CHARS: usize = 400;
 
 pub async fn runs(State(state): State<AppState>, user: ConsoleUser, params: Params) -> Response {
     match runs_page(&state, &user, &params).await {
         Ok(page) => page.into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => super::problem(&user, e),
     }
 }
 
@@ -35,6 +33,14 @@ async fn runs_page(
 ) -> Result<Markup, ApiError> {
     let now = state.clock.now();
     let asked = filter(&user.acting, params, now)?;
+    let workflows: Vec<(String, String)> = state
+        .store
+        .workflows(user.acting.account_id)
+        .await?
+        .into_iter()
+        .take(500)
+        .map(|w| (w.id.to_string(), w.name))
+        .collect();
     let limit = asked.limit.min(PAGE);
     let mut rows = state
         .store
@@ -51,19 +57,25 @@ async fn runs_page(
         .map(|c| older_link(params, &c));
     let body = html! {
         h1 { "Runs" }
-        (filters(params))
+        (filters(params, &workflows))
         @if rows.is_empty() { p.empty { "No run matches." } } @else {
-            table.runs {
-                thead { tr { th { "Status" } th { "Workflow" } th { "Trigger" } th { "Queued" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
+            div.scroll { table.runs {
+                thead { tr { th { "Status" } th { "Workflow" } th { "Trigger" } th { "Queued" } th { "Started" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
                 tbody { @for row in &rows { (run_row(row, now)) } }
-            }
+            } }
         }
         @if let Some(href) = older { p { a.older href=(href) { "Older runs →" } } }
     };
     Ok(layout("Runs", Some(user), body))
 }
 
-fn filters(params: &Params) -> Markup {
+/// The filter form, filled in from the URL (so a link reproduces the view).
+fn filters(params: &Params, workflows: &[(String, String)]) -> Markup {
+    let workflow = params.text("workflowId").unwrap_or_default();
+    let (since, until) = (
+        params.text("since").unwrap_or_default(),
+        params.text("until").unwrap_or_default(),
+    );
     let chosen = params
         .text("status")
         .unwrap_or_default()
@@ -87,6 +99,12 @@ fn filters(params: &Params) -> Markup {
                 option value="" selected[window.is_empty()] { "All time" }
                 @for w in ["1h", "24h", "7d"] { option value=(w) selected[window == w] { (w) } }
             } }
+            label { "Workflow " select name="workflowId" {
+                option value="" selected[workflow.is_empty()] { "Any" }
+                @for (id, name) in workflows { option value=(id) selected[workflow == id] { (name) } }
+            } }
+            label { "Since " input name="since" value=(since) placeholder="2026-12-01T08:00:00Z" size="20"; }
+            label { "Until " input name="until" value=(until) placeholder="2026-12-02T08:00:00Z" size="20"; }
             button type="submit" { "Filter" }
         }
     }
@@ -120,116 +138,15 @@ fn run_row(row: &RunSummary, now: Timestamp) -> Markup {
         .map(|l| cut(l, 160));
     html! {
         tr {
-            td { (status(r)) }
-            td { a href=(format!("/console/runs/{}", r.id)) { (display_name(&row.workflow_name)) } }
+            td { a.run href=(format!("/console/runs/{}", r.id)) { (status(r)) } }
+            td { a href=(format!("/console/workflows/{}", r.workflow_id)) { (display_name(&row.workflow_name)) } }
             td { (r.trigger.name()) }
             td { (when(&r.date_queued, now)) }
+            td { @if let Some(t) = &r.date_started { (when(t, now)) } }
             td.num { (r.attempt) }
             td.num { (row.blocks_done) "/" (total)
                 @if let Some(block) = &row.failed_block { " · " span.failed-block { (block) } } }
             td.error { @if let Some(e) = error { (e) } }
-        }
-    }
-}
-
-fn display_name(name: &str) -> &str {
-    if name.is_empty() {
-        "(deleted workflow)"
-    } else {
-        name
-    }
-}
-
-/// Status as a word and a mark, never colour alone; with how long it took.
-fn status(r: &Run) -> Markup {
-    let (mark, class) = match r.status {
-        RunStatus::Queued => ("◌", "queued"),
-        RunStatus::Running => ("▶", "running"),
-        RunStatus::Succeeded => ("✓", "succeeded"),
-        RunStatus::Failed => ("✗", "failed"),
-        RunStatus::Cancelled => ("■", "cancelled"),
-    };
-    let took = r
-        .date_started
-        .zip(r.date_finished)
-        .map(|(a, b)| seconds(b - a));
-    html! {
-        span class=(format!("status {class}")) { (mark) " " (r.status.name())
-            @if let Some(took) = took { " after " (took) } }
-    }
-}
-
-fn seconds(d: chrono::Duration) -> String {
-    format!("{:.1} s", d.num_milliseconds() as f64 / 1000.0)
-}
-
-/// "3 min ago", the exact instant in the tooltip.
-fn when(t: &Timestamp, now: Timestamp) -> Markup {
-    let ago = (now - *t).num_seconds().max(0);
-    let text = match ago {
-        0..60 => format!("{ago} s ago"),
-        60..3600 => format!("{} min ago", ago / 60),
-        3600..86400 => format!("{} h ago", ago / 3600),
-        _ => format!("{} d ago", ago / 86400),
-    };
-    html! { time datetime=(format_rfc3339(t)) title=(format_rfc3339(t)) { (text) } }
-}
-
-fn cut(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
-}
-
-pub async fn run(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Path(id): Path<String>,
-) -> Response {
-    match run_page(&state, &user, &id).await {
-        Ok(page) => page.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run_page(state: &AppState, user: &ConsoleUser, id: &str) -> Result<Markup, ApiError> {
-    let run = owned_run(state, &user.acting, parse_run_id(id)?).await?;
-    let blocks = state.store.run_blocks(run.id).await?;
-    let workflow = state
-        .store
-        .workflow(run.workflow_id)
-        .await
-        .map(|w| w.name)
-        .unwrap_or_default();
-    let now = state.clock.now();
-    let body = html! {
-        h1 { (display_name(&workflow)) }
-        dl.run {
-            dt { "Status" } dd { (status(&run)) }
-            dt { "Trigger" } dd { (run.trigger.name()) }
-            dt { "Queued" } dd { (when(&run.date_queued, now)) }
-            dt { "Attempt" } dd { (run.attempt) }
-            dt { "Blocks" } dd { (run.run_from) "–" (run.run_till) }
-            @if let Some(e) = &run.error { dt { "Error" } dd.error { (cut(e, 2000)) } }
-        }
-        (actions(user, &run))
-        @for b in &blocks { (block(b, user, &run)) }
-    };
-    Ok(layout("Run", Some(user), body))
-}
-
-/// Cancel while the run may still stop; run the same blocks again once it ended.
-fn actions(user: &ConsoleUser, run: &Run) -> Markup {
-    let live = matches!(run.status, RunStatus::Queued | RunStatus::Running);
-    let (action, label) = match live {
-        true => ("cancel", "Cancel"),
-        false => ("again", "Run again"),
-    };
-    html! {
-        form.actions method="post" action=(format!("/console/runs/{}/{action}", run.id)) {
-            input type="hidden" name="csrf" value=(user.csrf);
-            button type="submit" { (label) }
         }
     }
 }
@@ -307,37 +224,6 @@ async fn act(
     };
     match done.await {
         Ok(to) => Redirect::to(&to).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Unknown run {raw}")))
-}
-
-fn block(b: &RunBlock, user: &ConsoleUser, run: &Run) -> Markup {
-    let ended = !matches!(run.status, RunStatus::Queued | RunStatus::Running);
-    let from = format!("/console/runs/{}/from/{}", run.id, b.number);
-    let tail = b.log.len().saturating_sub(LOG_LINES);
-    let took = b
-        .date_started
-        .zip(b.date_finished)
-        .map(|(a, z)| seconds(z - a));
-    html! {
-        section.block {
-            h2 { (b.number) ". " (b.block_name) " " span class=(format!("status {}", b.status.name().to_ascii_lowercase())) { (b.status.name()) } }
-            p { "Records in " (b.records_in) ", out " (b.records_out) @if let Some(t) = took { " · " (t) } }
-            @if let Some(e) = &b.error { p.error { (cut(e, 2000)) } }
-            @if !b.log.is_empty() {
-                @if tail > 0 { p.note { "The last " (LOG_LINES) " of " (b.log.len()) " log lines:" } }
-                pre.log { @for line in &b.log[tail..] { (cut(line, LINE_CHARS)) "\n" } }
-            }
-            @if ended {
-                form.actions method="post" action=(from) {
-                    input type="hidden" name="csrf" value=(user.csrf);
-                    button type="submit" { "Run from this block" }
-                }
-            }
-        }
+        Err(e) => super::problem(&user, e),
     }
 }

@@ -20,7 +20,11 @@ const SESSION_HOURS: i64 = 12;
 pub struct ConsoleUser {
     pub acting: Acting,
     pub csrf: String,
-    token_hash: Vec<u8>,
+    /// The key's Consumer (never its secret).
+    pub(super) consumer: String,
+    pub(super) token_hash: Vec<u8>,
+    /// The account the session acts for, when the user chose another than the key's.
+    pub(super) acting_for: Option<String>,
 }
 
 impl FromRequestParts<AppState> for ConsoleUser {
@@ -37,8 +41,17 @@ impl FromRequestParts<AppState> for ConsoleUser {
             .map_err(|e| ApiError::from(e).into_response())?
             .ok_or_else(to_login)?;
         let ip = client_ip(parts, &state.config.trusted_proxies).map_err(|e| e.into_response())?;
-        let acting = match session_acting(&session.consumer, None, ip, state).await {
+        let managed = session.managed_account.as_deref();
+        let acting = match session_acting(&session.consumer, managed, ip, state).await {
             Ok(acting) => acting,
+            // The chosen account is no longer one the key may act for: back to its own.
+            Err(ApiError::Forbidden(_) | ApiError::BadRequest(_)) if managed.is_some() => {
+                let reset = state.store.set_console_account(&token_hash, None).await;
+                reset.map_err(|e| ApiError::from(e).into_response())?;
+                session_acting(&session.consumer, None, ip, state)
+                    .await
+                    .map_err(|e| e.into_response())?
+            }
             // The key was revoked: the session ends with it.
             Err(ApiError::Unauthorized(_)) => {
                 let _ = state.store.delete_console_session(&token_hash).await;
@@ -46,10 +59,23 @@ impl FromRequestParts<AppState> for ConsoleUser {
             }
             Err(e) => return Err(e.into_response()),
         };
+        let acting_for = match acting.account_id == acting.key_account_id {
+            true => None,
+            false => {
+                let a = state.store.account(acting.account_id).await;
+                let a = a.map_err(|e| ApiError::from(e).into_response())?;
+                Some(format!(
+                    "{} {} ({})",
+                    a.first_name, a.last_name, a.organization_name
+                ))
+            }
+        };
         Ok(Self {
             acting,
             csrf: session.csrf,
+            consumer: session.consumer,
             token_hash,
+            acting_for,
         })
     }
 }
@@ -161,6 +187,7 @@ async fn start_session(state: &AppState, consumer: &str) -> Result<String, ApiEr
         csrf: state.secrets.new_token().0,
         created_at: now,
         expires_at: now + chrono::Duration::hours(SESSION_HOURS),
+        managed_account: None,
     };
     state
         .store

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine as _;
-use canvas_blocks::DatasetError;
+use canvas_blocks::{DatasetError, FileInfo};
 use serde_json::{Value, json};
 
 fn file_error(e: DatasetError) -> ApiError {
@@ -36,17 +36,18 @@ fn name(params: &Params) -> ApiResult<String> {
 }
 
 pub async fn list(State(state): State<AppState>, acting: Acting) -> ApiResult<Json<Value>> {
-    let files = state
-        .datasets
-        .account_files(acting.account_id)
-        .list()
-        .await
-        .map_err(file_error)?;
+    let files = list_files(&state, &acting).await?;
     let list = files
         .into_iter()
         .map(|f| json!({"name": f.name, "size": f.size}))
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+/// The acting account's File Hub files (the API's and the console's list).
+pub(crate) async fn list_files(state: &AppState, acting: &Acting) -> ApiResult<Vec<FileInfo>> {
+    let files = state.datasets.account_files(acting.account_id);
+    files.list().await.map_err(file_error)
 }
 
 pub async fn fetch(
@@ -55,13 +56,18 @@ pub async fn fetch(
     params: Params,
 ) -> ApiResult<Response> {
     let name = name(&params)?;
-    let content = state
-        .datasets
-        .account_files(acting.account_id)
-        .read(&name)
-        .await
-        .map_err(file_error)?;
-    Ok(super::attachment(&name, content))
+    fetch_file(&state, &acting, &name).await
+}
+
+/// One File Hub file, as a download.
+pub(crate) async fn fetch_file(
+    state: &AppState,
+    acting: &Acting,
+    name: &str,
+) -> ApiResult<Response> {
+    let files = state.datasets.account_files(acting.account_id);
+    let content = files.read(name).await.map_err(file_error)?;
+    Ok(super::attachment(name, content))
 }
 
 /// `content` (text) or `contentBase64` (any bytes), exactly one of them.
@@ -83,18 +89,25 @@ pub async fn store(
     JsonBody(dto): JsonBody<StoreFileHubFileApiDto>,
 ) -> ApiResult<Json<Value>> {
     let name = dto.name.trim().to_string();
-    canvas_blocks::check_file_name(&name)
-        .map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
     let bytes = content(&dto)?;
     let size = bytes.len();
-    state
-        .datasets
-        .account_files(acting.account_id)
-        .write(&name, bytes.into())
-        .await
-        .map_err(file_error)?;
-    audit(&state, &acting, "FileHub.Store", Some(name.clone())).await;
+    store_file(&state, &acting, &name, bytes).await?;
     Ok(Json(json!({"name": name, "size": size})))
+}
+
+/// Stores (or replaces) a File Hub file: its name checked, the account's
+/// quota kept, the write audited.
+pub(crate) async fn store_file(
+    state: &AppState,
+    acting: &Acting,
+    name: &str,
+    bytes: Vec<u8>,
+) -> ApiResult<()> {
+    canvas_blocks::check_file_name(name).map_err(|e| ApiError::BadRequest(format!("name: {e}")))?;
+    let files = state.datasets.account_files(acting.account_id);
+    files.write(name, bytes.into()).await.map_err(file_error)?;
+    audit(state, acting, "FileHub.Store", Some(name.to_string())).await;
+    Ok(())
 }
 
 pub async fn delete(
@@ -103,12 +116,14 @@ pub async fn delete(
     params: Params,
 ) -> ApiResult<Json<&'static str>> {
     let name = name(&params)?;
-    state
-        .datasets
-        .account_files(acting.account_id)
-        .delete(&name)
-        .await
-        .map_err(file_error)?;
-    audit(&state, &acting, "FileHub.Delete", Some(name)).await;
+    delete_file(&state, &acting, &name).await?;
     Ok(Json("File deleted"))
+}
+
+/// Deletes a File Hub file, audited.
+pub(crate) async fn delete_file(state: &AppState, acting: &Acting, name: &str) -> ApiResult<()> {
+    let files = state.datasets.account_files(acting.account_id);
+    files.delete(name).await.map_err(file_error)?;
+    audit(state, acting, "FileHub.Delete", Some(name.to_string())).await;
+    Ok(())
 }

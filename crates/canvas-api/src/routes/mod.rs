@@ -3,7 +3,7 @@
 
 mod accounts;
 mod applications;
-mod filehub;
+pub(crate) mod filehub;
 mod meta;
 pub mod ops;
 pub(crate) mod run_list;

@@ -285,16 +285,25 @@ pub async fn schedule(
     JsonBody(dto): JsonBody<UpdateWorkfowSchedulerApiDto>,
 ) -> ApiResult<Json<&'static str>> {
     let w = owned_workflow(&state, &acting, dto.workflow_id).await?;
-    let enable = dto.is_scheduled;
-    let given = dto
-        .schedule_frequency
-        .as_deref()
-        .map(str::trim)
-        .filter(|f| !f.is_empty());
+    let given = dto.schedule_frequency.as_deref();
+    let said = change_schedule(&state, &acting, &w, dto.is_scheduled, given).await?;
+    Ok(Json(said))
+}
+
+/// Turns `w`'s scheduler on or off, with a new frequency when one is given
+/// (the stored one otherwise); what the API answers. The console's schedule
+/// form goes through here too.
+pub(crate) async fn change_schedule(
+    state: &AppState,
+    acting: &Acting,
+    w: &Workflow,
+    enable: bool,
+    frequency: Option<&str>,
+) -> ApiResult<&'static str> {
+    let given = frequency.map(str::trim).filter(|f| !f.is_empty());
+    let now = state.clock.now();
     let schedule = match given.or(w.schedule_frequency.as_deref()) {
-        Some(raw) => Some(
-            Schedule::parse_frequency(raw, state.clock.now()).map_err(|e| bad(e.to_string()))?,
-        ),
+        Some(raw) => Some(Schedule::parse_frequency(raw, now).map_err(|e| bad(e.to_string()))?),
         None if enable => {
             return Err(bad(
                 "scheduleFrequency: is required to turn the scheduler on".into(),
@@ -302,7 +311,6 @@ pub async fn schedule(
         }
         None => None,
     };
-    let now = state.clock.now();
     let next = match (&schedule, enable) {
         (Some(s), true) => Some(s.next_after(now).ok_or_else(|| {
             bad(format!(
@@ -320,16 +328,11 @@ pub async fn schedule(
     };
     state.store.update_schedule(w.id, &update).await?;
     state.schedule_signal.notify_one();
-    audit(
-        &state,
-        &acting,
-        "WorkflowScheduler.Update",
-        Some(w.id.to_string()),
-    )
-    .await;
-    Ok(Json(if enable {
+    let id = Some(w.id.to_string());
+    audit(state, acting, "WorkflowScheduler.Update", id).await;
+    Ok(if enable {
         "Workflow Scheduler enabled"
     } else {
         "Workflow Scheduler disabled"
-    }))
+    })
 }

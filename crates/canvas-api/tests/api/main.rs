@@ -16,6 +16,7 @@ mod accounts;
 mod applications;
 mod apps;
 mod auth;
+mod browser;
 mod connections;
 mod connectors;
 mod console;

@@ -266,6 +266,31 @@ async fn connector_blocks_fail_with_a_clear_message(backend: Backend) {
     );
 }
 
+/// What a script logged before it threw is kept with its error: the log
+/// says how far it got.
+async fn a_failing_scripts_log_is_kept_beside_its_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (workflow, _) = script_workflow(
+        &app,
+        json!([script(
+            "Fetch",
+            "log('page 1 of 3'); throw new Error('page 2 answered 401');"
+        )]),
+    )
+    .await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    let block = &run["blocks"][0];
+    assert_eq!(block["log"], json!(["page 1 of 3"]), "{run}");
+    assert!(
+        block["error"]
+            .as_str()
+            .unwrap()
+            .contains("page 2 answered 401"),
+        "{run}"
+    );
+}
+
 async fn a_running_run_can_be_cancelled(backend: Backend) {
     let app = spawn_app(backend).await;
     let (workflow, _) = script_workflow(
@@ -426,6 +451,7 @@ async fn run_history_of_other_accounts_is_unknown(backend: Backend) {
 }
 
 both_backends!(
+    a_failing_scripts_log_is_kept_beside_its_error,
     a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged,
     a_three_block_script_chain_runs_end_to_end,
     blocks_read_their_data_source_not_the_block_before,

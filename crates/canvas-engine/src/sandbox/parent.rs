@@ -57,13 +57,14 @@ impl Sandboxes {
         }
     }
 
-    /// Runs a script in a sandbox process; returns its log lines.
+    /// Runs a script in a sandbox process; its log lines go to `kept`,
+    /// whether it succeeds or fails (a failing block's log says why).
     pub async fn run(
         &self,
         job: ScriptRun<'_>,
-        reader: &mut RecordReader,
-        writer: &mut RecordWriter,
-    ) -> Result<Vec<String>, BlockError> {
+        (reader, writer): (&mut RecordReader, &mut RecordWriter),
+        kept: &mut Vec<String>,
+    ) -> Result<(), BlockError> {
         let mut sandbox = match self.take() {
             Some(sandbox) => sandbox,
             None => self.spawn().map_err(|e| {
@@ -71,10 +72,12 @@ impl Sandboxes {
             })?,
         };
         let mut log = LogLines::new(job.limits.max_log_bytes);
-        match sandbox.serve(&job, (reader, writer), &mut log).await {
+        let served = sandbox.serve(&job, (reader, writer), &mut log).await;
+        kept.extend(log.lines);
+        match served {
             Served::Finished(result) => {
                 self.put_back(sandbox);
-                result.map(|()| log.lines)
+                result
             }
             Served::Killed(error) => {
                 sandbox.kill().await;
