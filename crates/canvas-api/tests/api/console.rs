@@ -6,7 +6,7 @@ use crate::runs::{run_to_end, script_workflow};
 use serde_json::json;
 
 /// A client that follows no redirect, so tests see each answer.
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -24,7 +24,7 @@ async fn post_login(app: &TestApp, keys: &Keys) -> reqwest::Response {
 }
 
 /// Signs in with `keys`; the session cookie (`name=value`) and the Set-Cookie line.
-async fn sign_in(app: &TestApp, keys: &Keys) -> (String, String) {
+pub async fn sign_in(app: &TestApp, keys: &Keys) -> (String, String) {
     let r = post_login(app, keys).await;
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     assert_eq!(r.headers()["location"], "/console/runs");
@@ -33,7 +33,7 @@ async fn sign_in(app: &TestApp, keys: &Keys) -> (String, String) {
     (cookie, set)
 }
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let r = browser()
         .get(app.url(path))
         .header("cookie", cookie)
@@ -44,7 +44,7 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
 }
 
 /// The CSRF token the page's sign-out form carries.
-fn csrf(html: &str) -> String {
+pub fn csrf(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token")

@@ -20,6 +20,7 @@ mod browser;
 mod connections;
 mod connectors;
 mod console;
+mod console_pages;
 mod egress;
 mod errors;
 mod fairness;
