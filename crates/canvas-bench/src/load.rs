@@ -18,7 +18,7 @@ pub struct Figures {
     pub errors: u64,
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
@@ -128,16 +128,48 @@ pub async fn run(
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
     Ok(Figures {
         rps: all.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms: percentile_ms(&all, 0.50),
+        p99_ms: percentile_ms(&all, 0.99),
         errors,
     })
+}
+
+/// `n` GETs of `path`, one after another on one connection, with `headers`;
+/// each one's latency in µs (after `warm` unmeasured ones). A non-2xx fails.
+pub async fn sample(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    (warm, n): (usize, usize),
+) -> anyhow::Result<Vec<u32>> {
+    let mut sender = connect(addr).await?;
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..warm + n {
+        let mut request = Request::builder().uri(path).header("host", "127.0.0.1");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        sender.ready().await?;
+        let start = Instant::now();
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::new()))?)
+            .await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}");
+        }
+        if i >= warm {
+            latencies.push(start.elapsed().as_micros() as u32);
+        }
+    }
+    Ok(latencies)
+}
+
+/// Percentile `p` (0–1) of latencies in µs, in ms.
+pub fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied().unwrap_or(0) as f64 / 1000.0
 }

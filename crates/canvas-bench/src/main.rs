@@ -5,6 +5,7 @@
 //! cargo build --release -p canvas -p canvas-bench
 //! target/release/canvas-bench api --backend sqlite --backend postgres
 //! target/release/canvas-bench startup
+//! target/release/canvas-bench console --backend sqlite --backend postgres --runs 1000000
 //! target/release/canvas-bench records --records 100000 --records 1000000
 //! target/release/canvas-bench schedule --backend sqlite --backend postgres
 //! target/release/canvas-bench connectors --rows 100000 --rows 1000000
@@ -12,6 +13,7 @@
 //! ```
 
 mod connectors;
+mod console;
 mod load;
 mod records;
 mod runs;
@@ -96,6 +98,21 @@ enum Bench {
         records: Vec<usize>,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// The console's pages and GET /api/Runs, p50/p99, with 1,000 and with
+    /// `--runs` finished runs in the store.
+    Console {
+        #[arg(long = "backend", default_values_t = vec!["sqlite".to_string()])]
+        backends: Vec<String>,
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: usize,
+        /// Requests per page and repeat.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
+        postgres: String,
     },
     /// Time from `canvas serve` to the first 200 on /healthz, and idle memory.
     Startup {
@@ -311,6 +328,23 @@ async fn main() -> anyhow::Result<()> {
                         m(|f| f.peak_rss_mib)
                     );
                 }
+            }
+        }
+        Bench::Console {
+            backends,
+            runs,
+            samples,
+            repeat,
+            postgres,
+        } => {
+            let plan = console::Plan {
+                runs,
+                samples,
+                repeat,
+            };
+            for backend in backends {
+                let database = (backend == "postgres").then_some(postgres.as_str());
+                console::bench(&cli.canvas, database, &backend, &plan).await?;
             }
         }
         Bench::Startup { repeat } => {

@@ -19,6 +19,8 @@ pub struct Server {
     pub keys: Keys,
     /// The server's data directory (deleted with the server).
     pub dir: tempfile::TempDir,
+    /// Its PostgreSQL database, when not the embedded SQLite file.
+    pub database_url: Option<String>,
 }
 
 pub struct Targets {
@@ -71,8 +73,9 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        if let Some(base) = postgres {
-            cmd.env("CANVAS_DATABASE_URL", fresh_database(base)?);
+        let database_url = postgres.map(fresh_database).transpose()?;
+        if let Some(url) = &database_url {
+            cmd.env("CANVAS_DATABASE_URL", url);
         }
         let mut child = cmd.spawn().with_context(|| format!("starting {binary}"))?;
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
@@ -88,6 +91,7 @@ impl Server {
             addr,
             keys,
             dir,
+            database_url,
         })
     }
 

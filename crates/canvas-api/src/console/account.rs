@@ -134,7 +134,9 @@ fn matches(a: &Account, needle: &str) -> bool {
 
 #[derive(Deserialize)]
 pub struct SwitchForm {
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     account: String,
 }
 
@@ -151,12 +153,18 @@ pub async fn switch(
     }
     let done = async {
         let ip = client_ip(&parts, &state.config.trusted_proxies)?;
-        let own = form.account.trim() == user.acting.key_account_id.to_string();
-        let chosen = (!own).then_some(form.account.trim());
-        session_acting(&user.consumer, chosen, ip, &state).await?;
-        state
-            .store
-            .set_console_account(&user.token_hash, chosen)
+        let account = uuid::Uuid::parse_str(form.account.trim()).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "account: '{}' is not an account id",
+                form.account.trim()
+            ))
+        })?;
+        let own = account == user.acting.key_account_id;
+        let chosen = (!own).then(|| account.to_string());
+        session_acting(&user.consumer, chosen.as_deref(), ip, &state).await?;
+        let store = &state.store;
+        store
+            .set_console_account(&user.token_hash, chosen.as_deref())
             .await?;
         Ok::<_, ApiError>(Redirect::to("/console/account"))
     };

@@ -2,7 +2,7 @@
 //! (cells cut), its log page by page, and downloads of its whole log, its
 //! whole output (streamed, batch by batch) and its files.
 
-use super::run::{PAGE_LOG_BYTES, parse_run_id};
+use super::run::{PAGE_LOG_BYTES, escaped_len, parse_run_id};
 use super::{ConsoleUser, layout, parts::cut};
 use crate::error::ApiError;
 use crate::extract::Params;
@@ -78,7 +78,7 @@ pub async fn records(
         let body = html! {
             (preview(&rows))
             @if !files.is_empty() {
-                p { "Files: " @for f in &files { a href=(format!("{base}/files/{}", f.name)) { (f.name) } " (" (f.size) " bytes) " } }
+                p { "Files: " @for f in &files { a href=(file_link(&base, &f.name)) { (f.name) } " (" (f.size) " bytes) " } }
             }
         };
         Ok(answer(&headers, user, "Records", body))
@@ -153,10 +153,11 @@ fn log_page(log: &[String], from: usize) -> Vec<String> {
     let mut page = Vec::new();
     for line in log.iter().skip(from) {
         let shown = cut(line, 4000);
-        if !page.is_empty() && used + shown.len() + 1 > PAGE_LOG_BYTES {
+        let size = escaped_len(&shown) + 1;
+        if !page.is_empty() && used + size > PAGE_LOG_BYTES {
             break;
         }
-        used += shown.len() + 1;
+        used += size;
         page.push(shown);
     }
     page
@@ -198,12 +199,20 @@ pub async fn output(
     )
 }
 
-/// `GET …/blocks/{n}/files/{name}`: one of the files the block stored.
+/// A stored file's link: its name as an encoded query value.
+fn file_link(base: &str, name: &str) -> String {
+    let query = serde_urlencoded::to_string([("name", name)]).unwrap_or_default();
+    format!("{base}/files?{query}")
+}
+
+/// `GET …/blocks/{n}/files?name=`: one of the files the block stored.
 pub async fn file(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path((id, number, name)): Path<(String, i64, String)>,
+    Path((id, number)): Path<(String, i64)>,
+    params: Params,
 ) -> Response {
+    let name = params.text("name").unwrap_or_default().to_string();
     let user = &user;
     done(
         user,

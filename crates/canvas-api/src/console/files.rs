@@ -4,9 +4,10 @@
 
 use super::{ConsoleUser, layout};
 use crate::error::ApiError;
+use crate::extract::Params;
 use crate::routes::filehub::{delete_file, fetch_file, list_files, store_file};
 use crate::state::AppState;
-use axum::extract::{Form, Multipart, Path, State};
+use axum::extract::{Form, Multipart, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -27,7 +28,7 @@ pub async fn page(State(state): State<AppState>, user: ConsoleUser) -> Response 
         @if files.is_empty() { p.note { "No file yet." } } @else {
             table { thead { tr { th { "Name" } th { "Size" } th {} } }
                 tbody { @for f in &files { tr {
-                    td { a href=(format!("/console/files/{}", f.name)) { (f.name) } }
+                    td { a href=(download_link(&f.name)) { (f.name) } }
                     td.num { (f.size) " bytes" }
                     td { form.actions method="post" action="/console/files/delete" {
                         input type="hidden" name="csrf" value=(user.csrf);
@@ -41,15 +42,26 @@ pub async fn page(State(state): State<AppState>, user: ConsoleUser) -> Response 
     layout("File Hub", Some(&user), body).into_response()
 }
 
+/// A file's download link: the name as a query value, encoded (a name may
+/// hold `?`, `#`, `%` or anything a File Hub name allows).
+fn download_link(name: &str) -> String {
+    let query = serde_urlencoded::to_string([("name", name)]).unwrap_or_default();
+    format!("/console/files/download?{query}")
+}
+
 pub async fn download(
     State(state): State<AppState>,
     user: ConsoleUser,
-    Path(name): Path<String>,
+    params: Params,
 ) -> Response {
-    fetch_file(&state, &user.acting, &name)
+    let name = params.text("name").unwrap_or_default();
+    fetch_file(&state, &user.acting, name)
         .await
         .unwrap_or_else(|e| super::problem(&user, e))
 }
+
+/// The largest upload the console takes (the route's body limit).
+pub const UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 /// `POST /console/files`: the form's `csrf` part first, then its `file`.
 pub async fn upload(
@@ -73,7 +85,12 @@ pub async fn upload(
                 _ => {}
             }
         }
-        Ok::<_, ApiError>(None)
+        match csrf_ok {
+            true => Err(ApiError::BadRequest(
+                "file: is required (choose a file to upload)".into(),
+            )),
+            false => Ok(None),
+        }
     };
     match done.await {
         Ok(Some(to)) => to.into_response(),
@@ -83,14 +100,18 @@ pub async fn upload(
 }
 
 fn unreadable(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::BadRequest(format!(
-        "file: the upload could not be read ({})",
-        e.body_text()
-    ))
+    match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(UPLOAD_BYTES),
+        _ => ApiError::BadRequest(format!(
+            "file: the upload could not be read ({})",
+            e.body_text()
+        )),
+    }
 }
 
 #[derive(Deserialize)]
 pub struct DeleteForm {
+    #[serde(default)]
     csrf: String,
     name: String,
 }

@@ -153,6 +153,7 @@ fn run_row(row: &RunSummary, now: Timestamp) -> Markup {
 
 #[derive(serde::Deserialize)]
 pub struct ActionForm {
+    #[serde(default)]
     csrf: String,
 }
 

@@ -132,7 +132,9 @@ fn block(b: &RunBlock, user: &ConsoleUser, run: &Run, log_bytes: usize) -> Marku
                 pre.log { @for line in tail { (cut(line, LINE_CHARS)) "\n" } }
             }
             @if b.output_key.is_some() {
-                details.records hx-get=(format!("{base}/records")) hx-trigger="toggle once" hx-target="find .preview" {
+                // Kept as opened across the page's refreshes (hx-preserve, by its id).
+                details.records id=(format!("records-{}", b.number)) hx-preserve hx-get=(format!("{base}/records"))
+                    hx-trigger="toggle once" hx-target="find .preview" hx-swap="innerHTML" {
                     summary { "Records (the first 100) · " a href=(format!("{base}/output")) { "download all" } }
                     div.preview { a href=(format!("{base}/records")) { "Open the first 100 records" } }
                 }
@@ -147,12 +149,13 @@ fn block(b: &RunBlock, user: &ConsoleUser, run: &Run, log_bytes: usize) -> Marku
     }
 }
 
-/// The last lines of `log` that fit in `bytes` (each line as shown, cut).
+/// The last lines of `log` that fit in `bytes` of the page (each line as
+/// shown: cut, then HTML-escaped).
 fn log_tail(log: &[String], bytes: usize) -> &[String] {
     let mut used = 0;
     let mut from = log.len();
     while from > 0 {
-        let line = log[from - 1].len().min(LINE_CHARS * 4) + 1;
+        let line = escaped_len(&cut(&log[from - 1], LINE_CHARS)) + 1;
         if used + line > bytes {
             break;
         }
@@ -160,6 +163,18 @@ fn log_tail(log: &[String], bytes: usize) -> &[String] {
         from -= 1;
     }
     &log[from..]
+}
+
+/// The length of `text` once HTML-escaped as maud escapes it.
+pub(super) fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'&' => 5,
+            b'<' | b'>' => 4,
+            b'"' => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 #[cfg(test)]

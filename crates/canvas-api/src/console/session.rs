@@ -31,7 +31,17 @@ impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let to_login = || Redirect::to("/console/login").into_response();
+        // htmx follows a redirect and would paste the sign-in page into the
+        // part it refreshes: it is told to load the page instead.
+        let htmx = parts.headers.contains_key("hx-request");
+        let to_login = || match htmx {
+            true => (
+                StatusCode::UNAUTHORIZED,
+                [("hx-redirect", "/console/login")],
+            )
+                .into_response(),
+            false => Redirect::to("/console/login").into_response(),
+        };
         let token = cookie(&parts.headers, COOKIE).ok_or_else(to_login)?;
         let token_hash = state.secrets.hash_secret(token);
         let session = state
@@ -205,6 +215,7 @@ async fn start_session(state: &AppState, consumer: &str) -> Result<String, ApiEr
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     csrf: String,
 }
 

@@ -3,7 +3,7 @@
 //! support engineer, page after page; a screenshot of each page is saved
 //! under `target/console-screenshots/` for review.
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp};
 use crate::runs::{run_to_end, script_workflow};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -271,8 +271,9 @@ async fn previews_records(c: &Client, app: &TestApp, run: &str) {
     screenshot(c, "run-records").await;
 }
 
-/// Cancel from the run's page; the page sees the run end by itself.
-async fn cancels_a_running_run(c: &Client, app: &TestApp, busy: &str) {
+/// A live run's page refreshes itself: it sees a cancel made elsewhere
+/// (the API) without being reloaded, and asks nothing while its tab is hidden.
+async fn watches_a_running_run_end(c: &Client, app: &TestApp, busy: &str) {
     app.post("/api/RunWorkflow", &json!({"workflowId": busy}))
         .await;
     let run = newest_run(app, busy, "Running").await;
@@ -281,9 +282,41 @@ async fn cancels_a_running_run(c: &Client, app: &TestApp, busy: &str) {
         .unwrap();
     assert!(text(c, "dl.run").await.contains("refreshes itself"));
     screenshot(c, "run-running").await;
+    let hide = "window.__asked = 0; window.__loaded = 'once';
+        document.addEventListener('htmx:afterRequest', () => window.__asked++);
+        Object.defineProperty(document, 'hidden', {value: true, configurable: true});";
+    c.execute(hide, vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let asked = c.execute("return window.__asked", vec![]).await.unwrap();
+    assert_eq!(asked, json!(0), "no refresh while the tab is hidden");
+
+    let r = app.post("/api/CancelRun", &json!({"runId": run})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    newest_run(app, busy, "Cancelled").await;
+    let show = "Object.defineProperty(document, 'hidden', {value: false, configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));";
+    c.execute(show, vec![]).await.unwrap();
+    wait_for_text(c, "dl.run", "Cancelled").await;
+    let same = c.execute("return window.__loaded", vec![]).await.unwrap();
+    assert_eq!(same, json!("once"), "updated in place, not reloaded");
+    assert_eq!(text(c, "form.actions button").await, "Run again");
+    let ended = c.execute("return window.__asked", vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = c.execute("return window.__asked", vec![]).await.unwrap();
+    assert_eq!(ended, later, "no refresh once the run ended");
+}
+
+/// The Cancel button of a running run's page.
+async fn cancels_a_running_run(c: &Client, app: &TestApp, busy: &str) {
+    app.post("/api/RunWorkflow", &json!({"workflowId": busy}))
+        .await;
+    let run = newest_run(app, busy, "Running").await;
+    c.goto(&app.url(&format!("/console/runs/{run}")))
+        .await
+        .unwrap();
     click(c, "form.actions button").await;
     wait_for_text(c, "dl.run", "Cancelled").await;
-    assert_eq!(text(c, "form.actions button").await, "Run again");
+    newest_run(app, busy, "Cancelled").await;
 }
 
 /// Previews a schedule (and a wrong one), then saves it on.
@@ -313,7 +346,7 @@ async fn reschedules_a_workflow(c: &Client, app: &TestApp, workflow: &str) {
 /// The other pages open; the runs page fits a phone's width.
 async fn visits_the_other_pages(c: &Client, app: &TestApp) {
     for (path, heading, shot) in [
-        ("/console/account", "", "account"),
+        ("/console/account", "Test Admin", "account"),
         ("/console/accounts", "Accounts", "accounts"),
         ("/console/files", "File Hub", "files"),
         ("/console/audit", "Audit log", "audit"),
@@ -354,7 +387,14 @@ async fn signs_out(c: &Client, app: &TestApp) {
 
 #[tokio::test]
 async fn a_support_engineer_finds_a_failure_acts_on_runs_and_reschedules_in_a_browser() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // A busy script runs until cancelled (the tests' usual CPU limit is 1.5 s).
+    let mut engine = crate::helpers::engine_config();
+    engine.script.cpu_time = Duration::from_secs(60);
+    let options = crate::helpers::Options {
+        engine,
+        ..crate::helpers::Options::default()
+    };
+    let app = crate::helpers::spawn_app_opts(Backend::Sqlite, options).await;
     let scene = arrange(&app).await;
     let browser = start_browser().await;
     let c = &browser.client;
@@ -363,6 +403,7 @@ async fn a_support_engineer_finds_a_failure_acts_on_runs_and_reschedules_in_a_br
     finds_the_failed_run(c).await;
     runs_it_again(c, &app, &scene.failing).await;
     previews_records(c, &app, &scene.good_run).await;
+    watches_a_running_run_end(c, &app, &scene.busy).await;
     cancels_a_running_run(c, &app, &scene.busy).await;
     reschedules_a_workflow(c, &app, &scene.failing).await;
     visits_the_other_pages(c, &app).await;

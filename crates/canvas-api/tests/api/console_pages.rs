@@ -196,13 +196,14 @@ async fn the_account_switcher_acts_for_an_account_of_the_tree_only(backend: Back
         "{theirs}"
     );
     let key_account = app.admin.to_string();
-    post_form(
+    let (status, _) = post_form(
         &app,
         &cookie,
         "/console/accounts/switch",
         &[("csrf", &token), ("account", &key_account)],
     )
     .await;
+    assert_eq!(status, 303);
     let (_, back) = page(&app, &cookie, "/console/account").await;
     assert!(!back.contains("Customer sync"), "{back}");
 }
@@ -248,12 +249,38 @@ async fn file_hub_files_are_uploaded_listed_downloaded_and_deleted(backend: Back
         list.contains("people.csv") && list.contains("14 bytes"),
         "{list}"
     );
-    let (status, body) = page(&app, &cookie, "/console/files/people.csv").await;
+    let (status, body) = page(&app, &cookie, "/console/files/download?name=people.csv").await;
     assert_eq!((status, body.as_str()), (200, "id;name\n1;Ada\n"));
-    let api = app.get("/api/FileHubFiles").await;
+    // A name with what a URL means otherwise: its link still finds it.
     assert_eq!(
-        api.body[0]["name"], "people.csv",
-        "the API sees the same files"
+        upload(token.clone(), "odd ?#%2e.csv")
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    let (_, list) = page(&app, &cookie, "/console/files").await;
+    let link = list
+        .split("href=\"")
+        .find(|h| h.starts_with("/console/files/download?name=odd"))
+        .and_then(|h| h.split('"').next())
+        .expect("a link to the odd file")
+        .replace("&amp;", "&");
+    assert_eq!(
+        page(&app, &cookie, &link).await,
+        (200, "id;name\n1;Ada\n".to_string())
+    );
+    let api = app.get("/api/FileHubFiles").await;
+    let names: Vec<&str> = api
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"people.csv"),
+        "the API sees the same files: {names:?}"
     );
 
     let (status, _) = post_form(
@@ -265,7 +292,9 @@ async fn file_hub_files_are_uploaded_listed_downloaded_and_deleted(backend: Back
     .await;
     assert_eq!(status, 303);
     assert_eq!(
-        page(&app, &cookie, "/console/files/people.csv").await.0,
+        page(&app, &cookie, "/console/files/download?name=people.csv")
+            .await
+            .0,
         404
     );
 }
@@ -274,7 +303,8 @@ async fn file_hub_files_are_uploaded_listed_downloaded_and_deleted(backend: Back
 /// the rest is a page away. A preview shows 100 records, cells cut.
 async fn a_run_page_keeps_its_budgets(backend: Backend) {
     let app = spawn_app(backend).await;
-    let chatty = "for (let i = 0; i < 4000; i++) log('line ' + i + ' ' + 'x'.repeat(60)); return Array.from({length: 300}, (_, i) => ({i, long: 'y'.repeat(5000)}));";
+    let chatty = r#"for (let i = 0; i < 4000; i++) log('line ' + i + ' ' + JSON.stringify({html: '<b>"&"</b>'.repeat(6)}));
+        return Array.from({length: 300}, (_, i) => ({i, long: 'y'.repeat(5000)}));"#;
     let chain = json!([{"blockName": "Chatty", "script": chatty, "variables": {}},
                        {"blockName": "Echo", "script": "log('echo'); return input;", "variables": {}}]);
     let (workflow, _) = script_workflow(&app, chain).await;
@@ -345,12 +375,62 @@ async fn another_organizations_session_opens_none_of_this_ones_pages(backend: Ba
         format!("/console/runs/{id}/blocks/1/records"),
         format!("/console/runs/{id}/blocks/1/log"),
         format!("/console/runs/{id}/blocks/1/output"),
+        format!("/console/runs/{id}/blocks/1/files?name=x"),
+        "/console/files/download?name=people.csv".to_string(),
     ] {
         let (status, html) = page(&app, &cookie, &path).await;
         assert_eq!(status, 404, "{path}: {html}");
     }
-    let (_, account) = page(&app, &cookie, "/console/account").await;
-    assert!(!account.contains("Scripts"), "{account}");
+    let (status, account) = page(&app, &cookie, "/console/account").await;
+    assert_eq!(status, 200, "{account}");
+    assert!(
+        !account.contains("Scripts") && account.contains("Test Admin"),
+        "{account}"
+    );
+
+    // Its buttons and forms, with its own valid CSRF token: unknown too, nothing done.
+    let token = csrf(&account);
+    let stored = app
+        .post(
+            "/api/StoreFileHubFile",
+            &json!({"name": "people.csv", "content": "a"}),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    for path in [
+        format!("/console/runs/{id}/cancel"),
+        format!("/console/runs/{id}/again"),
+        format!("/console/runs/{id}/from/1"),
+        format!("/console/workflows/{workflow}/schedule"),
+    ] {
+        let form = [
+            ("csrf", token.as_str()),
+            ("cron", "0 0 * * * ?"),
+            ("enabled", "on"),
+            ("intent", "save"),
+        ];
+        let (status, html) = post_form(&app, &cookie, &path, &form).await;
+        assert_eq!(status, 404, "{path}: {html}");
+    }
+    let form = [("csrf", token.as_str()), ("name", "people.csv")];
+    let (status, _) = post_form(&app, &cookie, "/console/files/delete", &form).await;
+    assert_eq!(status, 404, "not its file");
+    let runs = app
+        .get(&format!("/api/WorkflowRuns?workflowId={workflow}"))
+        .await;
+    assert_eq!(
+        runs.body.as_array().unwrap().len(),
+        1,
+        "no run queued: {}",
+        runs.text
+    );
+    let w = app.get(&format!("/api/Workflow?id={workflow}")).await;
+    assert_eq!(w.body["isScheduled"], false, "{}", w.text);
+    assert_eq!(
+        app.get("/api/FileHubFile?name=people.csv").await.status,
+        200,
+        "the file is still there"
+    );
 }
 
 /// A session ends 12 hours after sign-in.

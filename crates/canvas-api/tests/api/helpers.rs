@@ -222,6 +222,8 @@ pub struct Options {
     pub transfer_stall: Duration,
     /// The engine's native blocks and script operations.
     pub blocks: canvas_blocks::NativeBlocks,
+    /// The engine's configuration (`engine_config()` unless a test needs other limits).
+    pub engine: canvas_engine::EngineConfig,
     /// Start the engine's workers only when the test calls `start_engine`.
     pub hold_engine: bool,
     /// Where connectors may go: the tests' servers are on loopback.
@@ -242,6 +244,7 @@ impl Default for Options {
             extra_ca_file: None,
             transfer_stall: Duration::from_secs(60),
             blocks: canvas_engine::builtin_blocks(),
+            engine: engine_config(),
             hold_engine: false,
             egress: canvas_connectors::EgressPolicy::allowing(&["127.0.0.0/8", "::1"]).unwrap(),
             quotas: canvas_blocks::FileQuotas::default(),
@@ -284,7 +287,7 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plan = NodePlan {
         api: Some((options.config, listener)),
-        engine: Some(engine_config()),
+        engine: Some(options.engine),
         extra_blocks: options.blocks,
         hold_engine: options.hold_engine,
         scheduler: match options.clock {

@@ -5,5 +5,6 @@
 
 mod claims;
 mod fixtures;
+mod run_list;
 mod schedules;
 mod schema;
