@@ -135,7 +135,11 @@ impl Store {
     /// the search path (how tests get a fresh store each).
     pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Self> {
         let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Connect(format!("not a valid PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Connect(format!("not a valid PostgreSQL URL: {e}")))?
+            // Canvas's statements are short: JIT compiling one whose estimate
+            // passes `jit_above_cost` (a page of a million-run list) costs
+            // 150+ ms to save microseconds (canvas-bench console, BENCHMARKS.md).
+            .options([("jit", "off")]);
         connect::probe_postgres(&options).await?;
         if let Some(schema) = schema {
             let admin = PgPoolOptions::new()
