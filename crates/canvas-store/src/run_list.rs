@@ -133,12 +133,27 @@ impl Store {
             };
             rows.extend(self.list_runs_in_order(&one).await?);
         }
-        rows.sort_by(|a, b| {
-            let key = |r: &RunSummary| (r.run.date_queued, r.run.id);
-            key(b).cmp(&key(a))
-        });
-        rows.truncate(f.limit.max(0) as usize);
-        Ok(rows)
+        Ok(newest_first(rows, f.limit, |r| r))
+    }
+
+    /// One page of the runs of several accounts (a partner's), newest
+    /// first, each with its account: one page per account, merged — each
+    /// still an index range read in order.
+    pub async fn list_runs_across(
+        &self,
+        accounts: &[Uuid],
+        f: &RunFilter,
+    ) -> Result<Vec<(Uuid, RunSummary)>> {
+        let mut rows = Vec::new();
+        for account in accounts {
+            let one = RunFilter {
+                account: *account,
+                ..f.clone()
+            };
+            let page = self.list_runs(&one).await?;
+            rows.extend(page.into_iter().map(|r| (*account, r)));
+        }
+        Ok(newest_first(rows, f.limit, |(_, r)| r))
     }
 
     async fn list_runs_in_order(&self, f: &RunFilter) -> Result<Vec<RunSummary>> {
@@ -208,6 +223,16 @@ impl Store {
             failed_since,
         })
     }
+}
+
+/// `rows` in the list's order (date queued, then id, newest first), cut to `limit`.
+fn newest_first<T>(mut rows: Vec<T>, limit: i64, summary: impl Fn(&T) -> &RunSummary) -> Vec<T> {
+    rows.sort_by(|a, b| {
+        let key = |r: &RunSummary| (r.run.date_queued, r.run.id);
+        key(summary(b)).cmp(&key(summary(a)))
+    });
+    rows.truncate(limit.max(0) as usize);
+    rows
 }
 
 fn summary(row: SummaryRow) -> Result<RunSummary> {

@@ -67,7 +67,7 @@ async fn account_page(state: &AppState, user: &ConsoleUser) -> Result<Markup, Ap
     Ok(layout("Account", Some(user), body))
 }
 
-fn full_name(a: &Account) -> String {
+pub(super) fn full_name(a: &Account) -> String {
     format!("{} {}", a.first_name, a.last_name)
 }
 
@@ -83,22 +83,34 @@ pub async fn accounts(
     }
 }
 
-async fn accounts_page(state: &AppState, user: &ConsoleUser, q: &str) -> Result<Markup, ApiError> {
+/// The accounts the session's key may act for: its own, and for an Admin's
+/// or SuperPartner's key the active accounts of its tree it may act as
+/// (the API's `ManagedAccountId` rules); whether it manages a tree.
+pub(super) async fn actable(
+    state: &AppState,
+    user: &ConsoleUser,
+) -> Result<(Vec<Account>, bool), ApiError> {
     let key_account = state.store.account(user.acting.key_account_id).await?;
     let may = key_account.role.manages_organization_tree();
+    if !may {
+        return Ok((vec![key_account], false));
+    }
+    let tree = state
+        .store
+        .active_accounts_in_tree(key_account.organization_id)
+        .await?;
+    let actable = tree
+        .into_iter()
+        .filter(|a| a.id == key_account.id || key_account.role.may_act_as(a.role))
+        .collect();
+    Ok((actable, true))
+}
+
+async fn accounts_page(state: &AppState, user: &ConsoleUser, q: &str) -> Result<Markup, ApiError> {
+    let (found, may) = actable(state, user).await?;
     let needle = q.trim().to_lowercase();
-    let found: Vec<Account> = match may {
-        false => vec![key_account.clone()],
-        true => {
-            state
-                .store
-                .active_accounts_in_tree(key_account.organization_id)
-                .await?
-        }
-    };
     let found: Vec<&Account> = found
         .iter()
-        .filter(|a| a.id == key_account.id || key_account.role.may_act_as(a.role))
         .filter(|a| needle.is_empty() || matches(a, &needle))
         .take(ACCOUNTS)
         .collect();

@@ -2,12 +2,11 @@
 //! (cells cut), its log page by page, and downloads of its whole log, its
 //! whole output (streamed, batch by batch) and its files.
 
-use super::run::{PAGE_LOG_BYTES, escaped_len, parse_run_id};
+use super::run::{PAGE_LOG_BYTES, escaped_len, parse_run_id, visible_run};
 use super::{ConsoleUser, layout, parts::cut};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::attachment;
-use crate::routes::runs::owned_run;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -32,7 +31,7 @@ async fn owned_block(
     id: &str,
     number: i64,
 ) -> Result<(Run, RunBlock), ApiError> {
-    let run = owned_run(state, &user.acting, parse_run_id(id)?).await?;
+    let run = visible_run(state, user, parse_run_id(id)?).await?.run;
     let blocks = state.store.run_blocks(run.id).await?;
     let block = blocks.into_iter().find(|b| b.number == number);
     let block =

@@ -42,26 +42,35 @@ async fn runs_page(
         .map(|w| (w.id.to_string(), w.name))
         .collect();
     let limit = asked.limit.min(PAGE);
-    let mut rows = state
-        .store
-        .list_runs(&RunFilter {
-            limit: limit + 1,
-            ..asked
-        })
-        .await?;
+    let asked = RunFilter {
+        limit: limit + 1,
+        ..asked
+    };
+    let across =
+        params.text("accounts") == Some("all") && user.acting.role.manages_organization_tree();
+    let mut rows = match across {
+        false => state
+            .store
+            .list_runs(&asked)
+            .await?
+            .into_iter()
+            .map(|r| (None, r))
+            .collect(),
+        true => runs_across(state, user, &asked).await?,
+    };
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let older = more
-        .then(|| rows.last().map(cursor))
+        .then(|| rows.last().map(|(_, r)| cursor(r)))
         .flatten()
         .map(|c| older_link(params, &c));
     let body = html! {
         h1 { "Runs" }
-        (filters(params, &workflows))
+        (filters(params, &workflows, user.acting.role.manages_organization_tree()))
         @if rows.is_empty() { p.empty { "No run matches." } } @else {
             div.scroll { table.runs {
-                thead { tr { th { "Status" } th { "Workflow" } th { "Trigger" } th { "Queued" } th { "Started" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
-                tbody { @for row in &rows { (run_row(row, now)) } }
+                thead { tr { th { "Status" } th { "Workflow" } @if across { th { "Account" } } th { "Trigger" } th { "Queued" } th { "Started" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
+                tbody { @for (account, row) in &rows { (run_row(row, account.as_deref(), now)) } }
             } }
         }
         @if let Some(href) = older { p { a.older href=(href) { "Older runs →" } } }
@@ -69,8 +78,35 @@ async fn runs_page(
     Ok(layout("Runs", Some(user), body))
 }
 
+/// Accounts one page of "all accounts" reads (one index range each).
+const ACROSS_ACCOUNTS: usize = 100;
+
+/// A page of the runs of every account the key acts for (the first 100 of
+/// its tree), each with its account's name.
+async fn runs_across(
+    state: &AppState,
+    user: &ConsoleUser,
+    asked: &RunFilter,
+) -> Result<Vec<(Option<String>, RunSummary)>, ApiError> {
+    let (accounts, _) = super::account::actable(state, user).await?;
+    let accounts = &accounts[..accounts.len().min(ACROSS_ACCOUNTS)];
+    let ids: Vec<uuid::Uuid> = accounts.iter().map(|a| a.id).collect();
+    let name = |id| {
+        accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map(super::account::full_name)
+    };
+    let rows = state.store.list_runs_across(&ids, asked).await?;
+    let named = rows
+        .into_iter()
+        .map(|(a, r)| (Some(name(a).unwrap_or_default()), r));
+    Ok(named.collect())
+}
+
 /// The filter form, filled in from the URL (so a link reproduces the view).
-fn filters(params: &Params, workflows: &[(String, String)]) -> Markup {
+fn filters(params: &Params, workflows: &[(String, String)], manager: bool) -> Markup {
+    let accounts = params.text("accounts").unwrap_or_default();
     let workflow = params.text("workflowId").unwrap_or_default();
     let (since, until) = (
         params.text("since").unwrap_or_default(),
@@ -99,6 +135,10 @@ fn filters(params: &Params, workflows: &[(String, String)]) -> Markup {
                 option value="" selected[window.is_empty()] { "All time" }
                 @for w in ["1h", "24h", "7d"] { option value=(w) selected[window == w] { (w) } }
             } }
+            @if manager { label { "Accounts " select name="accounts" {
+                option value="" selected[accounts != "all"] { "This account" }
+                option value="all" selected[accounts == "all"] { "All I act for" }
+            } } }
             label { "Workflow " select name="workflowId" {
                 option value="" selected[workflow.is_empty()] { "Any" }
                 @for (id, name) in workflows { option value=(id) selected[workflow == id] { (name) } }
@@ -117,6 +157,7 @@ fn older_link(params: &Params, cursor: &str) -> String {
         "trigger",
         "window",
         "workflowId",
+        "accounts",
         "since",
         "until",
     ]
@@ -128,7 +169,8 @@ fn older_link(params: &Params, cursor: &str) -> String {
     format!("/console/runs?{encoded}")
 }
 
-fn run_row(row: &RunSummary, now: Timestamp) -> Markup {
+/// A run's row; with `account`, the account's name in a column of its own.
+fn run_row(row: &RunSummary, account: Option<&str>, now: Timestamp) -> Markup {
     let r = &row.run;
     let total = r.run_till - r.run_from + 1;
     let error = r
@@ -139,7 +181,10 @@ fn run_row(row: &RunSummary, now: Timestamp) -> Markup {
     html! {
         tr {
             td { a.run href=(format!("/console/runs/{}", r.id)) { (status(r)) } }
-            td { a href=(format!("/console/workflows/{}", r.workflow_id)) { (display_name(&row.workflow_name)) } }
+            // Another account's workflow opens once the console acts for it.
+            td { @if account.is_none() { a href=(format!("/console/workflows/{}", r.workflow_id)) { (display_name(&row.workflow_name)) } }
+                @else { (display_name(&row.workflow_name)) } }
+            @if let Some(name) = account { td { (name) } }
             td { (r.trigger.name()) }
             td { (when(&r.date_queued, now)) }
             td { @if let Some(t) = &r.date_started { (when(t, now)) } }

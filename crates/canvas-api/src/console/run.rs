@@ -5,8 +5,10 @@
 //! pages and downloads load only when asked: a run with a 100 MB output
 //! opens as fast as any other.
 
+use super::account::full_name;
 use super::parts::{cut, display_name, seconds, status, when};
 use super::{ConsoleUser, layout};
+use crate::auth::session_acting;
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::runs::owned_run;
@@ -14,7 +16,8 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use canvas_store::model::{Run, RunBlock, RunStatus};
+use canvas_store::StoreError;
+use canvas_store::model::{Account, Run, RunBlock, RunStatus};
 use maud::{Markup, html};
 use uuid::Uuid;
 
@@ -34,8 +37,8 @@ pub async fn page(
 ) -> Response {
     let step = params.int("refresh", 0, 0..=100).unwrap_or(0) as usize;
     let shown = async {
-        let run = owned_run(&state, &user.acting, parse_run_id(&id)?).await?;
-        let live = view(&state, &user, &run, step).await?;
+        let shown = visible_run(&state, &user, parse_run_id(&id)?).await?;
+        let live = view(&state, &user, &shown, step).await?;
         // htmx asks for the live part only.
         if headers.contains_key("hx-request") {
             return Ok::<_, ApiError>(live);
@@ -46,6 +49,51 @@ pub async fn page(
         Ok(page) => page.into_response(),
         Err(e) => super::problem(&user, e),
     }
+}
+
+/// A run the page may show, and the account it is of when that is not the
+/// acting one (a partner's key reading a run of an account it may act for:
+/// read-only until it acts for that account).
+pub(super) struct Shown {
+    pub run: Run,
+    pub of_account: Option<Account>,
+}
+
+/// The acting account's run, or — for an Admin's or SuperPartner's key — a
+/// run of an account the key may act for (the API's `ManagedAccountId`
+/// check); anything else is unknown.
+pub(super) async fn visible_run(
+    state: &AppState,
+    user: &ConsoleUser,
+    id: Uuid,
+) -> Result<Shown, ApiError> {
+    let unknown = || ApiError::NotFound(format!("Unknown run {id}"));
+    match owned_run(state, &user.acting, id).await {
+        Ok(run) => {
+            return Ok(Shown {
+                run,
+                of_account: None,
+            });
+        }
+        Err(ApiError::NotFound(_)) if user.acting.role.manages_organization_tree() => {}
+        Err(e) => return Err(e),
+    }
+    let found = |e: StoreError| match e {
+        StoreError::NotFound => unknown(),
+        other => ApiError::from(other),
+    };
+    let run = state.store.run(id).await.map_err(found)?;
+    let workflow = state.store.workflow(run.workflow_id).await.map_err(found)?;
+    let account = workflow.account_id.to_string();
+    let ip = user.acting.client_ip;
+    if session_acting(&user.consumer, Some(&account), ip, state)
+        .await
+        .is_err()
+    {
+        return Err(unknown());
+    }
+    let of_account = Some(state.store.account(workflow.account_id).await?);
+    Ok(Shown { run, of_account })
 }
 
 pub(super) fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -61,9 +109,12 @@ fn live(run: &Run) -> bool {
 async fn view(
     state: &AppState,
     user: &ConsoleUser,
-    run: &Run,
+    shown: &Shown,
     step: usize,
 ) -> Result<Markup, ApiError> {
+    let run = &shown.run;
+    // Buttons act as the acting account: none on another account's run.
+    let act = shown.of_account.is_none().then_some(user);
     let blocks = state.store.run_blocks(run.id).await?;
     let workflow = state
         .store
@@ -89,8 +140,11 @@ async fn view(
                 dt { "Blocks" } dd { (run.run_from) "–" (run.run_till) }
                 @if let Some(e) = &run.error { dt { "Error" } dd.error { (cut(e, 2000)) } }
             }
-            (actions(user, run))
-            ol.timeline { @for b in &blocks { (block(b, user, run, log_share)) } }
+            @match &shown.of_account {
+                None => (actions(user, run)),
+                Some(account) => (act_for(user, account)),
+            }
+            ol.timeline { @for b in &blocks { (block(b, act, run, log_share)) } }
         }
     })
 }
@@ -109,9 +163,22 @@ fn actions(user: &ConsoleUser, run: &Run) -> Markup {
     }
 }
 
+/// Another account's run: which account, and the switch to act for it.
+fn act_for(user: &ConsoleUser, account: &Account) -> Markup {
+    html! {
+        form.actions method="post" action="/console/accounts/switch" {
+            "A run of " strong { (full_name(account)) } " (" (account.organization_name) "). "
+            input type="hidden" name="csrf" value=(user.csrf);
+            input type="hidden" name="account" value=(account.id);
+            button type="submit" { "Act for this account" }
+        }
+    }
+}
+
 /// One block of the timeline: status, duration, records in and out, its
-/// error, the tail of its log within `log_bytes`, and what loads on demand.
-fn block(b: &RunBlock, user: &ConsoleUser, run: &Run, log_bytes: usize) -> Markup {
+/// error, the tail of its log within `log_bytes`, and what loads on demand;
+/// with `act`, the button to run again from it.
+fn block(b: &RunBlock, act: Option<&ConsoleUser>, run: &Run, log_bytes: usize) -> Markup {
     let base = format!("/console/runs/{}/blocks/{}", run.id, b.number);
     let took = b
         .date_started
@@ -139,7 +206,7 @@ fn block(b: &RunBlock, user: &ConsoleUser, run: &Run, log_bytes: usize) -> Marku
                     div.preview { a href=(format!("{base}/records")) { "Open the first 100 records" } }
                 }
             }
-            @if !live(run) {
+            @if let (false, Some(user)) = (live(run), act) {
                 form.actions method="post" action=(format!("/console/runs/{}/from/{}", run.id, b.number)) {
                     input type="hidden" name="csrf" value=(user.csrf);
                     button type="submit" { "Run from this block" }

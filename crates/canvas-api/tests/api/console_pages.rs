@@ -134,26 +134,26 @@ async fn a_workflow_named_like_a_script_renders_as_text(backend: Backend) {
     }
 }
 
-/// An Admin acts for an account of its tree, sees its workflows and runs,
-/// and comes back; an account outside the tree is refused, nothing changed.
-async fn the_account_switcher_acts_for_an_account_of_the_tree_only(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (user, user_keys) = app
+/// A User account of the app's organization, its key, and its workflow "Customer sync".
+async fn user_with_workflow(app: &TestApp) -> (uuid::Uuid, crate::helpers::Keys, String) {
+    let (user, keys) = app
         .account_with_key(app.organization, AccountRole::User)
         .await;
     let template = json!({"name": "Customer sync", "state": "Published", "applications": [],
         "chain": [{"blockName": "Noop", "script": "return [];", "variables": {}}]});
     let t = app.post("/api/WorkflowTemplate", &template).await;
     assert_eq!(t.status, 200, "{}", t.text);
-    let w = app
-        .post_as(
-            "/api/Workflow",
-            &user_keys,
-            &[],
-            json!({"workflowTemplateId": t.body, "applications": {}}).to_string(),
-        )
-        .await;
+    let body = json!({"workflowTemplateId": t.body, "applications": {}}).to_string();
+    let w = app.post_as("/api/Workflow", &keys, &[], body).await;
     assert_eq!(w.status, 200, "{}", w.text);
+    (user, keys, w.body.as_str().unwrap().to_string())
+}
+
+/// An Admin acts for an account of its tree, sees its workflows and runs,
+/// and comes back; an account outside the tree is refused, nothing changed.
+async fn the_account_switcher_acts_for_an_account_of_the_tree_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, _, _) = user_with_workflow(&app).await;
     let (_, stranger, _) = create_organization(&app.store, &app.secrets, "Other", None).await;
     let (cookie, _) = sign_in(&app, &app.keys).await;
     let (_, accounts) = page(&app, &cookie, "/console/accounts?q=user").await;
@@ -463,4 +463,85 @@ both_backends!(
     a_run_page_keeps_its_budgets,
     another_organizations_session_opens_none_of_this_ones_pages,
     a_session_expires_after_twelve_hours,
+    a_partners_key_lists_the_runs_of_every_account_it_acts_for,
 );
+
+/// A partner's key lists the runs of every account it acts for, each with
+/// its account, and opens them read-only; a User's key and other trees see
+/// none of it.
+async fn a_partners_key_lists_the_runs_of_every_account_it_acts_for(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, user_keys, workflow) = user_with_workflow(&app).await;
+    let run_body = json!({"workflowId": workflow}).to_string();
+    assert_eq!(
+        app.post_as("/api/RunWorkflow", &user_keys, &[], run_body)
+            .await
+            .status,
+        200
+    );
+    let runs = app
+        .get_as(
+            &format!("/api/WorkflowRuns?workflowId={workflow}"),
+            &user_keys,
+            &[],
+        )
+        .await;
+    let run = runs.body[0]["id"].as_str().unwrap().to_string();
+    let (_, _, stranger) = create_organization(&app.store, &app.secrets, "Other", None).await;
+    let chain = json!([{"blockName": "Theirs", "script": "return [];", "variables": {}}]);
+    let (admins, _) = script_workflow(&app, chain).await;
+    run_to_end(&app, json!({"workflowId": admins})).await;
+    let (admin, _) = sign_in(&app, &app.keys).await;
+
+    let (_, own) = page(&app, &admin, "/console/runs").await;
+    assert!(
+        own.contains("Scripts") && !own.contains("Customer sync"),
+        "this account's runs only: {own}"
+    );
+    let (status, all) = page(&app, &admin, "/console/runs?accounts=all").await;
+    assert_eq!(status, 200, "{all}");
+    assert!(
+        all.contains("Customer sync") && all.contains("Test User") && all.contains("Scripts"),
+        "{all}"
+    );
+    let (status, theirs) = page(&app, &admin, &format!("/console/runs/{run}")).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert!(
+        theirs.contains("Act for this account") && !theirs.contains(">Run again<"),
+        "{theirs}"
+    );
+    let token = csrf(&theirs);
+    let (status, _) = post_form(
+        &app,
+        &admin,
+        &format!("/console/runs/{run}/again"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, 404, "acting needs the switch first");
+    let switch = [("csrf", token.as_str()), ("account", &user.to_string())];
+    assert_eq!(
+        post_form(&app, &admin, "/console/accounts/switch", &switch)
+            .await
+            .0,
+        303
+    );
+    let (_, acting) = page(&app, &admin, &format!("/console/runs/{run}")).await;
+    assert!(!acting.contains("Act for this account"), "{acting}");
+
+    let (user_session, _) = sign_in(&app, &user_keys).await;
+    let (_, mine) = page(&app, &user_session, "/console/runs?accounts=all").await;
+    assert!(
+        !mine.contains("Scripts"),
+        "a User's key sees only its own: {mine}"
+    );
+    let (outsider, _) = sign_in(&app, &stranger).await;
+    assert_eq!(
+        page(&app, &outsider, &format!("/console/runs/{run}"))
+            .await
+            .0,
+        404
+    );
+    let (_, none) = page(&app, &outsider, "/console/runs?accounts=all").await;
+    assert!(!none.contains("Customer sync"), "{none}");
+}
