@@ -1,6 +1,7 @@
 //! The Runs page (the account's runs, filtered, keyset-paged) and a run's
 //! buttons (cancel, run again, run from a block).
 
+use super::account::full_name;
 use super::parts::{cut, display_name, status, when};
 use super::run::parse_run_id;
 use super::{ConsoleUser, layout};
@@ -13,7 +14,7 @@ use crate::state::AppState;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use canvas_domain::time::Timestamp;
-use canvas_store::model::RunStatus;
+use canvas_store::model::{Account, RunStatus};
 use canvas_store::{RunFilter, RunSummary};
 use maud::{Markup, html};
 
@@ -46,17 +47,21 @@ async fn runs_page(
         limit: limit + 1,
         ..asked
     };
-    let across =
-        params.text("accounts") == Some("all") && user.acting.role.manages_organization_tree();
-    let mut rows = match across {
-        false => state
+    // A partner's key: the accounts it acts for, to list their runs too.
+    let actable = match user.acting.role.manages_organization_tree() {
+        true => super::account::actable(state, user).await?.0,
+        false => Vec::new(),
+    };
+    let across = chosen_accounts(params.text("accounts").unwrap_or_default(), &actable);
+    let mut rows = match &across {
+        None => state
             .store
             .list_runs(&asked)
             .await?
             .into_iter()
             .map(|r| (None, r))
             .collect(),
-        true => runs_across(state, user, &asked).await?,
+        Some(accounts) => runs_across(state, accounts, &asked).await?,
     };
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
@@ -66,10 +71,10 @@ async fn runs_page(
         .map(|c| older_link(params, &c));
     let body = html! {
         h1 { "Runs" }
-        (filters(params, &workflows, user.acting.role.manages_organization_tree()))
+        (filters(params, &workflows, &actable))
         @if rows.is_empty() { p.empty { "No run matches." } } @else {
             div.scroll { table.runs {
-                thead { tr { th { "Status" } th { "Workflow" } @if across { th { "Account" } } th { "Trigger" } th { "Queued" } th { "Started" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
+                thead { tr { th { "Status" } th { "Workflow" } @if across.is_some() { th { "Account" } } th { "Trigger" } th { "Queued" } th { "Started" } th { "Attempt" } th { "Blocks" } th { "Error" } } }
                 tbody { @for (account, row) in &rows { (run_row(row, account.as_deref(), now)) } }
             } }
         }
@@ -81,22 +86,25 @@ async fn runs_page(
 /// Accounts one page of "all accounts" reads (one index range each).
 const ACROSS_ACCOUNTS: usize = 100;
 
-/// A page of the runs of every account the key acts for (the first 100 of
-/// its tree), each with its account's name.
+/// Which accounts' runs `accounts=` asks for: none (the acting account's
+/// own list), `all` (the first 100 the key acts for) or one of them.
+fn chosen_accounts<'a>(asked: &str, actable: &'a [Account]) -> Option<Vec<&'a Account>> {
+    match asked {
+        "" => None,
+        _ if actable.is_empty() => None,
+        "all" => Some(actable.iter().take(ACROSS_ACCOUNTS).collect()),
+        id => Some(actable.iter().filter(|a| a.id.to_string() == id).collect()),
+    }
+}
+
+/// A page of the runs of `accounts`, each with its account's name.
 async fn runs_across(
     state: &AppState,
-    user: &ConsoleUser,
+    accounts: &[&Account],
     asked: &RunFilter,
 ) -> Result<Vec<(Option<String>, RunSummary)>, ApiError> {
-    let (accounts, _) = super::account::actable(state, user).await?;
-    let accounts = &accounts[..accounts.len().min(ACROSS_ACCOUNTS)];
     let ids: Vec<uuid::Uuid> = accounts.iter().map(|a| a.id).collect();
-    let name = |id| {
-        accounts
-            .iter()
-            .find(|a| a.id == id)
-            .map(super::account::full_name)
-    };
+    let name = |id| accounts.iter().find(|a| a.id == id).map(|a| full_name(a));
     let rows = state.store.list_runs_across(&ids, asked).await?;
     let named = rows
         .into_iter()
@@ -105,7 +113,7 @@ async fn runs_across(
 }
 
 /// The filter form, filled in from the URL (so a link reproduces the view).
-fn filters(params: &Params, workflows: &[(String, String)], manager: bool) -> Markup {
+fn filters(params: &Params, workflows: &[(String, String)], actable: &[Account]) -> Markup {
     let accounts = params.text("accounts").unwrap_or_default();
     let workflow = params.text("workflowId").unwrap_or_default();
     let (since, until) = (
@@ -135,9 +143,12 @@ fn filters(params: &Params, workflows: &[(String, String)], manager: bool) -> Ma
                 option value="" selected[window.is_empty()] { "All time" }
                 @for w in ["1h", "24h", "7d"] { option value=(w) selected[window == w] { (w) } }
             } }
-            @if manager { label { "Accounts " select name="accounts" {
-                option value="" selected[accounts != "all"] { "This account" }
+            @if !actable.is_empty() { label { "Account " select name="accounts" {
+                option value="" selected[accounts.is_empty()] { "This account" }
                 option value="all" selected[accounts == "all"] { "All I act for" }
+                @for a in actable.iter().take(ACROSS_ACCOUNTS) {
+                    option value=(a.id) selected[accounts == a.id.to_string()] { (full_name(a)) }
+                }
             } } }
             label { "Workflow " select name="workflowId" {
                 option value="" selected[workflow.is_empty()] { "Any" }

@@ -504,6 +504,18 @@ async fn a_partners_key_lists_the_runs_of_every_account_it_acts_for(backend: Bac
         all.contains("Customer sync") && all.contains("Test User") && all.contains("Scripts"),
         "{all}"
     );
+    let (_, one) = page(&app, &admin, &format!("/console/runs?accounts={user}")).await;
+    assert!(
+        one.contains("<td>Test User</td>") && !one.contains("<td>Test Admin</td>"),
+        "one account: {one}"
+    );
+    let (_, outside) = page(
+        &app,
+        &admin,
+        &format!("/console/runs?accounts={}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert!(outside.contains("No run matches."), "{outside}");
     let (status, theirs) = page(&app, &admin, &format!("/console/runs/{run}")).await;
     assert_eq!(status, 200, "{theirs}");
     assert!(
