@@ -10,6 +10,38 @@ pub struct RunFigures {
     pub queued_to_started_ms: f64,
     /// Median of the first block's dateStarted − the run's dateStarted, in ms.
     pub claim_to_first_block_ms: f64,
+    /// PostgreSQL only: what the throughput phase cost the WAL, per run.
+    pub wal: Option<WalPerRun>,
+}
+
+/// The WAL PostgreSQL wrote during the throughput phase, per completed run
+/// (`pg_stat_wal`, cluster-wide: the bench's database is the only one busy).
+/// `syncs` counts WAL flushes to disk — each durable commit not grouped
+/// with another is one; `records` and `bytes` what the writes cost.
+pub struct WalPerRun {
+    pub syncs: f64,
+    pub records: f64,
+    pub bytes: f64,
+}
+
+/// `pg_stat_wal`'s (wal_sync, wal_records, wal_bytes) now.
+fn wal_counters(database_url: &str) -> anyhow::Result<[f64; 3]> {
+    let sql = "SELECT wal_sync, wal_records, wal_bytes FROM pg_stat_wal";
+    let out = std::process::Command::new("psql")
+        .args([database_url, "-At", "-F", " ", "-c", sql])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(v.len() == 3, "pg_stat_wal: {text}");
+    Ok([v[0], v[1], v[2]])
 }
 
 const CHAIN: &str = r#"[
@@ -102,6 +134,11 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     // measured from the runs' own timestamps (first start to last finish), so
     // the client's polling does not count.
     let per_workflow = total / flows.len();
+    let wal_before = server
+        .database_url
+        .as_deref()
+        .map(wal_counters)
+        .transpose()?;
     let posts: Vec<_> = (0..8)
         .map(|c| {
             let mine: Vec<Value> = flows.iter().skip(c).step_by(8).cloned().collect();
@@ -165,7 +202,23 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
         (Some(a), Some(b)) => (b - a).num_microseconds().unwrap_or(1) as f64 / 1e6,
         _ => anyhow::bail!("no run timestamps"),
     };
+    let completed = (per_workflow * flows.len()) as f64;
+    let wal = match (wal_before, server.database_url.as_deref()) {
+        (Some(before), Some(url)) => {
+            // Backends report their WAL statistics at most once a second.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let after = wal_counters(url)?;
+            let per = |i: usize| (after[i] - before[i]) / completed;
+            Some(WalPerRun {
+                syncs: per(0),
+                records: per(1),
+                bytes: per(2),
+            })
+        }
+        _ => None,
+    };
     Ok(RunFigures {
+        wal,
         runs_per_second: (per_workflow * flows.len()) as f64 / span,
         queued_to_started_ms: crate::median(queued_to_started),
         claim_to_first_block_ms: crate::median(claim_to_block),
