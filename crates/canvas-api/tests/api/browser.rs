@@ -123,6 +123,12 @@ async fn wait_for_text(c: &Client, css: &str, wanted: &str) {
     }
 }
 
+/// The query string of the page the browser shows.
+async fn query(c: &Client) -> String {
+    let url = c.current_url().await.unwrap();
+    url.query().unwrap_or_default().to_string()
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -205,14 +211,7 @@ async fn finds_the_failed_run(c: &Client) {
     click(c, "input[name=status][value=Failed]").await;
     click(c, "form.filters button[type=submit]").await;
     wait_for_text(c, "table.runs", "Failed").await;
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .query()
-            .unwrap()
-            .contains("status=Failed")
-    );
+    assert!(query(c).await.contains("status=Failed"));
     let rows = c
         .find_all(Locator::Css("table.runs tbody tr"))
         .await
@@ -241,14 +240,7 @@ async fn finds_the_failed_run(c: &Client) {
 async fn runs_it_again(c: &Client, app: &TestApp, failing: &str) {
     click(c, "form.actions button").await;
     wait_for_text(c, "h1", "Runs").await;
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .query()
-            .unwrap()
-            .contains(failing)
-    );
+    assert!(query(c).await.contains(failing));
     newest_run(app, failing, "Failed").await;
     let runs = app
         .get(&format!("/api/WorkflowRuns?workflowId={failing}"))
@@ -274,12 +266,7 @@ async fn previews_records(c: &Client, app: &TestApp, run: &str) {
 /// A live run's page refreshes itself: it sees a cancel made elsewhere
 /// (the API) without being reloaded, and asks nothing while its tab is hidden.
 async fn watches_a_running_run_end(c: &Client, app: &TestApp, busy: &str) {
-    app.post("/api/RunWorkflow", &json!({"workflowId": busy}))
-        .await;
-    let run = newest_run(app, busy, "Running").await;
-    c.goto(&app.url(&format!("/console/runs/{run}")))
-        .await
-        .unwrap();
+    let run = open_a_running_run(c, app, busy).await;
     assert!(text(c, "dl.run").await.contains("refreshes itself"));
     screenshot(c, "run-running").await;
     let hide = "window.__asked = 0; window.__loaded = 'once';
@@ -306,14 +293,22 @@ async fn watches_a_running_run_end(c: &Client, app: &TestApp, busy: &str) {
     assert_eq!(ended, later, "no refresh once the run ended");
 }
 
-/// The Cancel button of a running run's page.
-async fn cancels_a_running_run(c: &Client, app: &TestApp, busy: &str) {
-    app.post("/api/RunWorkflow", &json!({"workflowId": busy}))
+/// Starts a run of `busy`, opens its page once it runs; its id.
+async fn open_a_running_run(c: &Client, app: &TestApp, busy: &str) -> String {
+    let r = app
+        .post("/api/RunWorkflow", &json!({"workflowId": busy}))
         .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let run = newest_run(app, busy, "Running").await;
     c.goto(&app.url(&format!("/console/runs/{run}")))
         .await
         .unwrap();
+    run
+}
+
+/// The Cancel button of a running run's page.
+async fn cancels_a_running_run(c: &Client, app: &TestApp, busy: &str) {
+    open_a_running_run(c, app, busy).await;
     click(c, "form.actions button").await;
     wait_for_text(c, "dl.run", "Cancelled").await;
     newest_run(app, busy, "Cancelled").await;
