@@ -183,15 +183,15 @@ async fn newest_run(app: &TestApp, workflow: &str, status: &str) -> String {
     }
 }
 
-async fn signs_in(c: &Client, app: &TestApp) {
+/// Opening the runs without a session lands on the sign-in page.
+async fn is_sent_to_sign_in(c: &Client, app: &TestApp) {
     c.goto(&app.url("/console/runs")).await.unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/login")
-    );
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().ends_with("/console/login"), "{url}");
+}
+
+async fn signs_in(c: &Client, app: &TestApp) {
+    is_sent_to_sign_in(c, app).await;
     screenshot(c, "login").await;
     let form = c
         .form(Locator::Css("form[action='/console/login']"))
@@ -370,14 +370,7 @@ async fn visits_the_other_pages(c: &Client, app: &TestApp) {
 async fn signs_out(c: &Client, app: &TestApp) {
     click(c, "form.signout button").await;
     wait_for_text(c, "h1", "Sign in").await;
-    c.goto(&app.url("/console/runs")).await.unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/login")
-    );
+    is_sent_to_sign_in(c, app).await;
 }
 
 #[tokio::test]
