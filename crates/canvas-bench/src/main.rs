@@ -184,13 +184,14 @@ async fn main() -> anyhow::Result<()> {
             postgres,
         } => {
             println!(
-                "| backend | workers | runs/s | queued→started ms | claim→first block ms | WAL syncs/run | WAL records/run | WAL bytes/run |"
+                "| backend | workers | runs/s | queued→started ms | claim→first block ms | store writes/run | WAL syncs/run | WAL records/run | WAL bytes/run | RSS MiB |"
             );
-            println!("|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|");
             for backend in &backends {
                 for &w in &workers {
                     let (mut rps, mut q, mut c) = (Vec::new(), Vec::new(), Vec::new());
                     let mut wal: Vec<[f64; 3]> = Vec::new();
+                    let (mut writes, mut rss) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
                         let database = (backend == "postgres").then(|| postgres.clone());
                         let env = [
@@ -206,6 +207,8 @@ async fn main() -> anyhow::Result<()> {
                         rps.push(f.runs_per_second);
                         q.push(f.queued_to_started_ms);
                         c.push(f.claim_to_first_block_ms);
+                        writes.push(f.writes_per_run);
+                        rss.push(f.rss_mib);
                         wal.extend(f.wal.map(|w| [w.syncs, w.records, w.bytes]));
                     }
                     let wal_median = |i: usize| match wal.is_empty() {
@@ -213,13 +216,15 @@ async fn main() -> anyhow::Result<()> {
                         false => format!("{:.1}", median(wal.iter().map(|w| w[i]).collect())),
                     };
                     println!(
-                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.1} |",
                         median(rps),
                         median(q),
                         median(c),
+                        median(writes),
                         wal_median(0),
                         wal_median(1),
-                        wal_median(2)
+                        wal_median(2),
+                        median(rss)
                     );
                 }
             }

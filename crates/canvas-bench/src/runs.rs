@@ -12,6 +12,23 @@ pub struct RunFigures {
     pub claim_to_first_block_ms: f64,
     /// PostgreSQL only: what the throughput phase cost the WAL, per run.
     pub wal: Option<WalPerRun>,
+    /// The store's write statements and transactions per completed run
+    /// (`canvas_store_writes_total`), either backend.
+    pub writes_per_run: f64,
+    /// The server's resident memory right after the throughput phase.
+    pub rss_mib: f64,
+}
+
+/// The server's `canvas_store_writes_total` now.
+async fn store_writes(server: &Server) -> anyhow::Result<f64> {
+    let keys = &server.keys;
+    let text = crate::load::request(server.addr, "GET", "/metrics", keys, None).await?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("canvas_store_writes_total"))
+        .unwrap_or("canvas_store_writes_total 0");
+    let value = line.rsplit(' ').next().unwrap_or("0");
+    Ok(value.parse()?)
 }
 
 /// The WAL PostgreSQL wrote during the throughput phase, per completed run
@@ -134,6 +151,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     // measured from the runs' own timestamps (first start to last finish), so
     // the client's polling does not count.
     let per_workflow = total / flows.len();
+    let writes_before = store_writes(server).await?;
     let wal_before = server
         .database_url
         .as_deref()
@@ -203,6 +221,8 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
         _ => anyhow::bail!("no run timestamps"),
     };
     let completed = (per_workflow * flows.len()) as f64;
+    let rss_mib = server.rss_mib()?;
+    let writes_per_run = (store_writes(server).await? - writes_before) / completed;
     let wal = match (wal_before, server.database_url.as_deref()) {
         (Some(before), Some(url)) => {
             // Backends report their WAL statistics at most once a second.
@@ -219,6 +239,8 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     };
     Ok(RunFigures {
         wal,
+        writes_per_run,
+        rss_mib,
         runs_per_second: (per_workflow * flows.len()) as f64 / span,
         queued_to_started_ms: crate::median(queued_to_started),
         claim_to_first_block_ms: crate::median(claim_to_block),

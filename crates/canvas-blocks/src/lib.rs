@@ -15,6 +15,7 @@ pub use block::{
 };
 pub use datasets::{
     AccountFiles, BATCH_RECORDS, DatasetError, Datasets, FileInfo, FileQuotas, FileWriter,
-    RecordBatch, RecordReader, RecordWriter, check_file_name,
+    INLINE_MAX, InlineOutputs, OutputKey, RecordBatch, RecordReader, RecordWriter, Written,
+    check_file_name,
 };
 pub use variables::Variables;

@@ -4,8 +4,8 @@
 use crate::Engine;
 use crate::heartbeat::{Flags, heartbeat};
 use crate::run_block::BlockJob;
-use canvas_blocks::Datasets;
 use canvas_blocks::{BlockError, CancelToken};
+use canvas_blocks::{Datasets, Written};
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::template::{TemplateContext, render_value};
 use canvas_domain::time::now;
@@ -58,6 +58,10 @@ pub(crate) struct RunExecution<'e> {
     outputs: HashMap<Uuid, String>,
     /// The last block completed.
     last: Option<i64>,
+    /// A block's final record not yet written: it goes with the next
+    /// block's start, or with the run's end — one write instead of two.
+    /// Written before anything else is (a hand-back writes it alone).
+    pending: Option<RunBlock>,
 }
 
 impl Engine {
@@ -68,6 +72,7 @@ impl Engine {
             flags: Arc::new(Flags::default()),
             outputs: HashMap::new(),
             last: None,
+            pending: None,
         };
         execution.execute(shutdown).await;
     }
@@ -121,7 +126,7 @@ impl RunExecution<'_> {
     }
 
     /// Records the outcome: the run's end, or its return to the queue.
-    async fn conclude(self, outcome: Outcome) {
+    async fn conclude(mut self, outcome: Outcome) {
         let attempt = self.run.attempt;
         let (status, error) = match outcome {
             Outcome::Finished => (RunStatus::Succeeded, None),
@@ -142,16 +147,30 @@ impl RunExecution<'_> {
                 (RunStatus::Failed, Some(why))
             }
         };
+        let block = self.pending.take();
         let end = RunEnd {
             status,
             error: error.as_deref(),
             last_block: self.last,
             at: now(),
+            block: block.as_ref(),
         };
         self.record_end(&end).await;
     }
 
-    async fn hand_back(&self) {
+    async fn hand_back(&mut self) {
+        if let Some(record) = self.pending.take() {
+            // Best effort: a completed block not recorded is run again (its
+            // output under this attempt's key is only ever replaced whole).
+            if let Err(e) = self
+                .engine
+                .store
+                .save_run_block(&self.run.lease, &record)
+                .await
+            {
+                tracing::warn!(run = %self.run.id, error = %e, "recording the last block before handing the run back failed");
+            }
+        }
         if let Err(e) = self.engine.store.release_run(&self.run.lease).await {
             tracing::error!(run = %self.run.id, error = %e, "handing the run back failed");
         }
@@ -187,12 +206,17 @@ impl RunExecution<'_> {
             end.status.name(),
             failure.map(|e| e.to_string()).unwrap_or_default()
         );
-        let failed = RunEnd {
+        let mut failed = RunEnd {
             status: RunStatus::Failed,
             error: Some(&why),
             ..*end
         };
-        let recorded = self.engine.store.finish_run(&self.run.lease, &failed).await;
+        let mut recorded = self.engine.store.finish_run(&self.run.lease, &failed).await;
+        if recorded.is_err() && failed.block.is_some() {
+            // The block's record may be what the store refuses: the end alone.
+            failed.block = None;
+            recorded = self.engine.store.finish_run(&self.run.lease, &failed).await;
+        }
         self.report_end(&failed, recorded).await;
     }
 
@@ -241,6 +265,10 @@ impl RunExecution<'_> {
 
     /// What earlier attempts completed: their outputs are used, not redone.
     async fn resume(&mut self) -> Result<(), StoreError> {
+        // A first attempt has no blocks behind it (each claim counts one).
+        if self.run.attempt <= 1 && self.run.previous_owner.is_none() {
+            return Ok(());
+        }
         let done = self.engine.store.run_blocks(self.run.id).await?;
         for b in done.iter().filter(|b| b.status == RunStatus::Succeeded) {
             if let Some(key) = &b.output_key {
@@ -278,7 +306,14 @@ impl RunExecution<'_> {
             Ok(key) => key,
             Err(problem) => return self.fail(record, problem).await,
         };
-        self.save(&record).await?;
+        let records: Vec<RunBlock> = self
+            .pending
+            .iter()
+            .cloned()
+            .chain([record.clone()])
+            .collect();
+        self.save(&records).await?;
+        self.pending = None;
         let key = Datasets::key(self.run.id, self.run.attempt, number);
         let job = BlockJob {
             workflow,
@@ -290,43 +325,49 @@ impl RunExecution<'_> {
         let result = self.run_with_retries(&job, &mut record).await;
         record.date_finished = Some(now());
         match result {
-            Ok(count) => {
-                record.records_out = count as i64;
+            Ok(written) => {
+                record.records_out = written.records as i64;
                 record.status = RunStatus::Succeeded;
                 record.output_key = Some(key.clone());
-                self.save(&record).await?;
+                // A small output is durable with its record, in the same write.
+                record.inline_output = written.inline.map(|b| b.to_vec());
+                self.pending = Some(record);
                 self.outputs.insert(block.unique_block_id, key);
                 Ok(())
             }
             Err(BlockError::Cancelled) => {
                 record.status = RunStatus::Cancelled;
                 record.error = Some("interrupted".into());
-                self.save(&record).await?;
+                self.pending = Some(record);
                 Err(Outcome::Interrupted)
             }
             Err(e) => self.fail(record, e.to_string()).await,
         }
     }
 
-    async fn fail(&self, mut record: RunBlock, error: String) -> Result<(), Outcome> {
+    /// A failed block's record goes with the run's end (the run fails).
+    async fn fail(&mut self, mut record: RunBlock, error: String) -> Result<(), Outcome> {
         let message = format!("block {} ({}): {error}", record.number, record.block_name);
         record.status = RunStatus::Failed;
         record.error = Some(error);
-        self.save(&record).await?;
+        if let Some(done) = self.pending.take() {
+            self.save(std::slice::from_ref(&done)).await?;
+        }
+        self.pending = Some(record);
         Err(Outcome::Failed(message))
     }
 
     /// Records a block's state under the run's lease. A lost lease stops
     /// the run (another worker holds it); a store that keeps failing hands
     /// the run back — it is never carried on with its record unwritten.
-    async fn save(&self, record: &RunBlock) -> Result<(), Outcome> {
-        let (run, block) = (self.run.id, record.number);
+    async fn save(&self, records: &[RunBlock]) -> Result<(), Outcome> {
+        let (run, block) = (self.run.id, records.last().map_or(0, |r| r.number));
         let mut tries = 0;
         loop {
             match self
                 .engine
                 .store
-                .save_run_block(&self.run.lease, record)
+                .save_run_blocks(&self.run.lease, records)
                 .await
             {
                 Ok(true) => return Ok(()),
@@ -354,7 +395,7 @@ impl RunExecution<'_> {
         &self,
         job: &BlockJob<'_>,
         record: &mut RunBlock,
-    ) -> Result<usize, BlockError> {
+    ) -> Result<Written, BlockError> {
         let policy = &self.engine.config.retry;
         let mut attempt = 1;
         loop {
@@ -398,6 +439,7 @@ fn started_record(block: &ChainBlock, number: i64) -> RunBlock {
         log: Vec::new(),
         error: None,
         output_key: None,
+        inline_output: None,
     }
 }
 

@@ -5,7 +5,7 @@ use crate::execute::RunExecution;
 use crate::sandbox::ScriptRun;
 use crate::script::ScriptError;
 use canvas_blocks::{BlockContext, BlockError, CancelToken, Variables};
-use canvas_blocks::{RecordReader, RecordWriter};
+use canvas_blocks::{RecordReader, RecordWriter, Written};
 use canvas_domain::catalog::ChainBlock;
 use canvas_domain::catalog::VariableDef;
 use canvas_store::model::{RunBlock, Workflow};
@@ -31,14 +31,15 @@ impl From<ScriptError> for BlockError {
 }
 
 impl RunExecution<'_> {
-    /// One try; returns how many records the block wrote. Nothing is left
-    /// under the output key when the try fails.
+    /// One try; returns what the block wrote (a small output whole, to be
+    /// kept with the block's record). Nothing is left under the output key
+    /// when the try fails.
     pub(crate) async fn run_block(
         &self,
         job: &BlockJob<'_>,
         attempt: u32,
         record: &mut RunBlock,
-    ) -> Result<usize, BlockError> {
+    ) -> Result<Written, BlockError> {
         let mut reader = match job.input_key {
             Some(key) => self.engine.datasets.reader(key).await?,
             None => RecordReader::empty(),
@@ -58,7 +59,7 @@ impl RunExecution<'_> {
         };
         record.records_in = reader.records_read() as i64;
         let result = match outcome {
-            Ok(()) => writer.finish().await.map_err(BlockError::from),
+            Ok(()) => writer.finish_inline().await.map_err(BlockError::from),
             Err(e) => {
                 writer.abort().await;
                 Err(e)
@@ -164,7 +165,7 @@ fn catalog_script(job: &BlockJob<'_>) -> Option<&'static str> {
 
 /// Prometheus figures per try of a block: `kind` is the native block's
 /// name, or `script` (script blocks' names are the users' own, unbounded).
-fn measure(job: &BlockJob<'_>, result: &Result<usize, BlockError>, took: std::time::Duration) {
+fn measure(job: &BlockJob<'_>, result: &Result<Written, BlockError>, took: std::time::Duration) {
     let kind = match &job.block.script {
         Some(_) => "script".to_string(),
         None => job.block.block_name.clone(),
@@ -180,8 +181,8 @@ fn measure(job: &BlockJob<'_>, result: &Result<usize, BlockError>, took: std::ti
         .increment(1);
     metrics::histogram!("canvas_block_duration_seconds", "kind" => kind.clone())
         .record(took.as_secs_f64());
-    if let Ok(records) = result {
+    if let Ok(written) = result {
         metrics::counter!("canvas_block_records_out_total", "kind" => kind)
-            .increment(*records as u64);
+            .increment(written.records as u64);
     }
 }

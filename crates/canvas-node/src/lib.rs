@@ -7,6 +7,13 @@ mod scheduler;
 
 pub use scheduler::{SchedulerPlan, StoreOpener};
 
+mod outputs;
+
+/// Where `Datasets` reads the small outputs the engine keeps with their
+/// block records (the node wires it; tests read outputs through a fresh one).
+pub fn inline_outputs(store: canvas_store::Store) -> Arc<dyn canvas_blocks::InlineOutputs> {
+    Arc::new(outputs::StoredOutputs(store))
+}
 use canvas_api::{ApiConfig, Application, Services};
 use canvas_blocks::{Datasets, NativeBlocks};
 use canvas_connectors::{BlockDeps, Connectors, Mailer};
@@ -169,9 +176,10 @@ impl Node {
 }
 
 fn services(parts: NodeParts) -> Services {
+    let outputs = inline_outputs(parts.store.clone());
     Services {
         store: parts.store,
-        datasets: parts.datasets,
+        datasets: parts.datasets.with_inline(outputs),
         queue_signal: Arc::new(Notify::new()),
         schedule_signal: Arc::new(Notify::new()),
         secrets: parts.secrets,

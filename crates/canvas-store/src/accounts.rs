@@ -160,7 +160,7 @@ impl Store {
             Some(parent) => self.tree_root(parent).await?,
             None => o.id,
         };
-        with_db!(self, p => {
+        with_db!(write self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO organizations (id, name, parent_id, allowed_cidrs, date_created) VALUES ($1, $2, $3, $4, $5)")
                 .bind(o.id).bind(&o.name).bind(o.parent_id).bind(to_json(&o.allowed_cidrs)).bind(o.date_created)
@@ -176,7 +176,7 @@ impl Store {
 
     pub async fn set_allowed_cidrs(&self, organization: Uuid, cidrs: &[String]) -> Result<()> {
         let sql = "UPDATE organizations SET allowed_cidrs = $2 WHERE id = $1";
-        let done = with_db!(self, p => sqlx::query(sql).bind(organization).bind(to_json(&cidrs)).execute(p).await?.rows_affected());
+        let done = with_db!(write self, p => sqlx::query(sql).bind(organization).bind(to_json(&cidrs)).execute(p).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -193,7 +193,7 @@ impl Store {
 
     pub async fn create_account(&self, account: &NewAccount) -> Result<()> {
         let root = self.tree_root(account.organization_id).await?;
-        with_db!(self, p => insert_account!(account, root, p))?;
+        with_db!(write self, p => insert_account!(account, root, p))?;
         Ok(())
     }
 
@@ -230,7 +230,7 @@ impl Store {
     pub async fn activate_account(&self, token_hash: &[u8]) -> Result<Uuid> {
         let sql = "UPDATE accounts SET active = TRUE, activation_token_hash = NULL \
                    WHERE activation_token_hash = $1 AND NOT active RETURNING id";
-        with_db!(self, p => Ok(sqlx::query_scalar(sql).bind(token_hash).fetch_one(p).await?))
+        with_db!(write self, p => Ok(sqlx::query_scalar(sql).bind(token_hash).fetch_one(p).await?))
     }
 
     pub async fn create_key(
@@ -241,7 +241,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<()> {
         let sql = "INSERT INTO api_keys (consumer, account_id, secret_hash, date_created) VALUES ($1, $2, $3, $4)";
-        with_db!(self, p => sqlx::query(sql).bind(consumer).bind(account).bind(secret_hash).bind(at).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sql).bind(consumer).bind(account).bind(secret_hash).bind(at).execute(p).await?.rows_affected());
         Ok(())
     }
 
@@ -249,7 +249,7 @@ impl Store {
     pub async fn revoke_key(&self, consumer: &str, at: Timestamp) -> Result<()> {
         let sql =
             "UPDATE api_keys SET date_revoked = $2 WHERE consumer = $1 AND date_revoked IS NULL";
-        let n = with_db!(self, p => sqlx::query(sql).bind(consumer).bind(at).execute(p).await?.rows_affected());
+        let n = with_db!(write self, p => sqlx::query(sql).bind(consumer).bind(at).execute(p).await?.rows_affected());
         if n == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -281,7 +281,7 @@ impl Store {
     }
 
     pub async fn record_audit(&self, e: &AuditEntry) -> Result<()> {
-        with_db!(self, p => audit_insert!(e).execute(p).await?.rows_affected());
+        with_db!(write self, p => audit_insert!(e).execute(p).await?.rows_affected());
         Ok(())
     }
 
@@ -341,7 +341,7 @@ impl Store {
         let insert =
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
         let select = "SELECT value FROM settings WHERE key = $1";
-        with_db!(self, p => {
+        with_db!(write self, p => {
             sqlx::query(insert).bind(key).bind(value).execute(p).await?;
             Ok(sqlx::query_scalar(select).bind(key).fetch_one(p).await?)
         })

@@ -104,7 +104,7 @@ impl Store {
         let sql = "INSERT INTO reg_applications (id, account_id, application_id, tag_text, credentials, \
                    is_authenticated, faulted, date_modified, date_authenticated, date_reauth) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-        with_db!(self, p => sqlx::query(sql)
+        with_db!(write self, p => sqlx::query(sql)
             .bind(r.id).bind(r.account_id).bind(r.application_id).bind(&r.tag_text).bind(&r.credentials)
             .bind(r.is_authenticated).bind(r.faulted).bind(r.date_modified).bind(r.date_authenticated).bind(r.date_reauth)
             .execute(p).await?.rows_affected());
@@ -125,7 +125,7 @@ impl Store {
     pub async fn mark_faulted(&self, id: Uuid) -> Result<()> {
         let sql =
             "UPDATE reg_applications SET faulted = TRUE, is_authenticated = FALSE WHERE id = $1";
-        with_db!(self, p => sqlx::query(sql).bind(id).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sql).bind(id).execute(p).await?.rows_affected());
         Ok(())
     }
 

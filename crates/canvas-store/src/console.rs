@@ -35,10 +35,10 @@ impl Store {
         s: &ConsoleSession,
     ) -> Result<()> {
         let sweep = "DELETE FROM console_sessions WHERE expires_at < $1";
-        with_db!(self, p => sqlx::query(sweep).bind(s.created_at).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sweep).bind(s.created_at).execute(p).await?.rows_affected());
         let sql = "INSERT INTO console_sessions (token_hash, consumer, csrf, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5)";
-        with_db!(self, p => sqlx::query(sql).bind(token_hash).bind(&s.consumer).bind(&s.csrf)
+        with_db!(write self, p => sqlx::query(sql).bind(token_hash).bind(&s.consumer).bind(&s.csrf)
             .bind(s.created_at).bind(s.expires_at).execute(p).await?.rows_affected());
         Ok(())
     }
@@ -69,14 +69,14 @@ impl Store {
         account: Option<&str>,
     ) -> Result<()> {
         let sql = "UPDATE console_sessions SET managed_account = $2 WHERE token_hash = $1";
-        with_db!(self, p => sqlx::query(sql).bind(token_hash).bind(account).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sql).bind(token_hash).bind(account).execute(p).await?.rows_affected());
         Ok(())
     }
 
     /// Signs a session out; a token already gone changes nothing.
     pub async fn delete_console_session(&self, token_hash: &[u8]) -> Result<()> {
         let sql = "DELETE FROM console_sessions WHERE token_hash = $1";
-        with_db!(self, p => sqlx::query(sql).bind(token_hash).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sql).bind(token_hash).execute(p).await?.rows_affected());
         Ok(())
     }
 }

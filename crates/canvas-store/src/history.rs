@@ -71,7 +71,7 @@ impl Store {
         }
         // After a load this size PostgreSQL's autovacuum analyzes the tables
         // on its own, minutes later; the benchmarks measure the state after it.
-        with_db!(self, p, analyze = { sqlite: None::<&str>, postgres: Some("ANALYZE runs, run_blocks") } => {
+        with_db!(write self, p, analyze = { sqlite: None::<&str>, postgres: Some("ANALYZE runs, run_blocks") } => {
             if let Some(sql) = analyze {
                 sqlx::query(sql).execute(p).await?;
             }
@@ -86,7 +86,7 @@ impl Store {
         let blocks = "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, \
                       status, date_started, date_finished, records_in, records_out) ";
         let second = chrono::Duration::milliseconds(1500);
-        with_db!(self, p => {
+        with_db!(write self, p => {
             let mut tx = p.begin().await?;
             let mut q = sqlx::QueryBuilder::new(runs);
             q.push_values(rows, |mut b, r| {

@@ -66,26 +66,48 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]
 enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Pg(PgPool),
 }
 
+/// SQLite lets one connection write at a time, and a writer that finds the
+/// lock taken sleeps in SQLite's busy handler (1, 2, 5, 10… ms). So every
+/// write goes through one connection — writers queue for it in the pool, in
+/// order, without sleeping — and reads go through read-only connections,
+/// which WAL never makes wait. A write sent to a reader fails (read-only),
+/// so the split cannot drift silently.
+#[derive(Clone, Debug)]
+struct SqlitePools {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
 /// Runs `$body` with `$p` bound to whichever pool the store has; the body is
-/// compiled once per backend, so one SQL text serves both. The dialect
-/// seam: `with_db!(store, p, d = { sqlite: a, postgres: b } => body)` also
-/// binds `d` to the backend's own value (a lock clause, a statement), so a
-/// statement that differs by dialect is still written once.
+/// compiled once per backend, so one SQL text serves both. `with_db!(write
+/// store, …)` binds SQLite's writer (PostgreSQL has one pool for both); a
+/// plain `with_db!` reads. The dialect seam: `with_db!(store, p, d = {
+/// sqlite: a, postgres: b } => body)` also binds `d` to the backend's own
+/// value (a lock clause, a statement), so a statement that differs by
+/// dialect is still written once.
 macro_rules! with_db {
-    ($store:expr, $p:ident => $body:expr) => {
+    (write $store:expr, $($rest:tt)+) => {
+        crate::with_db!(@pool write, $store, $($rest)+)
+    };
+    (@pool $which:ident, $store:expr, $p:ident => $body:expr) => {{
+        crate::count_write!($which);
         match &$store.db {
-            crate::Db::Sqlite($p) => $body,
+            crate::Db::Sqlite(pools) => {
+                let $p = &pools.$which;
+                $body
+            }
             crate::Db::Pg($p) => $body,
         }
-    };
-    ($store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {
+    }};
+    (@pool $which:ident, $store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {{
+        crate::count_write!($which);
         match &$store.db {
-            crate::Db::Sqlite($p) => {
-                let $d = $sqlite;
+            crate::Db::Sqlite(pools) => {
+                let ($p, $d) = (&pools.$which, $sqlite);
                 $body
             }
             crate::Db::Pg($p) => {
@@ -93,9 +115,23 @@ macro_rules! with_db {
                 $body
             }
         }
+    }};
+    ($store:expr, $($rest:tt)+) => {
+        crate::with_db!(@pool read, $store, $($rest)+)
     };
 }
 pub(crate) use with_db;
+
+/// Counts a write (one statement, or one transaction opened in the block)
+/// in `canvas_store_writes_total`: what `canvas-bench runs` divides by the
+/// runs completed.
+macro_rules! count_write {
+    (write) => {
+        metrics::counter!("canvas_store_writes_total").increment(1)
+    };
+    (read) => {};
+}
+pub(crate) use count_write;
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -119,13 +155,25 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        // A file connection does not drop: no ping before each use (sqlx's
+        // default costs a round trip to the connection's thread per statement).
+        let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .min_connections(1)
+            // Writers queue here for the one connection; a long queue is load, not a fault.
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        // The writer made the file (and its WAL) first: readers open it read-only.
+        let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(8)
             .min_connections(1)
-            .connect_with(options)
+            .connect_with(options.read_only(true))
             .await?;
         let store = Self {
-            db: Db::Sqlite(pool),
+            db: Db::Sqlite(SqlitePools { read, write }),
         };
         store.migrate().await?;
         Ok(store)
@@ -157,6 +205,8 @@ impl Store {
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(ping_when_idle)
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -181,7 +231,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await,
             Db::Pg(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         }
         .map_err(StoreError::Migration)
@@ -200,8 +250,29 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_db!(self, p => p.close().await)
+        match &self.db {
+            Db::Sqlite(p) => {
+                p.read.close().await;
+                p.write.close().await;
+            }
+            Db::Pg(p) => p.close().await,
+        }
     }
+}
+
+/// A connection that waited in the pool a while is pinged before use (the
+/// server may have restarted meanwhile); one in steady use is not — sqlx's
+/// default pings before every statement, a round trip each.
+fn ping_when_idle(
+    conn: &mut sqlx::PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for > Duration::from_secs(1) {
+            sqlx::Connection::ping(conn).await?;
+        }
+        Ok(true)
+    })
 }
 
 /// JSON columns are TEXT on both backends.

@@ -245,6 +245,10 @@ pub struct RunBlock {
     pub error: Option<String>,
     /// Blob key of the stored output, once the block succeeded.
     pub output_key: Option<String>,
+    /// The output itself when it is small: written with the record (so it
+    /// is durable exactly when the record is) and read back by its key
+    /// (`Store::inline_output`); `run_blocks` leaves it out.
+    pub inline_output: Option<Vec<u8>>,
 }
 
 impl RunStatus {

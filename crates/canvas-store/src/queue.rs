@@ -77,6 +77,7 @@ impl TryFrom<BlockRow> for RunBlock {
             records_out: r.records_out,
             error: r.error,
             output_key: r.output_key,
+            inline_output: None,
         })
     }
 }
@@ -96,6 +97,8 @@ pub struct RunEnd<'a> {
     /// The last block the run completed (the workflow's `currentBlock`).
     pub last_block: Option<i64>,
     pub at: Timestamp,
+    /// The record of the block the run ended on, written with the end.
+    pub block: Option<&'a RunBlock>,
 }
 
 /// What a heartbeat learned.
@@ -105,28 +108,71 @@ pub struct Lease {
     pub cancel_requested: bool,
 }
 
-/// A block record written only while the lease `$13`/`$14` holds the run;
-/// `$lock` locks the run's row where the backend can.
-macro_rules! save_run_block_sql {
-    ($lock:literal) => {
-        concat!(
-            "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
-             records_in, records_out, log, error, output_key) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-             WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $13 AND attempt = $14 AND status = 'Running'",
-            $lock,
-            ") ON CONFLICT (run_id, number) DO UPDATE SET status = $5, date_started = $6, date_finished = $7, \
-             records_in = $8, records_out = $9, log = $10, error = $11, output_key = $12"
-        )
-    };
+/// Block records written only while the lease (`$1` run, `$2` owner, `$3`
+/// attempt) holds the run, `rows` of them in one statement (a block's end
+/// and the next one's start land together); `lock` locks the run's row
+/// where the backend can.
+fn save_run_blocks_sql(rows: usize, lock: &str) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let at = 4 + i * 12;
+            let params: Vec<String> = (at..at + 12).map(|n| format!("${n}")).collect();
+            format!("($1, {})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO run_blocks (run_id, number, unique_block_id, block_name, status, date_started, date_finished, \
+         records_in, records_out, log, error, output_key, output) \
+         SELECT * FROM (VALUES {}) AS v \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND status = 'Running'{lock}) \
+         ON CONFLICT (run_id, number) DO UPDATE SET status = excluded.status, date_started = excluded.date_started, \
+         date_finished = excluded.date_finished, records_in = excluded.records_in, records_out = excluded.records_out, \
+         log = excluded.log, error = excluded.error, output_key = excluded.output_key, output = excluded.output",
+        values.join(", ")
+    )
 }
+
+/// Binds a lease and its block records to `save_run_blocks_sql`'s statement.
+macro_rules! bind_run_blocks {
+    ($sql:expr, $lease:expr, $blocks:expr) => {{
+        let mut q = sqlx::query(sqlx::AssertSqlSafe($sql))
+            .bind($lease.run())
+            .bind($lease.owner())
+            .bind($lease.attempt());
+        for b in $blocks {
+            q = q
+                .bind(b.number)
+                .bind(b.unique_block_id)
+                .bind(b.block_name.clone())
+                .bind(b.status.name())
+                .bind(b.date_started)
+                .bind(b.date_finished)
+                .bind(b.records_in)
+                .bind(b.records_out)
+                .bind(to_json(&b.log))
+                .bind(
+                    b.error
+                        .as_deref()
+                        .map(|e| crate::recordable(e).into_owned()),
+                )
+                .bind(b.output_key.clone())
+                .bind(b.inline_output.clone());
+        }
+        q
+    }};
+}
+
+/// PostgreSQL locks the run's row while writing about it, so a takeover
+/// committing meanwhile is seen (READ COMMITTED re-checks a locked row);
+/// SQLite has one writer.
+const LOCK_RUN: (&str, &str) = ("", " FOR SHARE");
 
 impl Store {
     /// Extends the lease while it is still held; also reports a cancel request.
     pub async fn heartbeat(&self, lease: &RunLease, expires: Timestamp) -> Result<Lease> {
         let sql = "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND attempt = $4 \
                    AND status = 'Running' RETURNING cancel_requested";
-        let row: Option<bool> = with_db!(self, p => sqlx::query_scalar(sql).bind(lease.run()).bind(lease.owner()).bind(expires).bind(lease.attempt()).fetch_optional(p).await?);
+        let row: Option<bool> = with_db!(write self, p => sqlx::query_scalar(sql).bind(lease.run()).bind(lease.owner()).bind(expires).bind(lease.attempt()).fetch_optional(p).await?);
         Ok(Lease {
             held: row.is_some(),
             cancel_requested: row.unwrap_or(false),
@@ -137,11 +183,12 @@ impl Store {
     pub async fn release_run(&self, lease: &RunLease) -> Result<()> {
         let sql = "UPDATE runs SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL \
                    WHERE id = $1 AND lease_owner = $2 AND attempt = $3 AND status = 'Running'";
-        with_db!(self, p => sqlx::query(sql).bind(lease.run()).bind(lease.owner()).bind(lease.attempt()).execute(p).await?.rows_affected());
+        with_db!(write self, p => sqlx::query(sql).bind(lease.run()).bind(lease.owner()).bind(lease.attempt()).execute(p).await?.rows_affected());
         Ok(())
     }
 
-    /// Ends a run and updates its workflow's state in one transaction.
+    /// Ends a run — with its last block's record, when given — and updates
+    /// its workflow's state, in one transaction.
     pub async fn finish_run(&self, lease: &RunLease, end: &RunEnd<'_>) -> Result<bool> {
         let finish = "UPDATE runs SET status = $3, error = $4, date_finished = $5, lease_owner = NULL, lease_expires_at = NULL \
                       WHERE id = $1 AND lease_owner = $2 AND attempt = $6 AND status = 'Running' RETURNING workflow_id";
@@ -151,8 +198,13 @@ impl Store {
         } else {
             WorkflowStatus::Ready
         };
-        with_db!(self, p => {
+        let blocks = end.block.map(std::slice::from_ref).unwrap_or_default();
+        with_db!(write self, p, lock = { sqlite: LOCK_RUN.0, postgres: LOCK_RUN.1 } => {
             let mut tx = p.begin().await?;
+            if !blocks.is_empty() {
+                let sql = save_run_blocks_sql(blocks.len(), lock);
+                bind_run_blocks!(sql, lease, blocks).execute(&mut *tx).await?;
+            }
             let wf: Option<Uuid> = sqlx::query_scalar(finish).bind(lease.run()).bind(lease.owner()).bind(end.status.name()).bind(end.error.map(crate::recordable)).bind(end.at).bind(lease.attempt()).fetch_optional(&mut *tx).await?;
             if let Some(wf) = wf {
                 sqlx::query(workflow).bind(wf).bind(state.name()).bind(end.last_block).bind(end.at).execute(&mut *tx).await?;
@@ -169,7 +221,7 @@ impl Store {
                       WHERE id = $1 AND status = 'Queued'";
         let running =
             "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'Running'";
-        with_db!(self, p => {
+        with_db!(write self, p => {
             sqlx::query(queued).bind(run).bind(at).execute(p).await?;
             sqlx::query(running).bind(run).execute(p).await?;
         });
@@ -204,18 +256,34 @@ impl Store {
     /// while the lease is held, in the same statement; false (nothing
     /// written) once another holder took the run over.
     pub async fn save_run_block(&self, lease: &RunLease, b: &RunBlock) -> Result<bool> {
-        // PostgreSQL locks the run's row, so a takeover committing meanwhile
-        // is seen (READ COMMITTED re-checks a locked row); SQLite has one writer.
-        let written = with_db!(self, p, sql = {
-            sqlite: save_run_block_sql!(""),
-            postgres: save_run_block_sql!(" FOR SHARE"),
-        } => sqlx::query(sql)
-            .bind(lease.run()).bind(b.number).bind(b.unique_block_id).bind(&b.block_name).bind(b.status.name())
-            .bind(b.date_started).bind(b.date_finished).bind(b.records_in).bind(b.records_out)
-            .bind(to_json(&b.log)).bind(b.error.as_deref().map(crate::recordable)).bind(&b.output_key)
-            .bind(lease.owner()).bind(lease.attempt())
-            .execute(p).await?.rows_affected());
+        self.save_run_blocks(lease, std::slice::from_ref(b)).await
+    }
+
+    /// Records several blocks' states at once (one block's end and the
+    /// next one's start), under the lease, in one statement.
+    pub async fn save_run_blocks(&self, lease: &RunLease, blocks: &[RunBlock]) -> Result<bool> {
+        if blocks.is_empty() {
+            return Ok(true);
+        }
+        let written = with_db!(write self, p, lock = { sqlite: LOCK_RUN.0, postgres: LOCK_RUN.1 } => {
+            let sql = save_run_blocks_sql(blocks.len(), lock);
+            bind_run_blocks!(sql, lease, blocks).execute(p).await?.rows_affected()
+        });
         Ok(written > 0)
+    }
+
+    /// Block `number`'s output of run `run` when it was kept with its record
+    /// under `key` (`None`: it is in the blob store, or there is none).
+    pub async fn inline_output(
+        &self,
+        run: Uuid,
+        number: i64,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let sql =
+            "SELECT output FROM run_blocks WHERE run_id = $1 AND number = $2 AND output_key = $3";
+        let found: Option<Option<Vec<u8>>> = with_db!(self, p => sqlx::query_scalar(sql).bind(run).bind(number).bind(key).fetch_optional(p).await?);
+        Ok(found.flatten())
     }
 
     /// The stored output of `block` from the latest run of `workflow` that completed it.
@@ -238,7 +306,7 @@ impl Store {
 
     /// Deletes a finished run and its block records.
     pub async fn delete_run(&self, id: Uuid) -> Result<()> {
-        with_db!(self, p => {
+        with_db!(write self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM run_blocks WHERE run_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM runs WHERE id = $1 AND status IN ('Succeeded', 'Failed', 'Cancelled')").bind(id).execute(&mut *tx).await?;

@@ -286,9 +286,10 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("plan.db"))
             .await
             .unwrap();
-        let crate::Db::Sqlite(pool) = &store.db else {
+        let crate::Db::Sqlite(pools) = &store.db else {
             unreachable!()
         };
+        let pool = &pools.read;
         for f in every_filter() {
             let hint = format!(" INDEXED BY {}", index(&f));
             let sql = format!("EXPLAIN QUERY PLAN {}", runs_sql(&f, &hint));

@@ -76,7 +76,7 @@ impl Store {
             return Ok(0);
         }
         let advance = advance_sql(plans.len());
-        with_db!(self, p => {
+        with_db!(write self, p => {
             let mut tx = p.begin().await?;
             let mut update = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(advance));
             for plan in plans {

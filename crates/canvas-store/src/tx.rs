@@ -47,7 +47,7 @@ impl Store {
     /// A transaction: the writes made on it land together at `commit`, or not at all.
     pub async fn begin(&self) -> Result<StoreTx> {
         let tx = match &self.db {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.write.begin().await?),
             Db::Pg(p) => Tx::Pg(p.begin().await?),
         };
         Ok(StoreTx { tx })
@@ -56,6 +56,7 @@ impl Store {
 
 impl StoreTx {
     pub async fn commit(self) -> Result<()> {
+        crate::count_write!(write);
         match self.tx {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,

@@ -1,6 +1,6 @@
 //! Workflows and their runs.
 
-use crate::model::{NewRun, RunStatus, Workflow};
+use crate::model::{AuditEntry, NewRun, RunStatus, Workflow};
 use crate::tx::with_tx;
 use crate::{Result, Store, StoreError, StoreTx, from_json, to_json, with_db};
 use canvas_domain::catalog::ChainBlock;
@@ -85,7 +85,7 @@ impl Store {
                    is_scheduled, schedule_frequency, is_customized_structure, applications, chain, date_created, \
                    date_modified, date_last_run, date_next_schedule, current_block) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
-        with_db!(self, p => sqlx::query(sql)
+        with_db!(write self, p => sqlx::query(sql)
             .bind(w.id).bind(w.account_id).bind(w.organization_id).bind(w.template_id).bind(&w.name)
             .bind(&w.description).bind(w.status.name()).bind(w.is_scheduled).bind(&w.schedule_frequency)
             .bind(w.is_customized_structure).bind(to_json(&w.applications)).bind(to_json(&w.chain))
@@ -114,7 +114,7 @@ impl Store {
 
     /// Deletes a workflow with its runs; `NotFound` when it is not there.
     pub async fn delete_workflow(&self, id: Uuid) -> Result<()> {
-        let n = with_db!(self, p => {
+        let n = with_db!(write self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM runs WHERE workflow_id = $1").bind(id).execute(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM workflows WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
@@ -131,7 +131,7 @@ impl Store {
     pub async fn update_schedule(&self, id: Uuid, s: &ScheduleUpdate<'_>) -> Result<()> {
         let sql = "UPDATE workflows SET is_scheduled = $2, schedule_frequency = COALESCE($3, schedule_frequency), \
                    date_next_schedule = $4, date_modified = $5 WHERE id = $1";
-        let n = with_db!(self, p => sqlx::query(sql)
+        let n = with_db!(write self, p => sqlx::query(sql)
             .bind(id).bind(s.is_scheduled).bind(s.frequency).bind(s.next).bind(s.at)
             .execute(p).await?.rows_affected());
         if n == 0 {
@@ -143,10 +143,16 @@ impl Store {
 
     /// Queues a run of a workflow that still exists, unless it already has
     /// `max_queued` runs waiting — and concurrent callers cannot both take
-    /// the last place: SQLite runs the one statement alone (it serializes
-    /// writers; a read-then-write transaction would fail to upgrade under
-    /// contention), PostgreSQL first locks the workflow's row.
-    pub async fn enqueue_run(&self, run: &NewRun, max_queued: i64) -> Result<Enqueued> {
+    /// the last place: on SQLite the insert is the transaction's first
+    /// statement (a write from the start, never a read upgraded under
+    /// contention; one writer), PostgreSQL first locks the workflow's row.
+    /// `audit`, when given, lands with the run or not at all.
+    pub async fn enqueue_run(
+        &self,
+        run: &NewRun,
+        max_queued: i64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<Enqueued> {
         let insert = "INSERT INTO runs (id, workflow_id, status, trigger_kind, run_from, run_till, attempt, date_queued, organization_id, account_id) \
                       SELECT $1, $2, $3, $4, $5, $6, 0, $7, a.organization_id, a.id FROM workflows w JOIN accounts a ON a.id = w.account_id \
                       WHERE w.id = $2 AND (SELECT COUNT(*) FROM runs WHERE workflow_id = $2 AND status = 'Queued') < $8";
@@ -164,23 +170,25 @@ impl Store {
                     .bind(max_queued)
             };
         }
-        let inserted = match &self.db {
-            crate::Db::Sqlite(p) => query!().execute(p).await?.rows_affected(),
-            crate::Db::Pg(p) => {
-                let mut tx = p.begin().await?;
-                let lock = "SELECT id FROM workflows WHERE id = $1 FOR UPDATE";
-                sqlx::query(lock)
-                    .bind(run.workflow_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let n = query!().execute(&mut *tx).await?.rows_affected();
-                tx.commit().await?;
-                n
+        // The run and its audit entry land in one transaction.
+        let mut tx = self.begin().await?;
+        let inserted = with_tx!(tx, c, lock = {
+            sqlite: None::<&str>,
+            postgres: Some("SELECT id FROM workflows WHERE id = $1 FOR UPDATE"),
+        } => {
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(run.workflow_id).execute(&mut *c).await?;
             }
-        };
+            query!().execute(&mut *c).await?.rows_affected()
+        });
         if inserted == 1 {
+            if let Some(entry) = audit {
+                tx.record_audit(entry).await?;
+            }
+            tx.commit().await?;
             return Ok(Enqueued::Queued);
         }
+        drop(tx);
         let exists = "SELECT COUNT(*) FROM workflows WHERE id = $1";
         let found: i64 = with_db!(self, p => sqlx::query_scalar(exists).bind(run.workflow_id).fetch_one(p).await?);
         match found {

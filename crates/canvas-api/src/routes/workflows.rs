@@ -1,7 +1,7 @@
 //! Workflows, Workflow (GET and POST), DeleteWorkflow, RunWorkflow, WorkflowScheduler.
 
-use super::audit;
 use super::templates::visible_template;
+use super::{audit, audit_entry};
 use crate::auth::Acting;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
@@ -260,7 +260,12 @@ pub(crate) async fn queue_run(
         date_queued: state.clock.now(),
     };
     let limit = state.config.max_queued_runs_per_workflow;
-    match state.store.enqueue_run(&run, limit.into()).await {
+    let entry = audit_entry(state, acting, "Workflow.Run", Some(w.id.to_string()));
+    match state
+        .store
+        .enqueue_run(&run, limit.into(), Some(&entry))
+        .await
+    {
         Err(StoreError::NotFound) => {
             return Err(ApiError::NotFound(format!("Unknown workflow {}", w.id)));
         }
@@ -275,7 +280,6 @@ pub(crate) async fn queue_run(
     };
     // One permit: an idle worker wakes (or the next to idle claims at once).
     state.queue_signal.notify_one();
-    audit(state, acting, "Workflow.Run", Some(w.id.to_string())).await;
     Ok(())
 }
 

@@ -32,7 +32,7 @@ async fn flood(app: &TestApp, workflows: &[String], count: usize) {
             run_till: 1,
             date_queued: canvas_domain::time::now(),
         };
-        let queued = app.store.enqueue_run(&run, 100).await.unwrap();
+        let queued = app.store.enqueue_run(&run, 100, None).await.unwrap();
         assert_eq!(queued, canvas_store::Enqueued::Queued);
     }
 }

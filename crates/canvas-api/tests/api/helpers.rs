@@ -429,6 +429,11 @@ impl TestApp {
     }
 
     /// The embedded store's file (SQLite apps), for tests that change it behind Canvas's back.
+    /// The app's local blob store folder.
+    pub fn blobs_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("blobs")
+    }
+
     pub fn sqlite_file(&self) -> std::path::PathBuf {
         self._dir.path().join("canvas.db")
     }

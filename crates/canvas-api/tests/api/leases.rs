@@ -31,6 +31,7 @@ fn block(status: RunStatus, error: Option<&str>, output: Option<&str>) -> RunBlo
         log: Vec::new(),
         error: error.map(str::to_string),
         output_key: output.map(str::to_string),
+        inline_output: None,
     }
 }
 
@@ -94,6 +95,7 @@ async fn a_worker_that_lost_its_lease_writes_nothing_about_the_run(backend: Back
         status: RunStatus::Failed,
         error: Some("stale"),
         last_block: None,
+        block: None,
         at: later,
     };
     let ended = app.store.finish_run(&stale.lease, &end).await.unwrap();

@@ -87,6 +87,72 @@ pub async fn wait_for_end(app: &TestApp, run: &str) -> Value {
 
 const PEOPLE: &str = "return [{id: 1, name: 'ada', active: true}, {id: 2, name: 'bob', active: false}, {id: 3, name: 'cy', active: true}];";
 
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A small output is kept with its block's record — no file is made for
+/// it — and read back from the store (not from a cache of this process);
+/// an output over 64 KiB goes to the blob store. The next block reads
+/// either as its input.
+async fn small_outputs_are_kept_with_their_record_and_large_ones_in_the_blob_store(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let big = "return Array.from({ length: 2000 }, (_, i) => ({ i, pad: 'x'.repeat(40) }));";
+    let (workflow, _) = script_workflow(
+        &app,
+        json!([
+            script("Small", "return [{ n: 1 }, { n: 2 }];"),
+            script("Big", big),
+            script("Count", "return [{ seen: input.length }];"),
+        ]),
+    )
+    .await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let runs_dir = app.blobs_dir().join("runs").join(id);
+    let files = files_under(&runs_dir);
+    assert_eq!(
+        files,
+        vec!["attempt-1/block-2.ndjson"],
+        "only the large output is a file"
+    );
+    let fresh = canvas_blocks::Datasets::local(&app.blobs_dir())
+        .unwrap()
+        .with_inline(canvas_node::inline_outputs(app.store.clone()));
+    let small = format!("runs/{id}/attempt-1/block-1.ndjson");
+    let records = fresh.page(&small, 0, 10).await.unwrap();
+    assert_eq!(records, vec![json!({"n": 1}), json!({"n": 2})]);
+    let last = format!("runs/{id}/attempt-1/block-3.ndjson");
+    assert_eq!(
+        fresh.page(&last, 0, 10).await.unwrap(),
+        vec![json!({"seen": 2000})]
+    );
+    let tail = app
+        .get(&format!(
+            "/api/WorkflowRunOutput?id={id}&block=2&skip=1999&top=5"
+        ))
+        .await;
+    assert_eq!(tail.body[0]["i"], 1999, "{}", tail.text);
+    assert_eq!(output(&app, id, 1).await, json!([{"n": 1}, {"n": 2}]));
+}
+
 async fn a_three_block_script_chain_runs_end_to_end(backend: Backend) {
     let app = spawn_app(backend).await;
     let chain = json!([
@@ -451,6 +517,7 @@ async fn run_history_of_other_accounts_is_unknown(backend: Backend) {
 }
 
 both_backends!(
+    small_outputs_are_kept_with_their_record_and_large_ones_in_the_blob_store,
     a_failing_scripts_log_is_kept_beside_its_error,
     a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged,
     a_three_block_script_chain_runs_end_to_end,

@@ -10,7 +10,7 @@ mod writer;
 pub use account_files::{AccountFiles, FileQuotas};
 pub use file_writer::FileWriter;
 pub use reader::{BATCH_RECORDS, RecordBatch, RecordReader};
-pub use writer::RecordWriter;
+pub use writer::{INLINE_MAX, RecordWriter, Written};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -40,6 +40,9 @@ pub enum DatasetError {
     NoSuchFile(String),
     #[error("local copy: {0}")]
     Local(String),
+    /// The store that keeps small outputs with their records failed.
+    #[error("reading a stored output: {0}")]
+    Inline(String),
     #[error(
         "the files of this block would hold {would} bytes, over the server's max_block_files_bytes ({limit})"
     )]
@@ -63,7 +66,7 @@ impl DatasetError {
                     | object_store::Error::NotSupported { .. }
                     | object_store::Error::NotImplemented
             ),
-            Self::Local(_) => true,
+            Self::Local(_) | Self::Inline(_) => true,
             _ => false,
         }
     }
@@ -114,9 +117,44 @@ fn stored_name(listed: &str) -> String {
         .into_owned()
 }
 
+/// Where small outputs kept with their block's record are read back (the
+/// store; the engine writes them with the record): `None` when the output
+/// under `key` is not kept there.
+pub trait InlineOutputs: Send + Sync + std::fmt::Debug {
+    fn get<'a>(
+        &'a self,
+        output: OutputKey,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Bytes>, String>>;
+}
+
+/// What a block output's key names: the run, its attempt, the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputKey {
+    pub run: Uuid,
+    pub attempt: i64,
+    pub block: i64,
+}
+
+impl OutputKey {
+    /// Reads a key made by [`Datasets::key`]; any other key is `None`.
+    pub fn parse(key: &str) -> Option<Self> {
+        let rest = key.strip_prefix("runs/")?;
+        let (run, rest) = rest.split_once('/')?;
+        let (attempt, block) = rest.strip_prefix("attempt-")?.split_once("/block-")?;
+        Some(Self {
+            run: run.parse().ok()?,
+            attempt: attempt.parse().ok()?,
+            block: block.strip_suffix(".ndjson")?.parse().ok()?,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Datasets {
     blobs: Arc<dyn ObjectStore>,
+    /// Small outputs kept with their records, read before the blob store.
+    inline: Option<Arc<dyn InlineOutputs>>,
     /// Recently written small datasets, so the next block of a run reads its
     /// input without a round trip to the blob store.
     recent: Arc<Mutex<Recent>>,
@@ -168,10 +206,17 @@ impl Datasets {
     pub fn new(blobs: Arc<dyn ObjectStore>) -> Self {
         Self {
             blobs,
+            inline: None,
             recent: Arc::default(),
             quotas: FileQuotas::default(),
             filehub_turns: account_files::Turns::default(),
         }
+    }
+
+    /// Reads small outputs back from where the engine keeps them with their records.
+    pub fn with_inline(mut self, inline: Arc<dyn InlineOutputs>) -> Self {
+        self.inline = Some(inline);
+        self
     }
 
     /// The same blob store with these limits on stored files.
@@ -204,6 +249,7 @@ impl Datasets {
     /// Where block `block` of a run's attempt `attempt` writes: a worker
     /// that lost its lease can never touch what the next holder wrote.
     pub fn key(run: Uuid, attempt: i64, block: i64) -> String {
+        // `OutputKey::parse` reads this back.
         format!("runs/{run}/attempt-{attempt}/block-{block}.ndjson")
     }
 
@@ -217,6 +263,15 @@ impl Datasets {
         let cached = self.recent().get(key);
         if let Some(ndjson) = cached {
             return Ok(RecordReader::new(key, Source::Memory(ndjson)).with_files(self));
+        }
+        if let (Some(inline), Some(output)) = (&self.inline, OutputKey::parse(key)) {
+            let kept = inline
+                .get(output, key)
+                .await
+                .map_err(DatasetError::Inline)?;
+            if let Some(ndjson) = kept {
+                return Ok(RecordReader::new(key, Source::Memory(ndjson)).with_files(self));
+            }
         }
         let stream = self.blobs.get(&Path::from(key)).await?.into_stream();
         Ok(RecordReader::new(key, Source::Blob(stream.boxed())).with_files(self))
@@ -350,6 +405,67 @@ impl Datasets {
             seen += batch.count;
         }
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::{Datasets, INLINE_MAX, OutputKey};
+    use bytes::Bytes;
+    use object_store::ObjectStore;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_output_key_reads_back_what_made_it_and_nothing_else() {
+        let run = uuid::Uuid::new_v4();
+        let key = Datasets::key(run, 2, 3);
+        let parsed = OutputKey::parse(&key);
+        assert_eq!(
+            parsed,
+            Some(OutputKey {
+                run,
+                attempt: 2,
+                block: 3
+            })
+        );
+        for other in [
+            format!("{key}.files/report.csv"),
+            format!("runs/{run}/attempt-x/block-1.ndjson"),
+            "accounts/a/file.csv".to_string(),
+            format!("runs/{run}/block-1.ndjson"),
+        ] {
+            assert_eq!(OutputKey::parse(&other), None, "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_output_is_handed_back_and_a_large_one_stored() {
+        let blobs = Arc::new(object_store::memory::InMemory::new());
+        let datasets = Datasets::new(blobs.clone());
+        let line = Bytes::from(format!("{{\"pad\":\"{}\"}}\n", "x".repeat(100)));
+        let mut small = datasets.writer("runs/a/attempt-1/block-1.ndjson");
+        small.write_ndjson(line.clone(), 1).await.unwrap();
+        let written = small.finish_inline().await.unwrap();
+        assert_eq!((written.records, written.inline), (1, Some(line.clone())));
+        let path = object_store::path::Path::from("runs/a/attempt-1/block-1.ndjson");
+        assert!(
+            blobs.head(&path).await.is_err(),
+            "nothing stored for a small output"
+        );
+        let mut large = datasets.writer("runs/a/attempt-1/block-2.ndjson");
+        let lines = INLINE_MAX / line.len() + 2;
+        for _ in 0..lines {
+            large.write_ndjson(line.clone(), 1).await.unwrap();
+        }
+        let written = large.finish_inline().await.unwrap();
+        assert_eq!((written.records, written.inline), (lines, None));
+        let path = object_store::path::Path::from("runs/a/attempt-1/block-2.ndjson");
+        let stored = blobs.get(&path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(
+            stored.len(),
+            lines * line.len(),
+            "every line, the held ones first"
+        );
     }
 }
 

@@ -1,5 +1,7 @@
-//! Writing a block's output as it is produced: small outputs go up in one
-//! put, large ones as a multipart upload of bounded parts.
+//! Writing a block's output as it is produced: the first `INLINE_MAX` bytes
+//! are held in memory — a small output is handed back whole, for the engine
+//! to keep with the block's record, or put in one go — and a larger one goes
+//! up as a multipart upload of bounded parts.
 
 use super::{DatasetError, Datasets, RECENT_ITEM_MAX};
 use bytes::Bytes;
@@ -10,10 +12,25 @@ use tokio::io::AsyncWriteExt;
 /// Bytes held before the upload turns multipart (also the part size: S3's minimum is 5 MiB).
 pub(super) const PART_BYTES: usize = 5 << 20;
 
+/// The largest output kept with its block's record instead of the blob store.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// What a finished writer holds.
+#[derive(Debug)]
+pub struct Written {
+    pub records: usize,
+    /// The whole output, when it stayed under `INLINE_MAX`: the caller keeps
+    /// it (nothing was put in the blob store).
+    pub inline: Option<Bytes>,
+}
+
 pub struct RecordWriter {
     datasets: Datasets,
     key: String,
-    blob: BufWriter,
+    /// Opened once the output outgrows `held`.
+    blob: Option<BufWriter>,
+    /// The output while it is under `INLINE_MAX`, not yet sent anywhere.
+    held: Vec<u8>,
     count: usize,
     /// A copy for the recent-outputs cache while the output is small.
     small: Option<Vec<u8>>,
@@ -24,12 +41,11 @@ pub struct RecordWriter {
 
 impl RecordWriter {
     pub(super) fn new(datasets: Datasets, key: &str) -> Self {
-        let blob = BufWriter::with_capacity(datasets.blobs.clone(), key.into(), PART_BYTES)
-            .with_max_concurrency(2);
         Self {
             datasets,
             key: key.to_string(),
-            blob,
+            blob: None,
+            held: Vec::new(),
             count: 0,
             small: Some(Vec::new()),
             files: Vec::new(),
@@ -85,8 +101,32 @@ impl RecordWriter {
             }
         }
         self.count += count;
-        self.blob.put(ndjson).await?;
+        if self.blob.is_none() && self.held.len() + ndjson.len() <= INLINE_MAX {
+            self.held.extend_from_slice(&ndjson);
+            return Ok(());
+        }
+        let blob = match &mut self.blob {
+            Some(blob) => blob,
+            None => {
+                let mut blob = self.open_blob();
+                let held = std::mem::take(&mut self.held);
+                if !held.is_empty() {
+                    blob.put(held.into()).await?;
+                }
+                self.blob.insert(blob)
+            }
+        };
+        blob.put(ndjson).await?;
         Ok(())
+    }
+
+    fn open_blob(&self) -> BufWriter {
+        BufWriter::with_capacity(
+            self.datasets.blobs.clone(),
+            self.key.as_str().into(),
+            PART_BYTES,
+        )
+        .with_max_concurrency(2)
     }
 
     pub async fn write_values(&mut self, values: &[Value]) -> Result<(), DatasetError> {
@@ -103,7 +143,41 @@ impl RecordWriter {
 
     /// Completes the upload; returns how many records the dataset holds.
     pub async fn finish(mut self) -> Result<usize, DatasetError> {
-        self.blob.shutdown().await.map_err(|e| {
+        if self.blob.is_none() {
+            let held = std::mem::take(&mut self.held);
+            self.blob = Some(self.open_blob());
+            if let Some(blob) = &mut self.blob {
+                blob.put(held.into()).await?;
+            }
+        }
+        self.complete().await
+    }
+
+    /// Completes the output: a small one is handed back whole (the caller
+    /// keeps it with the block's record; the blob store is not touched), a
+    /// larger one's upload is completed.
+    pub async fn finish_inline(mut self) -> Result<Written, DatasetError> {
+        if self.blob.is_some() {
+            let records = self.complete().await?;
+            return Ok(Written {
+                records,
+                inline: None,
+            });
+        }
+        let held = Bytes::from(std::mem::take(&mut self.held));
+        self.small.take();
+        self.datasets.remember(&self.key, held.clone());
+        Ok(Written {
+            records: self.count,
+            inline: Some(held),
+        })
+    }
+
+    async fn complete(mut self) -> Result<usize, DatasetError> {
+        let Some(blob) = &mut self.blob else {
+            return Ok(self.count);
+        };
+        blob.shutdown().await.map_err(|e| {
             DatasetError::Blob(object_store::Error::Generic {
                 store: "blob",
                 source: Box::new(e),
@@ -117,7 +191,9 @@ impl RecordWriter {
 
     /// Drops what was written (a failed try); nothing reaches the final key.
     pub async fn abort(mut self) {
-        if let Err(e) = self.blob.abort().await {
+        if let Some(blob) = &mut self.blob
+            && let Err(e) = blob.abort().await
+        {
             tracing::warn!(key = %self.key, error = %e, "aborting an upload failed");
         }
         for name in &self.files {

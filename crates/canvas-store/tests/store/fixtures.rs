@@ -136,7 +136,7 @@ impl TestStore {
             run_till: 1,
             date_queued: at,
         };
-        self.store.enqueue_run(&run, 100).await.unwrap();
+        self.store.enqueue_run(&run, 100, None).await.unwrap();
         (run.id, at)
     }
 
