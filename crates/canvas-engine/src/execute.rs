@@ -160,15 +160,10 @@ impl RunExecution<'_> {
 
     async fn hand_back(&mut self) {
         if let Some(record) = self.pending.take() {
-            // Best effort: a completed block not recorded is run again (its
-            // output under this attempt's key is only ever replaced whole).
-            if let Err(e) = self
-                .engine
-                .store
-                .save_run_block(&self.run.lease, &record)
-                .await
-            {
-                tracing::warn!(run = %self.run.id, error = %e, "recording the last block before handing the run back failed");
+            // Retried like any block record; if it still cannot be written,
+            // the next attempt runs the block again (never skips it).
+            if self.save(std::slice::from_ref(&record)).await.is_err() {
+                tracing::warn!(run = %self.run.id, "recording the last block before handing the run back failed");
             }
         }
         if let Err(e) = self.engine.store.release_run(&self.run.lease).await {

@@ -311,7 +311,8 @@ pub async fn spawn_app_opts(backend: Backend, options: Options) -> TestApp {
         keys,
         store,
         secrets,
-        datasets,
+        // The node's own: it reads small outputs back from the store.
+        datasets: services.datasets.clone(),
         services,
         clock: manual_clock,
         _dir: dir,
