@@ -17,18 +17,41 @@ pub struct RunFigures {
     pub writes_per_run: f64,
     /// The server's resident memory right after the throughput phase.
     pub rss_mib: f64,
+    /// A script block's own time on an idle queue (10 records), in ms:
+    /// the engine's measure, the run's bookkeeping excluded.
+    pub script_block_ms: f64,
+}
+
+/// The server's Prometheus sample `name` (with its labels) now; 0 when absent.
+async fn metric(server: &Server, name: &str) -> anyhow::Result<f64> {
+    let keys = &server.keys;
+    let text = crate::load::request(server.addr, "GET", "/metrics", keys, None).await?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or("0");
+    Ok(value.parse()?)
 }
 
 /// The server's `canvas_store_writes_total` now.
 async fn store_writes(server: &Server) -> anyhow::Result<f64> {
-    let keys = &server.keys;
-    let text = crate::load::request(server.addr, "GET", "/metrics", keys, None).await?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("canvas_store_writes_total"))
-        .unwrap_or("canvas_store_writes_total 0");
-    let value = line.rsplit(' ').next().unwrap_or("0");
-    Ok(value.parse()?)
+    metric(server, "canvas_store_writes_total").await
+}
+
+/// (seconds, tries) script blocks have spent so far, by the engine's own
+/// timing of each try (input opened → output finished, sandbox included).
+async fn script_block_time(server: &Server) -> anyhow::Result<(f64, f64)> {
+    let sum = metric(
+        server,
+        r#"canvas_block_duration_seconds_sum{kind="script"}"#,
+    )
+    .await?;
+    let count = metric(
+        server,
+        r#"canvas_block_duration_seconds_count{kind="script"}"#,
+    )
+    .await?;
+    Ok((sum, count))
 }
 
 /// The WAL PostgreSQL wrote during the throughput phase, per completed run
@@ -124,6 +147,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     // Latency: one run at a time on an idle queue.
     let mut queued_to_started = Vec::new();
     let mut claim_to_block = Vec::new();
+    let blocks_before = script_block_time(server).await?;
     for w in flows.iter().take(20) {
         server
             .post("/api/RunWorkflow", json!({"workflowId": w}))
@@ -147,6 +171,9 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
             &run["blocks"][0]["dateStarted"],
         ));
     }
+    let blocks_after = script_block_time(server).await?;
+    let script_block_ms =
+        (blocks_after.0 - blocks_before.0) * 1000.0 / (blocks_after.1 - blocks_before.1).max(1.0);
     // Throughput: `total` runs spread over the workflows, queued by 8 concurrent clients;
     // measured from the runs' own timestamps (first start to last finish), so
     // the client's polling does not count.
@@ -241,6 +268,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
         wal,
         writes_per_run,
         rss_mib,
+        script_block_ms,
         runs_per_second: (per_workflow * flows.len()) as f64 / span,
         queued_to_started_ms: crate::median(queued_to_started),
         claim_to_first_block_ms: crate::median(claim_to_block),
