@@ -144,11 +144,9 @@ impl RecordWriter {
     /// Completes the upload; returns how many records the dataset holds.
     pub async fn finish(mut self) -> Result<usize, DatasetError> {
         if self.blob.is_none() {
-            let held = std::mem::take(&mut self.held);
-            self.blob = Some(self.open_blob());
-            if let Some(blob) = &mut self.blob {
-                blob.put(held.into()).await?;
-            }
+            let mut blob = self.open_blob();
+            blob.put(std::mem::take(&mut self.held).into()).await?;
+            self.blob = Some(blob);
         }
         self.complete().await
     }
@@ -165,7 +163,6 @@ impl RecordWriter {
             });
         }
         let held = Bytes::from(std::mem::take(&mut self.held));
-        self.small.take();
         self.datasets.remember(&self.key, held.clone());
         Ok(Written {
             records: self.count,
