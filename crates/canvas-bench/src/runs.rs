@@ -15,6 +15,9 @@ pub struct RunFigures {
     /// The store's write statements and transactions per completed run
     /// (`canvas_store_writes_total`), either backend.
     pub writes_per_run: f64,
+    /// The commits those writes took (`canvas_store_commits_total`): fewer
+    /// than the writes where several share one (SQLite's group commit).
+    pub commits_per_run: f64,
     /// The server's resident memory right after the throughput phase.
     pub rss_mib: f64,
     /// A script block's own time on an idle queue (10 records), in ms:
@@ -36,6 +39,11 @@ async fn metric(server: &Server, name: &str) -> anyhow::Result<f64> {
 /// The server's `canvas_store_writes_total` now.
 async fn store_writes(server: &Server) -> anyhow::Result<f64> {
     metric(server, "canvas_store_writes_total").await
+}
+
+/// The server's `canvas_store_commits_total` now.
+async fn store_commits(server: &Server) -> anyhow::Result<f64> {
+    metric(server, "canvas_store_commits_total").await
 }
 
 /// (seconds, tries) script blocks have spent so far, by the engine's own
@@ -179,6 +187,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     // the client's polling does not count.
     let per_workflow = total / flows.len();
     let writes_before = store_writes(server).await?;
+    let commits_before = store_commits(server).await?;
     let wal_before = server
         .database_url
         .as_deref()
@@ -250,6 +259,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     let completed = (per_workflow * flows.len()) as f64;
     let rss_mib = server.rss_mib()?;
     let writes_per_run = (store_writes(server).await? - writes_before) / completed;
+    let commits_per_run = (store_commits(server).await? - commits_before) / completed;
     let wal = match (wal_before, server.database_url.as_deref()) {
         (Some(before), Some(url)) => {
             // Backends report their WAL statistics at most once a second.
@@ -267,6 +277,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     Ok(RunFigures {
         wal,
         writes_per_run,
+        commits_per_run,
         rss_mib,
         script_block_ms,
         runs_per_second: (per_workflow * flows.len()) as f64 / span,

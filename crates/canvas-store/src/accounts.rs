@@ -342,7 +342,7 @@ impl Store {
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
         let select = "SELECT value FROM settings WHERE key = $1";
         with_db!(write self, p => {
-            sqlx::query(insert).bind(key).bind(value).execute(p).await?;
+            sqlx::query(insert).bind(key).bind(value).execute(&mut *p).await?;
             Ok(sqlx::query_scalar(select).bind(key).fetch_one(p).await?)
         })
     }

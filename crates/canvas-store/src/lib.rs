@@ -16,6 +16,7 @@ mod run_list;
 mod schedules;
 mod tx;
 mod workflows;
+mod writer;
 
 pub use accounts::NewOrganization;
 pub use claim::Claim;
@@ -29,7 +30,7 @@ pub use workflows::{Enqueued, ScheduleUpdate};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -66,48 +67,84 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]
 enum Db {
-    Sqlite(SqlitePools),
+    Sqlite(SqliteDb),
     Pg(PgPool),
 }
 
 /// SQLite lets one connection write at a time, and a writer that finds the
 /// lock taken sleeps in SQLite's busy handler (1, 2, 5, 10… ms). So every
-/// write goes through one connection — writers queue for it in the pool, in
-/// order, without sleeping — and reads go through read-only connections,
-/// which WAL never makes wait. A write sent to a reader fails (read-only),
-/// so the split cannot drift silently.
-#[derive(Clone, Debug)]
-struct SqlitePools {
+/// write goes through one connection — the [`writer::Writer`], which also
+/// groups concurrent writes into one commit — and reads go through
+/// read-only connections, which WAL never makes wait. A write sent to a
+/// reader fails (read-only), so the split cannot drift silently.
+#[derive(Clone)]
+struct SqliteDb {
     read: SqlitePool,
-    write: SqlitePool,
+    writer: std::sync::Arc<writer::Writer>,
 }
 
-/// Runs `$body` with `$p` bound to whichever pool the store has; the body is
-/// compiled once per backend, so one SQL text serves both. `with_db!(write
-/// store, …)` binds SQLite's writer (PostgreSQL has one pool for both); a
-/// plain `with_db!` reads. The dialect seam: `with_db!(store, p, d = {
-/// sqlite: a, postgres: b } => body)` also binds `d` to the backend's own
-/// value (a lock clause, a statement), so a statement that differs by
-/// dialect is still written once.
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDb")
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `$body` with `$p` bound to the store's database (either backend);
+/// the body is compiled once per backend, so one SQL text serves both. A
+/// plain `with_db!` reads, `$p` a pool. `with_db!(write store, …)` writes:
+/// `$p` is a connection (`&mut *p` to use it twice) — SQLite's writer,
+/// inside its open batch, or one of PostgreSQL's pool — and the macro's
+/// value is there once the write is committed. The dialect seam:
+/// `with_db!(store, p, d = { sqlite: a, postgres: b } => body)` also binds
+/// `d` to the backend's own value (a lock clause, a statement), so a
+/// statement that differs by dialect is still written once.
 macro_rules! with_db {
-    (write $store:expr, $($rest:tt)+) => {
-        crate::with_db!(@pool write, $store, $($rest)+)
+    (write $store:expr, $p:ident => $body:expr) => {
+        crate::with_db!(write $store, $p, _dialect = { sqlite: (), postgres: () } => $body)
     };
-    (@pool $which:ident, $store:expr, $p:ident => $body:expr) => {{
-        crate::count_write!($which);
+    (write $store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {{
+        metrics::counter!("canvas_store_writes_total").increment(1);
         match &$store.db {
-            crate::Db::Sqlite(pools) => {
-                let $p = &pools.$which;
+            crate::Db::Sqlite(db) => {
+                let mut slot = db.writer.slot().await?;
+                let result = async {
+                    #[allow(unused_imports)]
+                    use sqlx::Connection as _;
+                    let ($p, $d) = (slot.conn(), $sqlite);
+                    Ok::<_, crate::StoreError>($body)
+                }
+                .await;
+                slot.finish(result).await?
+            }
+            crate::Db::Pg(pool) => {
+                let mut conn = pool.acquire().await?;
+                let result = async {
+                    #[allow(unused_imports)]
+                    use sqlx::Connection as _;
+                    let ($p, $d) = (&mut *conn, $pg);
+                    Ok::<_, crate::StoreError>($body)
+                }
+                .await;
+                metrics::counter!("canvas_store_commits_total").increment(1);
+                result?
+            }
+        }
+    }};
+    ($store:expr, $p:ident => $body:expr) => {{
+        match &$store.db {
+            crate::Db::Sqlite(db) => {
+                let $p = &db.read;
                 $body
             }
             crate::Db::Pg($p) => $body,
         }
     }};
-    (@pool $which:ident, $store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {{
-        crate::count_write!($which);
+    ($store:expr, $p:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {{
         match &$store.db {
-            crate::Db::Sqlite(pools) => {
-                let ($p, $d) = (&pools.$which, $sqlite);
+            crate::Db::Sqlite(db) => {
+                let ($p, $d) = (&db.read, $sqlite);
                 $body
             }
             crate::Db::Pg($p) => {
@@ -116,22 +153,8 @@ macro_rules! with_db {
             }
         }
     }};
-    ($store:expr, $($rest:tt)+) => {
-        crate::with_db!(@pool read, $store, $($rest)+)
-    };
 }
 pub(crate) use with_db;
-
-/// Counts a write (one statement, or one transaction opened in the block)
-/// in `canvas_store_writes_total`: what `canvas-bench runs` divides by the
-/// runs completed.
-macro_rules! count_write {
-    (write) => {
-        metrics::counter!("canvas_store_writes_total").increment(1)
-    };
-    (read) => {};
-}
-pub(crate) use count_write;
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -155,28 +178,27 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // A file connection does not drop: no ping before each use (sqlx's
-        // default costs a round trip to the connection's thread per statement).
-        let write = SqlitePoolOptions::new()
-            .test_before_acquire(false)
+        // The file (and its WAL) is made and migrated first, through a pool
+        // of its own: the migrator takes a pool.
+        let migrate = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
-            // Writers queue here for the one connection; a long queue is load, not a fault.
-            .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        // The writer made the file (and its WAL) first: readers open it read-only.
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrate).await;
+        migrate.close().await;
+        migrated.map_err(StoreError::Migration)?;
+        let writer = writer::Writer::new(options.connect().await?, options.clone());
+        // A file connection does not drop: no ping before each use (sqlx's
+        // default costs a round trip to the connection's thread per statement).
         let read = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(8)
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        let store = Self {
-            db: Db::Sqlite(SqlitePools { read, write }),
-        };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self {
+            db: Db::Sqlite(SqliteDb { read, writer }),
+        })
     }
 
     /// Connects to PostgreSQL; `schema`, when given, is created and used as
@@ -231,7 +253,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await,
+            Db::Sqlite(_) => Ok(()),
             Db::Pg(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         }
         .map_err(StoreError::Migration)
@@ -244,6 +266,16 @@ impl Store {
         }
     }
 
+    /// SQLite: the commits its writer has made since the store opened
+    /// (under load, several writes each). PostgreSQL: `None` — each write
+    /// commits on its own connection.
+    pub fn sqlite_commits(&self) -> Option<u64> {
+        match &self.db {
+            Db::Sqlite(db) => Some(db.writer.commits()),
+            Db::Pg(_) => None,
+        }
+    }
+
     /// Readiness: one round trip to the database.
     pub async fn ping(&self) -> Result<()> {
         with_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(drop).map_err(Into::into))
@@ -251,9 +283,9 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite(p) => {
-                p.read.close().await;
-                p.write.close().await;
+            Db::Sqlite(db) => {
+                db.read.close().await;
+                db.writer.flush().await;
             }
             Db::Pg(p) => p.close().await,
         }

@@ -222,7 +222,7 @@ impl Store {
         let running =
             "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'Running'";
         with_db!(write self, p => {
-            sqlx::query(queued).bind(run).bind(at).execute(p).await?;
+            sqlx::query(queued).bind(run).bind(at).execute(&mut *p).await?;
             sqlx::query(running).bind(run).execute(p).await?;
         });
         Ok(self.run(run).await?.status)

@@ -2,14 +2,15 @@
 //! `StoreTx`, `commit`. Dropped without `commit`, nothing is written.
 
 use crate::{Db, Result, Store};
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Transaction};
 
 pub struct StoreTx {
     pub(crate) tx: Tx,
 }
 
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite's writer, held from `begin` to `commit`; the writes run in a savepoint.
+    Sqlite(crate::writer::Slot),
     Pg(Transaction<'static, Postgres>),
 }
 
@@ -18,8 +19,8 @@ pub(crate) enum Tx {
 macro_rules! with_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match &mut $tx.tx {
-            crate::tx::Tx::Sqlite(t) => {
-                let $c = &mut **t;
+            crate::tx::Tx::Sqlite(slot) => {
+                let $c = slot.conn();
                 $body
             }
             crate::tx::Tx::Pg(t) => {
@@ -30,8 +31,8 @@ macro_rules! with_tx {
     };
     ($tx:expr, $c:ident, $d:ident = { sqlite: $sqlite:expr, postgres: $pg:expr $(,)? } => $body:expr) => {
         match &mut $tx.tx {
-            crate::tx::Tx::Sqlite(t) => {
-                let ($c, $d) = (&mut **t, $sqlite);
+            crate::tx::Tx::Sqlite(slot) => {
+                let ($c, $d) = (slot.conn(), $sqlite);
                 $body
             }
             crate::tx::Tx::Pg(t) => {
@@ -47,7 +48,11 @@ impl Store {
     /// A transaction: the writes made on it land together at `commit`, or not at all.
     pub async fn begin(&self) -> Result<StoreTx> {
         let tx = match &self.db {
-            Db::Sqlite(p) => Tx::Sqlite(p.write.begin().await?),
+            Db::Sqlite(db) => {
+                let mut slot = db.writer.slot().await?;
+                slot.savepoint().await?;
+                Tx::Sqlite(slot)
+            }
             Db::Pg(p) => Tx::Pg(p.begin().await?),
         };
         Ok(StoreTx { tx })
@@ -56,10 +61,16 @@ impl Store {
 
 impl StoreTx {
     pub async fn commit(self) -> Result<()> {
-        crate::count_write!(write);
+        metrics::counter!("canvas_store_writes_total").increment(1);
         match self.tx {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Pg(t) => t.commit().await?,
+            Tx::Sqlite(mut slot) => {
+                let released = slot.release_savepoint().await;
+                slot.finish(released).await?
+            }
+            Tx::Pg(t) => {
+                t.commit().await?;
+                metrics::counter!("canvas_store_commits_total").increment(1);
+            }
         }
         Ok(())
     }

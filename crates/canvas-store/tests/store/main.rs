@@ -8,3 +8,4 @@ mod fixtures;
 mod run_list;
 mod schedules;
 mod schema;
+mod writes;
