@@ -42,6 +42,10 @@ pub(crate) enum Outcome {
 /// going back to the queue.
 const MAX_ATTEMPTS_HANDED_BACK: i64 = 5;
 
+/// A run's first block is recorded as started only once it has run this
+/// long; a shorter one's start is written with its end (one write, not two).
+const START_RECORDED_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Tries at recording a block's state before the run is handed back.
 const SAVE_TRIES: u32 = 4;
 
@@ -301,14 +305,15 @@ impl RunExecution<'_> {
             Ok(key) => key,
             Err(problem) => return self.fail(record, problem).await,
         };
-        let records: Vec<RunBlock> = self
-            .pending
-            .iter()
-            .cloned()
-            .chain([record.clone()])
-            .collect();
-        self.save(&records).await?;
-        self.pending = None;
+        // A block's start goes with the previous block's end; the first
+        // block's alone only if it is still running after a moment.
+        let start_alone = match self.pending.take() {
+            Some(done) => {
+                self.save(&[done, record.clone()]).await?;
+                None
+            }
+            None => Some(record.clone()),
+        };
         let key = Datasets::key(self.run.id, self.run.attempt, number);
         let job = BlockJob {
             workflow,
@@ -317,7 +322,11 @@ impl RunExecution<'_> {
             output_key: &key,
             cancel: CancelToken::new(self.flags.interrupt.clone()),
         };
-        let result = self.run_with_retries(&job, &mut record).await;
+        let work = self.run_with_retries(&job, &mut record);
+        let result = match start_alone {
+            Some(start) => self.record_start_if_long(work, start).await?,
+            None => work.await,
+        };
         record.date_finished = Some(now());
         match result {
             Ok(written) => {
@@ -338,6 +347,28 @@ impl RunExecution<'_> {
             }
             Err(e) => self.fail(record, e.to_string()).await,
         }
+    }
+
+    /// Runs `work`, recording its block's start once it has run for
+    /// [`START_RECORDED_AFTER`]: a short first block's start is written
+    /// with its end, in one write. If the start cannot be recorded (the
+    /// lease was lost, the store keeps failing) the block is stopped.
+    async fn record_start_if_long(
+        &self,
+        work: impl Future<Output = Result<Written, BlockError>>,
+        start: RunBlock,
+    ) -> Result<Result<Written, BlockError>, Outcome> {
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            () = tokio::time::sleep(START_RECORDED_AFTER) => {}
+        }
+        if let Err(stop) = self.save(std::slice::from_ref(&start)).await {
+            self.flags.interrupt.store(true, Ordering::Relaxed);
+            let _ = work.await;
+            return Err(stop);
+        }
+        Ok(work.await)
     }
 
     /// A failed block's record goes with the run's end (the run fails).

@@ -810,7 +810,11 @@ async fn a_run_whose_end_cannot_be_recorded_ends_as_failed_saying_why() {
 #[tokio::test]
 async fn a_run_whose_blocks_cannot_be_read_is_handed_back_then_fails_saying_why() {
     let app = spawn_app(Backend::Sqlite).await;
-    let (workflow, _) = script_workflow(&app, json!([script("One", "return [{ n: 1 }];")])).await;
+    // Long enough for its start to be recorded alone (a short first
+    // block's start is written with its end): that write fails, the block
+    // is stopped, and every later attempt fails reading the blocks back.
+    let busy = "const t = Date.now(); while (Date.now() - t < 400) {} return [{ n: 1 }];";
+    let (workflow, _) = script_workflow(&app, json!([script("One", busy)])).await;
     let mut db = app.sqlite_behind_canvas().await;
     sqlx::query("ALTER TABLE run_blocks RENAME TO run_blocks_away")
         .execute(&mut db)
