@@ -2,7 +2,7 @@
 
 use canvas_domain::catalog::{Application, ChainBlock, CredentialField, Template};
 use canvas_domain::time::{Timestamp, format_offset, format_plain};
-use canvas_store::model::{Account, AuditEntry, RegApplication, Workflow};
+use canvas_store::model::{Account, AuditEntry, RegApplication, WorkflowSummary};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -176,8 +176,8 @@ pub struct WorkflowView<'a> {
     current_block: i64,
 }
 
-impl<'a> From<&'a Workflow> for WorkflowView<'a> {
-    fn from(w: &'a Workflow) -> Self {
+impl<'a> From<&'a WorkflowSummary> for WorkflowView<'a> {
+    fn from(w: &'a WorkflowSummary) -> Self {
         Self {
             id: w.id,
             name: &w.name,

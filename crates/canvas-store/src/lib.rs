@@ -156,6 +156,10 @@ macro_rules! with_db {
 }
 pub(crate) use with_db;
 
+/// Rows a SQLite statement may run ahead of its reader (the largest page
+/// the API reads is 1,000 rows; they are small).
+const ROW_BUFFER: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
@@ -177,7 +181,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Rows cross from SQLite's thread to the caller's over a channel
+            // of this size; at sqlx's 50 a list of 100 workflows blocked
+            // SQLite's thread mid-statement (a futex wait and wake per row).
+            .row_buffer_size(ROW_BUFFER);
         // The file (and its WAL) is made and migrated first, through a pool
         // of its own: the migrator takes a pool.
         let migrate = SqlitePoolOptions::new()

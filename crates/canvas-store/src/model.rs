@@ -101,12 +101,79 @@ pub struct Workflow {
     pub current_block: i64,
 }
 
-impl Workflow {
+/// A workflow as a list shows it: everything but its chain of blocks, which
+/// a list never reads (a chain holds the blocks' scripts and variables).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowSummary {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub organization_id: Uuid,
+    pub template_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub status: WorkflowStatus,
+    pub is_scheduled: bool,
+    pub schedule_frequency: Option<String>,
+    pub is_customized_structure: bool,
+    pub applications: Map<String, Value>,
+    pub date_created: Timestamp,
+    pub date_modified: Timestamp,
+    pub date_last_run: Option<Timestamp>,
+    pub date_next_schedule: Option<Timestamp>,
+    pub current_block: i64,
+}
+
+impl WorkflowSummary {
     pub fn reg_application_ids(&self) -> Vec<Uuid> {
         self.applications
             .values()
             .filter_map(|v| v.as_str()?.parse().ok())
             .collect()
+    }
+
+    pub fn with_chain(self, chain: Vec<ChainBlock>) -> Workflow {
+        Workflow {
+            id: self.id,
+            account_id: self.account_id,
+            organization_id: self.organization_id,
+            template_id: self.template_id,
+            name: self.name,
+            description: self.description,
+            status: self.status,
+            is_scheduled: self.is_scheduled,
+            schedule_frequency: self.schedule_frequency,
+            is_customized_structure: self.is_customized_structure,
+            applications: self.applications,
+            chain,
+            date_created: self.date_created,
+            date_modified: self.date_modified,
+            date_last_run: self.date_last_run,
+            date_next_schedule: self.date_next_schedule,
+            current_block: self.current_block,
+        }
+    }
+}
+
+impl Workflow {
+    pub fn summary(&self) -> WorkflowSummary {
+        WorkflowSummary {
+            id: self.id,
+            account_id: self.account_id,
+            organization_id: self.organization_id,
+            template_id: self.template_id,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            status: self.status,
+            is_scheduled: self.is_scheduled,
+            schedule_frequency: self.schedule_frequency.clone(),
+            is_customized_structure: self.is_customized_structure,
+            applications: self.applications.clone(),
+            date_created: self.date_created,
+            date_modified: self.date_modified,
+            date_last_run: self.date_last_run,
+            date_next_schedule: self.date_next_schedule,
+            current_block: self.current_block,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Workflows and their runs.
 
-use crate::model::{AuditEntry, NewRun, RunStatus, Workflow};
+use crate::model::{AuditEntry, NewRun, RunStatus, Workflow, WorkflowSummary};
 use crate::tx::with_tx;
 use crate::{Result, Store, StoreError, StoreTx, from_json, to_json, with_db};
 use canvas_domain::catalog::ChainBlock;
@@ -9,7 +9,7 @@ use canvas_domain::workflow::{WorkflowStatus, rebase_chain};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct WorkflowRow {
+struct SummaryRow {
     id: Uuid,
     account_id: Uuid,
     organization_id: Uuid,
@@ -21,7 +21,6 @@ struct WorkflowRow {
     schedule_frequency: Option<String>,
     is_customized_structure: bool,
     applications: String,
-    chain: String,
     date_created: Timestamp,
     date_modified: Timestamp,
     date_last_run: Option<Timestamp>,
@@ -29,14 +28,20 @@ struct WorkflowRow {
     current_block: i64,
 }
 
-impl TryFrom<WorkflowRow> for Workflow {
+#[derive(sqlx::FromRow)]
+struct WorkflowRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    chain: String,
+}
+
+impl TryFrom<SummaryRow> for WorkflowSummary {
     type Error = StoreError;
-    fn try_from(r: WorkflowRow) -> Result<Self> {
-        Ok(Workflow {
+    fn try_from(r: SummaryRow) -> Result<Self> {
+        Ok(WorkflowSummary {
             status: WorkflowStatus::parse(&r.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("workflows.status: {}", r.status)))?,
             applications: from_json("workflows.applications", &r.applications)?,
-            chain: from_json("workflows.chain", &r.chain)?,
             id: r.id,
             account_id: r.account_id,
             organization_id: r.organization_id,
@@ -55,11 +60,26 @@ impl TryFrom<WorkflowRow> for Workflow {
     }
 }
 
+impl TryFrom<WorkflowRow> for Workflow {
+    type Error = StoreError;
+    fn try_from(r: WorkflowRow) -> Result<Self> {
+        let chain = from_json("workflows.chain", &r.chain)?;
+        Ok(WorkflowSummary::try_from(r.summary)?.with_chain(chain))
+    }
+}
+
+/// The columns of a [`WorkflowSummary`]; `workflow_select!` adds the chain.
+macro_rules! summary_columns {
+    () => {
+        "id, account_id, organization_id, template_id, name, description, status, is_scheduled, \
+         schedule_frequency, is_customized_structure, applications, date_created, date_modified, \
+         date_last_run, date_next_schedule, current_block"
+    };
+}
+
 macro_rules! workflow_select {
     () => {
-        "SELECT id, account_id, organization_id, template_id, name, description, status, is_scheduled, \
-         schedule_frequency, is_customized_structure, applications, chain, date_created, date_modified, \
-         date_last_run, date_next_schedule, current_block FROM workflows "
+        concat!("SELECT ", summary_columns!(), ", chain FROM workflows ")
     };
 }
 
@@ -102,12 +122,14 @@ impl Store {
         row.try_into()
     }
 
-    pub async fn workflows(&self, account: Uuid) -> Result<Vec<Workflow>> {
+    /// An account's workflows, oldest first, without their chains.
+    pub async fn workflows(&self, account: Uuid) -> Result<Vec<WorkflowSummary>> {
         let sql = concat!(
-            workflow_select!(),
-            "WHERE account_id = $1 ORDER BY date_created, id"
+            "SELECT ",
+            summary_columns!(),
+            " FROM workflows WHERE account_id = $1 ORDER BY date_created, id"
         );
-        let rows: Vec<WorkflowRow> =
+        let rows: Vec<SummaryRow> =
             with_db!(self, p => sqlx::query_as(sql).bind(account).fetch_all(p).await?);
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -233,7 +255,7 @@ impl StoreTx {
             for row in rows {
                 let old: Vec<ChainBlock> = from_json("workflows.chain", &row.chain)?;
                 let new = rebase_chain(chain, &old);
-                n += sqlx::query(update).bind(row.id).bind(to_json(&new)).bind(at).execute(&mut *c).await?.rows_affected();
+                n += sqlx::query(update).bind(row.summary.id).bind(to_json(&new)).bind(at).execute(&mut *c).await?.rows_affected();
             }
             Ok(n)
         })

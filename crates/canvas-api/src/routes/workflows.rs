@@ -51,7 +51,7 @@ pub async fn get_one(
     params: Params,
 ) -> ApiResult<Response> {
     let w = owned_workflow(&state, &acting, params.guid("id")?).await?;
-    Ok(Json(WorkflowView::from(&w)).into_response())
+    Ok(Json(WorkflowView::from(&w.summary())).into_response())
 }
 
 pub async fn delete(
