@@ -184,15 +184,15 @@ async fn main() -> anyhow::Result<()> {
             postgres,
         } => {
             println!(
-                "| backend | workers | runs/s | queued→started ms | claim→first block ms | script block ms (idle) | store writes/run | commits/run | WAL syncs/run | WAL records/run | WAL bytes/run | RSS MiB |"
+                "| backend | workers | runs/s | queued→started ms | claim→first block ms | script block ms (idle) | store writes/run | commits/run | store bytes/run | WAL syncs/run | WAL records/run | WAL bytes/run | RSS MiB |"
             );
-            println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for backend in &backends {
                 for &w in &workers {
                     let (mut rps, mut q, mut c) = (Vec::new(), Vec::new(), Vec::new());
                     let mut wal: Vec<[f64; 3]> = Vec::new();
                     let (mut writes, mut rss, mut script) = (Vec::new(), Vec::new(), Vec::new());
-                    let mut commits = Vec::new();
+                    let (mut commits, mut bytes) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
                         let database = (backend == "postgres").then(|| postgres.clone());
                         let env = [
@@ -210,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
                         c.push(f.claim_to_first_block_ms);
                         writes.push(f.writes_per_run);
                         commits.push(f.commits_per_run);
+                        bytes.push(f.store_bytes_per_run);
                         rss.push(f.rss_mib);
                         script.push(f.script_block_ms);
                         wal.extend(f.wal.map(|w| [w.syncs, w.records, w.bytes]));
@@ -219,13 +220,14 @@ async fn main() -> anyhow::Result<()> {
                         false => format!("{:.1}", median(wal.iter().map(|w| w[i]).collect())),
                     };
                     println!(
-                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.1} |",
+                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {:.1} |",
                         median(rps),
                         median(q),
                         median(c),
                         median(script),
                         median(writes),
                         median(commits),
+                        median(bytes),
                         wal_median(0),
                         wal_median(1),
                         wal_median(2),

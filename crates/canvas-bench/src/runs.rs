@@ -18,6 +18,10 @@ pub struct RunFigures {
     /// The commits those writes took (`canvas_store_commits_total`): fewer
     /// than the writes where several share one (SQLite's group commit).
     pub commits_per_run: f64,
+    /// What the store grew by per run over the throughput phase — rows and
+    /// indexes (PostgreSQL: tables with their indexes and dead versions),
+    /// outputs kept with their records excluded — in bytes.
+    pub store_bytes_per_run: f64,
     /// The server's resident memory right after the throughput phase.
     pub rss_mib: f64,
     /// A script block's own time on an idle queue (10 records), in ms:
@@ -90,6 +94,42 @@ fn wal_counters(database_url: &str) -> anyhow::Result<[f64; 3]> {
         .collect::<Result<_, _>>()?;
     anyhow::ensure!(v.len() == 3, "pg_stat_wal: {text}");
     Ok([v[0], v[1], v[2]])
+}
+
+/// The store's size now, outputs kept in it excluded: SQLite's b-tree pages
+/// (`dbstat`, through the `sqlite3` shell), PostgreSQL's tables with their
+/// indexes (`psql`).
+fn store_bytes(server: &Server) -> anyhow::Result<f64> {
+    let outputs = "(SELECT COALESCE(SUM(LENGTH(output)), 0) FROM run_blocks)";
+    let (program, args) = match server.database_url.as_deref() {
+        Some(url) => (
+            "psql",
+            vec![
+                url.to_string(),
+                "-At".into(),
+                "-c".into(),
+                format!(
+                    "SELECT SUM(pg_total_relation_size(oid)) - {outputs} FROM pg_class \
+                     WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+                ),
+            ],
+        ),
+        None => (
+            "sqlite3",
+            vec![
+                "-readonly".into(),
+                server.dir.path().join("canvas.db").display().to_string(),
+                format!("SELECT (SELECT SUM(pgsize) FROM dbstat) - {outputs}"),
+            ],
+        ),
+    };
+    let out = std::process::Command::new(program).args(&args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
 }
 
 const CHAIN: &str = r#"[
@@ -188,6 +228,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     let per_workflow = total / flows.len();
     let writes_before = store_writes(server).await?;
     let commits_before = store_commits(server).await?;
+    let bytes_before = store_bytes(server)?;
     let wal_before = server
         .database_url
         .as_deref()
@@ -260,6 +301,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
     let rss_mib = server.rss_mib()?;
     let writes_per_run = (store_writes(server).await? - writes_before) / completed;
     let commits_per_run = (store_commits(server).await? - commits_before) / completed;
+    let store_bytes_per_run = (store_bytes(server)? - bytes_before) / completed;
     let wal = match (wal_before, server.database_url.as_deref()) {
         (Some(before), Some(url)) => {
             // Backends report their WAL statistics at most once a second.
@@ -278,6 +320,7 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
         wal,
         writes_per_run,
         commits_per_run,
+        store_bytes_per_run,
         rss_mib,
         script_block_ms,
         runs_per_second: (per_workflow * flows.len()) as f64 / span,
