@@ -285,9 +285,10 @@ impl Store {
 }
 
 /// Marks a claimed run's workflow Running in the claim's transaction and
-/// commits both; nothing claimed, the transaction is dropped (rolled back).
+/// commits both; nothing claimed, the transaction is rolled back.
 async fn finish_claim(mut tx: StoreTx, row: Option<ClaimRow>) -> Result<Option<ClaimRow>> {
     let Some(row) = row else {
+        tx.rollback().await?;
         return Ok(None);
     };
     let sql = "UPDATE workflows SET status = $2 WHERE id = $1";

@@ -60,6 +60,19 @@ impl Store {
 }
 
 impl StoreTx {
+    /// Undoes the transaction's writes now. (Dropping it does too, from a
+    /// task, and on SQLite ends the batch it was in: a claim that found
+    /// nothing rolls back here and leaves the batch to the writes behind it.)
+    pub async fn rollback(self) -> Result<()> {
+        match self.tx {
+            Tx::Sqlite(mut slot) => {
+                let undone = slot.rollback_savepoint().await;
+                slot.finish(undone).await
+            }
+            Tx::Pg(t) => Ok(t.rollback().await?),
+        }
+    }
+
     pub async fn commit(self) -> Result<()> {
         metrics::counter!("canvas_store_writes_total").increment(1);
         match self.tx {

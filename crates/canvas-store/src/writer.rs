@@ -269,6 +269,11 @@ impl Slot {
         Ok(())
     }
 
+    /// Undoes the transaction's writes (its savepoint), keeping the batch.
+    pub(crate) async fn rollback_savepoint(&mut self) -> Result<()> {
+        self.batch().undo_savepoint().await
+    }
+
     /// Hands the connection on and waits for the batch's commit: the write's
     /// own result, or the commit's error.
     pub(crate) async fn finish<T>(mut self, result: Result<T>) -> Result<T> {

@@ -128,6 +128,31 @@ async fn a_dropped_transaction_takes_only_its_own_writes_with_it(backend: Backen
     t.drop_schema().await;
 }
 
+/// A transaction rolled back while other writes wait: its write is gone,
+/// theirs land, and the store takes writes after it.
+async fn a_rolled_back_transaction_undoes_only_its_own_writes(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let org = t.workflow().await.organization_id;
+    let mut tx = t.store.begin().await.unwrap();
+    tx.record_audit(&entry(org, "rolled back")).await.unwrap();
+    let waiting = {
+        let store = t.store.clone();
+        let e = entry(org, "waiting");
+        tokio::spawn(async move { store.record_audit(&e).await.map(|()| e.id) })
+    };
+
+    tx.rollback().await.unwrap();
+    let after = entry(org, "after");
+    t.store.record_audit(&after).await.unwrap();
+
+    let waited = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        recorded(&t.store, org).await,
+        HashSet::from([waited, after.id])
+    );
+    t.drop_schema().await;
+}
+
 /// Writes cancelled at every point of their course (queued, writing,
 /// waiting for the commit) while others run: the writer keeps serving,
 /// and every write that returned Ok is there.
@@ -176,5 +201,6 @@ both_backends!(
     concurrent_writes_are_each_durable_on_return_and_share_commits,
     a_failing_write_fails_alone,
     a_dropped_transaction_takes_only_its_own_writes_with_it,
+    a_rolled_back_transaction_undoes_only_its_own_writes,
     cancelled_writes_hold_nothing_up_and_lose_nothing_returned,
 );
