@@ -184,15 +184,16 @@ async fn main() -> anyhow::Result<()> {
             postgres,
         } => {
             println!(
-                "| backend | workers | runs/s | queued→started ms | claim→first block ms | script block ms (idle) | store writes/run | commits/run | store bytes/run | WAL syncs/run | WAL records/run | WAL bytes/run | RSS MiB |"
+                "| backend | workers | runs/s | queued→started ms | claim→first block ms | script block ms (idle) | queued→finished p50 / p99 ms at half load | store writes/run | commits/run | store bytes/run | WAL syncs/run | WAL records/run | WAL bytes/run | RSS MiB |"
             );
-            println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for backend in &backends {
                 for &w in &workers {
                     let (mut rps, mut q, mut c) = (Vec::new(), Vec::new(), Vec::new());
                     let mut wal: Vec<[f64; 3]> = Vec::new();
                     let (mut writes, mut rss, mut script) = (Vec::new(), Vec::new(), Vec::new());
                     let (mut commits, mut bytes) = (Vec::new(), Vec::new());
+                    let (mut loaded_p50, mut loaded_p99) = (Vec::new(), Vec::new());
                     for _ in 0..repeat {
                         let database = (backend == "postgres").then(|| postgres.clone());
                         let env = [
@@ -211,6 +212,8 @@ async fn main() -> anyhow::Result<()> {
                         writes.push(f.writes_per_run);
                         commits.push(f.commits_per_run);
                         bytes.push(f.store_bytes_per_run);
+                        loaded_p50.push(f.finished_at_half_load_ms.0);
+                        loaded_p99.push(f.finished_at_half_load_ms.1);
                         rss.push(f.rss_mib);
                         script.push(f.script_block_ms);
                         wal.extend(f.wal.map(|w| [w.syncs, w.records, w.bytes]));
@@ -220,11 +223,13 @@ async fn main() -> anyhow::Result<()> {
                         false => format!("{:.1}", median(wal.iter().map(|w| w[i]).collect())),
                     };
                     println!(
-                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {:.1} |",
+                        "| {backend} | {w} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {:.1} |",
                         median(rps),
                         median(q),
                         median(c),
                         median(script),
+                        median(loaded_p50),
+                        median(loaded_p99),
                         median(writes),
                         median(commits),
                         median(bytes),

@@ -22,6 +22,9 @@ pub struct RunFigures {
     /// indexes (PostgreSQL: tables with their indexes and dead versions),
     /// outputs kept with their records excluded — in bytes.
     pub store_bytes_per_run: f64,
+    /// Queued → finished (p50, p99) in ms with runs queued at an even pace
+    /// of half the throughput measured.
+    pub finished_at_half_load_ms: (f64, f64),
     /// The server's resident memory right after the throughput phase.
     pub rss_mib: f64,
     /// A script block's own time on an idle queue (10 records), in ms:
@@ -190,6 +193,42 @@ async fn wait_all(server: &Server, workflows: &[Value], per_workflow: usize) -> 
     Ok(())
 }
 
+/// Queued → finished of runs queued at an even pace of `rate` a second
+/// (each `RunWorkflow` sent on its tick, not waiting for the one before), the
+/// workflows taking turns; (p50, p99) in ms, from the runs' own timestamps.
+async fn latency_at(server: &Server, flows: &[Value], rate: f64) -> anyhow::Result<(f64, f64)> {
+    let count = ((rate * 5.0) as usize).clamp(100, 2000);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut posts = Vec::new();
+    for i in 0..count {
+        ticker.tick().await;
+        let body = json!({"workflowId": flows[i % flows.len()]}).to_string();
+        let (addr, keys) = (server.addr, server.keys.clone());
+        posts.push(tokio::spawn(async move {
+            crate::load::request(addr, "POST", "/api/RunWorkflow", &keys, Some(body)).await
+        }));
+    }
+    for p in posts {
+        p.await??;
+    }
+    let mut finished = Vec::new();
+    for (k, w) in flows.iter().enumerate() {
+        let mine = (count + flows.len() - 1 - k) / flows.len();
+        wait_all(server, std::slice::from_ref(w), mine).await?;
+        let path = format!(
+            "/api/WorkflowRuns?workflowId={}&top={mine}",
+            w.as_str().unwrap_or_default()
+        );
+        for r in server.get(&path).await?.as_array().into_iter().flatten() {
+            finished.extend(millis(&r["dateQueued"], &r["dateFinished"]));
+        }
+    }
+    finished.sort_by(f64::total_cmp);
+    let at = |q: f64| finished[((finished.len() - 1) as f64 * q) as usize];
+    Ok((at(0.5), at(0.99)))
+}
+
 pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures> {
     let flows = workflows(server, 50).await?;
     // Latency: one run at a time on an idle queue.
@@ -316,14 +355,17 @@ pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures
         }
         _ => None,
     };
+    let runs_per_second = (per_workflow * flows.len()) as f64 / span;
+    let finished_at_half_load_ms = latency_at(server, &flows, runs_per_second / 2.0).await?;
     Ok(RunFigures {
+        finished_at_half_load_ms,
         wal,
         writes_per_run,
         commits_per_run,
         store_bytes_per_run,
         rss_mib,
         script_block_ms,
-        runs_per_second: (per_workflow * flows.len()) as f64 / span,
+        runs_per_second,
         queued_to_started_ms: crate::median(queued_to_started),
         claim_to_first_block_ms: crate::median(claim_to_block),
     })

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[derive(Clone)]
 pub struct Keys {
     pub consumer: String,
     pub secret: String,
