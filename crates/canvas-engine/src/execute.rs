@@ -363,12 +363,28 @@ impl RunExecution<'_> {
             done = &mut work => return Ok(done),
             () = tokio::time::sleep(START_RECORDED_AFTER) => {}
         }
-        if let Err(stop) = self.save(std::slice::from_ref(&start)).await {
+        // The block goes on while its start is written (its streams and
+        // its sandbox are not left waiting on the store).
+        let save = self.save(std::slice::from_ref(&start));
+        tokio::pin!(save);
+        let mut done = None;
+        let saved = loop {
+            tokio::select! {
+                result = &mut work, if done.is_none() => done = Some(result),
+                saved = &mut save => break saved,
+            }
+        };
+        if let Err(stop) = saved {
             self.flags.interrupt.store(true, Ordering::Relaxed);
-            let _ = work.await;
+            if done.is_none() {
+                let _ = work.await;
+            }
             return Err(stop);
         }
-        Ok(work.await)
+        Ok(match done {
+            Some(result) => result,
+            None => work.await,
+        })
     }
 
     /// A failed block's record goes with the run's end (the run fails).

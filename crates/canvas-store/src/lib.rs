@@ -30,7 +30,7 @@ pub use workflows::{Enqueued, ScheduleUpdate};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, PgPool, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -195,7 +195,7 @@ impl Store {
         let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrate).await;
         migrate.close().await;
         migrated.map_err(StoreError::Migration)?;
-        let writer = writer::Writer::new(options.connect().await?, options.clone());
+        let writer = writer::Writer::for_file(path, options.clone()).await?;
         // A file connection does not drop: no ping before each use (sqlx's
         // default costs a round trip to the connection's thread per statement).
         let read = SqlitePoolOptions::new()

@@ -197,6 +197,25 @@ async fn cancelled_writes_hold_nothing_up_and_lose_nothing_returned(backend: Bac
     t.drop_schema().await;
 }
 
+/// A second store opened on the same SQLite file in this process (the
+/// scheduler's) writes through the same writer: no two writers waiting on
+/// each other in SQLite's busy handler, and both stores' writes land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_on_one_sqlite_file_share_its_writer() {
+    let t = TestStore::new(Backend::Sqlite).await;
+    let org = t.workflow().await.organization_id;
+    let second = Store::open_sqlite(&t.sqlite_file().unwrap()).await.unwrap();
+
+    let (a, b) = (entry(org, "first store"), entry(org, "second store"));
+    let (first_wrote, second_wrote) =
+        tokio::join!(t.store.record_audit(&a), second.record_audit(&b));
+    first_wrote.unwrap();
+    second_wrote.unwrap();
+
+    assert_eq!(t.store.sqlite_commits(), second.sqlite_commits());
+    assert_eq!(recorded(&second, org).await, HashSet::from([a.id, b.id]));
+}
+
 both_backends!(
     concurrent_writes_are_each_durable_on_return_and_share_commits,
     a_failing_write_fails_alone,
