@@ -127,7 +127,9 @@ macro_rules! with_db {
                     Ok::<_, crate::StoreError>($body)
                 }
                 .await;
-                metrics::counter!("canvas_store_commits_total").increment(1);
+                if result.is_ok() {
+                    metrics::counter!("canvas_store_commits_total").increment(1);
+                }
                 result?
             }
         }
@@ -241,9 +243,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let store = Self { db: Db::Pg(pool) };
-        store.migrate().await?;
-        Ok(store)
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migration)?;
+        Ok(Self { db: Db::Pg(pool) })
     }
 
     /// `postgres://...` opens PostgreSQL; `sqlite://PATH` or a bare path opens SQLite.
@@ -257,14 +261,6 @@ impl Store {
                 .unwrap_or(url);
             Self::open_sqlite(Path::new(path)).await
         }
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        match &self.db {
-            Db::Sqlite(_) => Ok(()),
-            Db::Pg(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
-        }
-        .map_err(StoreError::Migration)
     }
 
     pub fn backend(&self) -> Backend {
