@@ -6,6 +6,7 @@
 //! target/release/canvas-bench api --backend sqlite --backend postgres
 //! target/release/canvas-bench startup
 //! target/release/canvas-bench console --backend sqlite --backend postgres --runs 1000000
+//! target/release/canvas-bench history --backend sqlite --backend postgres --runs 1000000
 //! target/release/canvas-bench records --records 100000 --records 1000000
 //! target/release/canvas-bench schedule --backend sqlite --backend postgres
 //! target/release/canvas-bench connectors --rows 100000 --rows 1000000
@@ -14,6 +15,7 @@
 
 mod connectors;
 mod console;
+mod history;
 mod load;
 mod records;
 mod runs;
@@ -98,6 +100,23 @@ enum Bench {
         records: Vec<usize>,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// RunWorkflow, claim, WorkflowRuns pages and Workflow GET on an empty
+    /// history and on `--runs` finished runs; then retention deleting them
+    /// while `GET /api/Workflow` is timed.
+    History {
+        #[arg(long = "backend", default_values_t = vec!["sqlite".to_string()])]
+        backends: Vec<String>,
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: usize,
+        /// Requests (and runs) per figure.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// The longest retention is watched, in seconds.
+        #[arg(long, default_value_t = 900)]
+        retention_limit: u64,
+        #[arg(long, default_value = "postgres://root@127.0.0.1:5432")]
+        postgres: String,
     },
     /// The console's pages and GET /api/Runs, p50/p99, with 1,000 and with
     /// `--runs` finished runs in the store.
@@ -373,6 +392,23 @@ async fn main() -> anyhow::Result<()> {
             for backend in backends {
                 let database = (backend == "postgres").then_some(postgres.as_str());
                 console::bench(&cli.canvas, database, &backend, &plan).await?;
+            }
+        }
+        Bench::History {
+            backends,
+            runs,
+            samples,
+            retention_limit,
+            postgres,
+        } => {
+            let plan = history::Plan {
+                runs,
+                samples,
+                retention_limit: Duration::from_secs(retention_limit),
+            };
+            for backend in backends {
+                let database = (backend == "postgres").then_some(postgres.as_str());
+                history::bench(&cli.canvas, database, &backend, &plan).await?;
             }
         }
         Bench::Startup { repeat } => {

@@ -140,7 +140,7 @@ const CHAIN: &str = r#"[
   {"blockName": "Map", "script": "return input.map(r => ({ id: r.i, name: r.name.toUpperCase() }));"}
 ]"#;
 
-async fn workflows(server: &Server, n: usize) -> anyhow::Result<Vec<Value>> {
+pub(crate) async fn workflows(server: &Server, n: usize) -> anyhow::Result<Vec<Value>> {
     let chain: Value = serde_json::from_str(CHAIN)?;
     let template = server
         .post(
@@ -162,12 +162,16 @@ async fn workflows(server: &Server, n: usize) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-fn millis(a: &Value, b: &Value) -> Option<f64> {
+pub(crate) fn millis(a: &Value, b: &Value) -> Option<f64> {
     let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok();
     Some((parse(b)? - parse(a)?).num_microseconds()? as f64 / 1000.0)
 }
 
-async fn wait_all(server: &Server, workflows: &[Value], per_workflow: usize) -> anyhow::Result<()> {
+pub(crate) async fn wait_all(
+    server: &Server,
+    workflows: &[Value],
+    per_workflow: usize,
+) -> anyhow::Result<()> {
     for w in workflows {
         let path = format!(
             "/api/WorkflowRuns?workflowId={}&top={per_workflow}",

@@ -18,6 +18,7 @@ pub struct Server {
     pub child: tokio::process::Child,
     pub addr: SocketAddr,
     pub keys: Keys,
+    binary: String,
     /// The server's data directory (deleted with the server).
     pub dir: tempfile::TempDir,
     /// Its PostgreSQL database, when not the embedded SQLite file.
@@ -50,6 +51,31 @@ fn fresh_database(base: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// `canvas serve` on `addr` with its data in `dir`, its standard output piped.
+fn spawn(
+    binary: &str,
+    (addr, dir): (SocketAddr, &Path),
+    database_url: Option<&str>,
+    env: &[(&str, String)],
+) -> anyhow::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.args(["serve", "--listen", &addr.to_string()])
+        .env("CANVAS_DATA_DIR", dir)
+        .env("CANVAS_LOG", "warn")
+        // The bench's servers (FTP, PostgreSQL, MariaDB) are on loopback.
+        .env("CANVAS_EGRESS__ALLOW", "[\"127.0.0.0/8\"]")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(url) = database_url {
+        cmd.env("CANVAS_DATABASE_URL", url);
+    }
+    cmd.spawn().with_context(|| format!("starting {binary}"))
+}
+
 impl Server {
     pub async fn start(binary: &str, postgres: Option<&str>) -> anyhow::Result<Self> {
         Self::start_with(binary, postgres, &[]).await
@@ -62,23 +88,8 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let addr = free_addr()?;
-        let mut cmd = tokio::process::Command::new(binary);
-        cmd.args(["serve", "--listen", &addr.to_string()])
-            .env("CANVAS_DATA_DIR", dir.path())
-            .env("CANVAS_LOG", "warn")
-            // The bench's servers (FTP, PostgreSQL, MariaDB) are on loopback.
-            .env("CANVAS_EGRESS__ALLOW", "[\"127.0.0.0/8\"]")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let database_url = postgres.map(fresh_database).transpose()?;
-        if let Some(url) = &database_url {
-            cmd.env("CANVAS_DATABASE_URL", url);
-        }
-        let mut child = cmd.spawn().with_context(|| format!("starting {binary}"))?;
+        let mut child = spawn(binary, (addr, dir.path()), database_url.as_deref(), env)?;
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         let first = lines.next_line().await?.context("no keys printed")?;
         let v: Value = serde_json::from_str(&first)?;
@@ -91,9 +102,23 @@ impl Server {
             child,
             addr,
             keys,
+            binary: binary.to_string(),
             dir,
             database_url,
         })
+    }
+
+    /// Stops the server (SIGTERM, as an operator would) and starts it again
+    /// on the same data with `env` added.
+    pub async fn restart_with(&mut self, env: &[(&str, String)]) -> anyhow::Result<()> {
+        let pid = self.child.id().context("pid")?;
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        self.child.wait().await?;
+        let place = (self.addr, self.dir.path());
+        self.child = spawn(&self.binary, place, self.database_url.as_deref(), env)?;
+        wait_healthy(self.addr).await
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

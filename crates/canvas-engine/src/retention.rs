@@ -7,32 +7,34 @@ use canvas_domain::time::Timestamp;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// Runs deleted per transaction: a batch holds the store's writer for a
+/// few milliseconds, whatever the history's length.
+const RETENTION_BATCH: i64 = 200;
+
 impl Engine {
-    /// Deletes what expired before `now - retention`; returns how many runs went.
+    /// Deletes what expired before `now - retention`, in batches of
+    /// `RETENTION_BATCH` runs (one transaction each); returns how many runs went.
     pub async fn sweep(&self, now: Timestamp) -> Result<usize, canvas_store::StoreError> {
         let before = now - chrono::Duration::from_std(self.config.retention).unwrap_or_default();
         let mut deleted = 0;
         loop {
-            let expired = self.store.expired_runs(before, 100).await?;
+            let expired = self.store.expired_runs(before, RETENTION_BATCH).await?;
             if expired.is_empty() {
                 return Ok(deleted);
             }
-            for run in expired {
-                for block in self.store.run_blocks(run).await? {
-                    let Some(key) = &block.output_key else {
-                        continue;
-                    };
-                    if let Err(e) = self.datasets.delete(key).await {
-                        tracing::warn!(%run, %key, error = %e, "deleting an expired output failed");
-                    }
-                }
-                // What attempts wrote without recording it goes too.
-                if let Err(e) = self.datasets.delete_run(run).await {
+            // Outputs first: a run whose records went could not be found again.
+            for run in &expired {
+                if let Err(e) = self.datasets.delete_run(*run).await {
                     tracing::warn!(%run, error = %e, "deleting an expired run's outputs failed");
                 }
-                self.store.delete_run(run).await?;
-                deleted += 1;
             }
+            let went = self.store.delete_runs(&expired).await? as usize;
+            if went == 0 {
+                return Ok(deleted); // they stopped being finished: nothing to do
+            }
+            deleted += went;
+            // The API and the runs share the store: let them in between batches.
+            tokio::task::yield_now().await;
         }
     }
 

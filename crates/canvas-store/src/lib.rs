@@ -11,7 +11,10 @@ mod connect;
 mod console;
 mod history;
 pub mod model;
+#[cfg(test)]
+mod query_plan;
 mod queue;
+mod retention;
 mod run_list;
 mod schedules;
 mod tx;

@@ -79,7 +79,11 @@ fn conditions(f: &RunFilter) -> String {
     }
     if f.after.is_some() {
         let (at, id) = (next(), next());
-        sql += &format!(" AND (date_queued < {at} OR (date_queued = {at} AND id < {id}))");
+        // The first term bounds the index range (an OR cannot): a deep page
+        // is a seek, not a walk past every newer run.
+        sql += &format!(
+            " AND date_queued <= {at} AND (date_queued < {at} OR (date_queued = {at} AND id < {id}))"
+        );
     }
     sql + &format!(" ORDER BY date_queued DESC, id DESC LIMIT {}", next())
 }
@@ -197,7 +201,7 @@ pub struct WorkflowHealth {
 
 impl Store {
     /// `workflow`'s last `last` runs' statuses and its failures queued at or
-    /// after `since` (indexes `runs_workflow`, `runs_by_workflow_status`).
+    /// after `since` (indexes `runs_by_workflow`, `runs_by_workflow_status`).
     pub async fn workflow_health(
         &self,
         workflow: Uuid,
@@ -282,26 +286,10 @@ mod tests {
 
     #[tokio::test]
     async fn every_filter_reads_its_page_from_an_index_in_order_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("plan.db"))
-            .await
-            .unwrap();
-        let crate::Db::Sqlite(pools) = &store.db else {
-            unreachable!()
-        };
-        let pool = &pools.read;
+        let planner = crate::query_plan::Planner::open().await;
         for f in every_filter() {
             let hint = format!(" INDEXED BY {}", index(&f));
-            let sql = format!("EXPLAIN QUERY PLAN {}", runs_sql(&f, &hint));
-            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await
-                .unwrap();
-            let plan: Vec<String> = rows
-                .iter()
-                .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-                .collect();
-            let plan = plan.join(" / ");
+            let plan = planner.plan(&runs_sql(&f, &hint)).await;
             assert!(
                 plan.contains(&format!("SEARCH runs USING INDEX {}", index(&f))),
                 "{f:?}: {plan}"
@@ -309,6 +297,10 @@ mod tests {
             assert!(
                 !plan.contains("TEMP B-TREE"),
                 "sorted, not read in order: {f:?}: {plan}"
+            );
+            assert!(
+                f.after.is_none() || plan.contains("date_queued<?"),
+                "a page after a cursor starts at the cursor: {f:?}: {plan}"
             );
         }
     }
@@ -331,7 +323,7 @@ mod tests {
         assert_eq!(
             conditions(&f),
             " AND workflow_id = $2 AND status IN ($3, $4) AND trigger_kind = $5 \
-             AND date_queued < $6 AND (date_queued < $7 OR (date_queued = $7 AND id < $8)) \
+             AND date_queued < $6 AND date_queued <= $7 AND (date_queued < $7 OR (date_queued = $7 AND id < $8)) \
              ORDER BY date_queued DESC, id DESC LIMIT $9"
         );
     }

@@ -680,11 +680,22 @@ async fn retention_deletes_old_runs_but_not_what_an_active_run_needs(backend: Ba
         .write_values(&orphan, &[json!({"orphan": true})])
         .await
         .unwrap();
+    // A longer history than one batch of the sweep.
+    let w = app.store.workflow(done.parse().unwrap()).await.unwrap();
+    let history = canvas_store::HistorySpec {
+        organization: w.organization_id,
+        account: w.account_id,
+        workflows: vec![w.id],
+        runs: 450,
+        newest: chrono::Utc::now() - chrono::Duration::days(1),
+        spacing: chrono::Duration::seconds(2),
+    };
+    app.store.fill_history(&history).await.unwrap();
     let in_31_days = chrono::Utc::now() + chrono::Duration::days(31);
     assert_eq!(
         sweeper.sweep(in_31_days).await.unwrap(),
-        1,
-        "only the idle workflow's run"
+        451,
+        "only the idle workflow's runs, in batches"
     );
     assert!(
         app.get(&format!("/api/WorkflowRuns?workflowId={done}"))

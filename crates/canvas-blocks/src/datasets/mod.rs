@@ -194,6 +194,12 @@ impl Recent {
             .map(|(_, b)| b.clone())
     }
 
+    /// Forgets every dataset whose key starts with `prefix`.
+    fn forget_under(&mut self, prefix: &str) {
+        self.items.retain(|(k, _)| !k.starts_with(prefix));
+        self.bytes = self.items.iter().map(|(_, b)| b.len()).sum();
+    }
+
     fn forget(&mut self, key: &str) {
         let found = self.items.iter().position(|(k, _)| k == key);
         if let Some((_, old)) = found.and_then(|i| self.items.remove(i)) {
@@ -303,7 +309,9 @@ impl Datasets {
 
     /// Deletes everything a run stored — every attempt's outputs and files,
     /// recorded or not (an attempt that lost its lease records nothing).
+    /// Outputs kept with their records go with the records.
     pub async fn delete_run(&self, run: Uuid) -> Result<usize, DatasetError> {
+        self.recent().forget_under(&format!("runs/{run}/"));
         let prefix = Path::from(format!("runs/{run}/"));
         let mut listing = self.blobs.list(Some(&prefix));
         let mut keys = Vec::new();

@@ -5,6 +5,7 @@
 
 mod claims;
 mod fixtures;
+mod retention;
 mod run_list;
 mod schedules;
 mod schema;

@@ -79,3 +79,26 @@ async fn several_statuses_are_merged_newest_first_and_paged_without_gaps(backend
 }
 
 crate::both_backends!(several_statuses_are_merged_newest_first_and_paged_without_gaps);
+
+/// `WorkflowRuns`' offset paging: pages newest first, none skipped or repeated.
+async fn a_workflows_runs_page_by_skip_and_top_newest_first(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let workflow = t.workflow().await;
+    let newest = history(&t, &workflow, 120).await;
+
+    let mut seen = Vec::new();
+    for skip in [0, 50, 100] {
+        seen.extend(t.store.runs(workflow.id, skip, 50).await.unwrap());
+    }
+
+    assert_eq!(seen.len(), 120, "every run once");
+    assert_eq!(seen[0].date_queued, newest);
+    assert!(
+        seen.windows(2).all(|w| w[0].date_queued > w[1].date_queued),
+        "newest first, across pages"
+    );
+    assert!(t.store.runs(workflow.id, 120, 50).await.unwrap().is_empty());
+    t.drop_schema().await;
+}
+
+crate::both_backends!(a_workflows_runs_page_by_skip_and_top_newest_first);
