@@ -4,6 +4,7 @@
 //! after its last completed block.
 
 mod apps;
+mod contexts;
 mod execute;
 mod heartbeat;
 mod meter;

@@ -3,7 +3,7 @@
 //! `std`/`os` modules are not part of `rquickjs`), a memory limit, and an
 //! interrupt handler that enforces the CPU-time limit and cancellation.
 
-use crate::meter::{MemoryMeter, MeteredAllocator};
+use crate::meter::MemoryMeter;
 use rquickjs::{CatchResultExt, Context, Function, Promise, Runtime, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -137,7 +137,7 @@ pub type AppCall = Box<dyn Fn(&str, &str, &str) -> String + Send>;
 /// Why a script stopped is told to Rust through `stop(kind, detail)` — a
 /// function the user's code cannot reach — never read from message text.
 /// `input` is a proxy: the batches are loaded on its first use.
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 (async function (run, next, emit, variables, log, o, fns) {
     const { attempt, maxInput, batch } = o;
     const { appCall, stop } = fns;
@@ -218,42 +218,18 @@ const PRELUDE: &str = r#"
 })
 "#;
 
-/// Runs a script on the calling thread, which may block (a blocking-pool thread).
+/// Runs a script on the calling thread, which may block (a blocking-pool
+/// thread or a sandbox process), in a context of its own.
 pub fn run(call: ScriptCall<'_>) -> Result<Vec<String>, ScriptError> {
-    with_runtime(|runtime, meter| execute(runtime, meter, call))
-}
-
-thread_local! {
-    /// One QuickJS runtime per blocking thread, reused from block to block;
-    /// every block still gets a fresh context (its own global scope).
-    static RUNTIME: RefCell<Option<(Runtime, MemoryMeter)>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` on this thread's runtime. A runtime that saw a failure (a limit,
-/// an interruption, an exception) is dropped rather than reused.
-fn with_runtime(
-    f: impl FnOnce(&Runtime, &MemoryMeter) -> Result<Vec<String>, ScriptError>,
-) -> Result<Vec<String>, ScriptError> {
-    RUNTIME.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let meter = MemoryMeter::default();
-            let runtime = Runtime::new_with_alloc(MeteredAllocator::new(meter.clone()))
-                .map_err(|e| ScriptError::Sandbox(e.to_string()))?;
-            *slot = Some((runtime, meter));
-        }
-        let (runtime, meter) = slot.as_ref().expect("set above");
-        let out = f(runtime, meter);
-        runtime.set_interrupt_handler(None);
-        // Jobs a script left behind (a self-renewing microtask) would run in
-        // the next block: a runtime with any is dropped, like a failed one.
-        if out.is_err() || runtime.is_job_pending() {
-            *slot = None;
-        } else {
-            runtime.run_gc();
-        }
-        out
+    crate::contexts::with_fresh_context(|runtime, meter, context| {
+        execute(runtime, meter, context, call)
     })
+}
+
+/// Frees the last block's context and prepares the next block's: the
+/// sandbox calls it after answering, while it waits for the next block.
+pub fn prepare_next() {
+    crate::contexts::prepare();
 }
 
 /// Time the script spent running JavaScript: wall time minus the time it
@@ -339,9 +315,9 @@ type Stopped = Rc<RefCell<Option<(String, String)>>>;
 fn execute(
     runtime: &Runtime,
     meter: &MemoryMeter,
+    context: &Context,
     call: ScriptCall<'_>,
 ) -> Result<Vec<String>, ScriptError> {
-    let sandbox = |e: rquickjs::Error| ScriptError::Sandbox(e.to_string());
     let ScriptCall {
         source,
         variables_json,
@@ -360,7 +336,6 @@ fn execute(
     runtime.set_interrupt_handler(Some(Box::new(move || {
         handler_clock.used() > limit || stop.load(Ordering::Relaxed)
     })));
-    let context = Context::full(runtime).map_err(sandbox)?;
     let log = Rc::new(RefCell::new(LogSink::new(limits.max_log_bytes)));
     // The host is dropped when the script ends, whatever closures JavaScript
     // still holds: the tasks feeding and draining it stop waiting.
@@ -415,12 +390,7 @@ fn run_in_context<'js>(
     })
     .map_err(js)?;
     ctx.globals().set("__log", push).map_err(js)?;
-    let log_fn: Value = ctx
-        .eval(
-            "(...a) => __log(a.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join(' '))",
-        )
-        .catch(ctx)
-        .map_err(|e| e.to_string())?;
+    let log_fn: Value = take_global(ctx, crate::contexts::LOG_GLOBAL)?;
     let next = next_batch_fn(ctx, host.clone(), clock.clone())?;
     let save = save_file_fn(ctx, host.clone(), clock.clone())?;
     ctx.globals().set("__saveFile", save).map_err(js)?;
@@ -429,6 +399,22 @@ fn run_in_context<'js>(
     let stop = stop_fn(ctx, stopped.clone())?;
     call_prelude(ctx, job, [next, emit, app_call, stop], log_fn)
 }
+
+/// A value the context was prepared with, taken out of the global scope
+/// before the user's code runs.
+fn take_global<'js, T: rquickjs::FromJs<'js>>(
+    ctx: &rquickjs::Ctx<'js>,
+    key: &str,
+) -> Result<T, String> {
+    let globals = ctx.globals();
+    let value = globals.get(key).map_err(|e| e.to_string())?;
+    globals.remove(key).map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// The script's `log(...)`: its arguments as one line, strings as they are.
+pub(crate) const LOG_FN: &str =
+    "(...a) => __log(a.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join(' '))";
 
 /// `stop(kind, detail)`: the prelude says why it stops the script.
 fn stop_fn<'js>(ctx: &rquickjs::Ctx<'js>, stopped: Stopped) -> Result<Function<'js>, String> {
@@ -453,7 +439,7 @@ fn call_prelude<'js>(
         job.source
     );
     let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
-    let prelude: Function = ctx.eval(PRELUDE).catch(ctx).map_err(|e| e.to_string())?;
+    let prelude: Function = take_global(ctx, crate::contexts::PRELUDE_GLOBAL)?;
     let variables = ctx
         .json_parse(job.variables_json)
         .catch(ctx)
@@ -675,6 +661,36 @@ mod tests {
         assert_eq!(
             out.records_json,
             r#"[{"leak":"undefined","evil":"undefined"}]"#
+        );
+    }
+
+    /// The sandbox prepares the next context while it waits: that context
+    /// is as fresh as one made on demand, and the prelude's handles are
+    /// gone from its global scope before the user's code runs.
+    #[test]
+    fn a_context_prepared_ahead_is_fresh_and_keeps_nothing_of_ours_in_sight() {
+        prepare_next();
+        call(
+            "globalThis.leak = 42; Array.prototype.evil = 1; return [];",
+            "[]",
+        )
+        .unwrap();
+        prepare_next();
+        let out = call(
+            "return [{ leak: typeof leak, evil: typeof [].evil, ours: typeof __canvasPrelude + typeof __canvasLog }];",
+            "[]",
+        )
+        .unwrap();
+        assert_eq!(
+            out.records_json,
+            r#"[{"leak":"undefined","evil":"undefined","ours":"undefinedundefined"}]"#
+        );
+        call("globalThis.n = 0; (function again() { n++; Promise.resolve().then(again); })(); return [];", "[]").unwrap();
+        prepare_next();
+        let out = call("return [{ n: typeof n }];", "[]").unwrap();
+        assert_eq!(
+            out.records_json, r#"[{"n":"undefined"}]"#,
+            "jobs left behind never run"
         );
     }
 

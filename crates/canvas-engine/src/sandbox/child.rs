@@ -51,6 +51,7 @@ pub fn serve() -> io::Result<()> {
         p.to_engine.write_all(HELLO)?;
         p.to_engine.flush()?;
     }
+    script::prepare_next();
     loop {
         let message = pipe.borrow_mut().receive()?;
         match message {
@@ -85,7 +86,10 @@ fn run_block(start: Start, pipe: &Rc<RefCell<Pipe>>) -> io::Result<()> {
         Ok(_) => ToParent::Done,
         Err(e) => ToParent::Failed(e),
     };
-    pipe.borrow_mut().send(message)
+    pipe.borrow_mut().send(message)?;
+    // Off the block's path: the engine is recording the block meanwhile.
+    script::prepare_next();
+    Ok(())
 }
 
 /// A script's host at the sandbox's end of the pipe. A broken pipe ends
