@@ -221,6 +221,43 @@ async fn a_three_block_script_chain_runs_end_to_end(backend: Backend) {
     assert!(w["dateLastRun"].as_str().unwrap().ends_with("+00:00"));
 }
 
+/// A small input travels with the block's start; `recordsIn` still counts
+/// only what the script took.
+async fn records_in_counts_what_a_script_read_of_an_input_sent_ahead(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chain = json!([
+        script("People", PEOPLE),
+        script("Ignores", "return [{ seen: 'nothing' }];"),
+        script(
+            "Streams",
+            "const out = []; for await (const r of inputStream) out.push(r); return out;"
+        ),
+        script(
+            "Throws",
+            "if (input.length === 1) throw new Error('one record'); return [];"
+        ),
+    ]);
+    let (workflow, _) = script_workflow(&app, chain).await;
+    let run = run_to_end(&app, json!({"workflowId": workflow})).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    let counts: Vec<(i64, i64)> = run["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["recordsIn"].as_i64().unwrap(),
+                b["recordsOut"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(0, 3), (0, 1), (1, 1), (1, 0)], "{run}");
+    assert_eq!(
+        output(&app, run["id"].as_str().unwrap(), 3).await,
+        json!([{"seen": "nothing"}])
+    );
+}
+
 async fn blocks_read_their_data_source_not_the_block_before(backend: Backend) {
     let app = spawn_app(backend).await;
     let first = uuid::Uuid::new_v4();
@@ -525,6 +562,7 @@ both_backends!(
     a_failing_scripts_log_is_kept_beside_its_error,
     a_run_on_an_expired_lease_is_taken_over_and_the_takeover_logged,
     a_three_block_script_chain_runs_end_to_end,
+    records_in_counts_what_a_script_read_of_an_input_sent_ahead,
     blocks_read_their_data_source_not_the_block_before,
     partial_runs_start_from_stored_outputs,
     sandbox_limits_fail_the_block_and_the_server_stays_healthy,

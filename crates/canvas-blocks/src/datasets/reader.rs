@@ -102,6 +102,12 @@ impl RecordReader {
         self.read
     }
 
+    /// Takes back `records` handed out but never used: a sandbox sent its
+    /// whole input ahead says how much of it the script took.
+    pub fn count_unused(&mut self, records: usize) {
+        self.read = self.read.saturating_sub(records);
+    }
+
     /// The next batch, or `None` after the last record.
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>, DatasetError> {
         loop {

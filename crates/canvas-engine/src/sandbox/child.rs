@@ -5,7 +5,8 @@
 
 use super::frame::{Frame, HELLO, Start, ToChild, ToParent};
 use crate::script::{self, OutputBatch, ScriptCall, ScriptHost};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::os::fd::AsFd;
@@ -67,8 +68,11 @@ pub fn serve() -> io::Result<()> {
 }
 
 fn run_block(start: Start, pipe: &Rc<RefCell<Pipe>>) -> io::Result<()> {
+    let taken = Rc::new(Cell::new(0));
     let host = PipeHost {
         pipe: pipe.clone(),
+        ahead: start.input.map(VecDeque::from),
+        taken: taken.clone(),
         ended: false,
         broken: false,
     };
@@ -83,11 +87,14 @@ fn run_block(start: Start, pipe: &Rc<RefCell<Pipe>>) -> io::Result<()> {
         host: Box::new(host),
     });
     let message = match result {
-        Ok(_) => ToParent::Done,
-        Err(e) => ToParent::Failed(e),
+        Ok(_) => ToParent::Done(taken.get()),
+        Err(e) => ToParent::Failed(e, taken.get()),
     };
     pipe.borrow_mut().send(message)?;
     // Off the block's path: the engine is recording the block meanwhile.
+    // Yield first, so that on a busy machine the engine's thread, woken by
+    // the result, runs before this clean-up rather than after it.
+    std::thread::yield_now();
     script::prepare_next();
     Ok(())
 }
@@ -96,6 +103,10 @@ fn run_block(start: Start, pipe: &Rc<RefCell<Pipe>>) -> io::Result<()> {
 /// the script's input and refuses its output: the engine has gone.
 struct PipeHost {
     pipe: Rc<RefCell<Pipe>>,
+    /// The input the engine sent with the block, when it sent it whole.
+    ahead: Option<VecDeque<String>>,
+    /// How many of those batches the script took.
+    taken: Rc<Cell<u32>>,
     /// The engine said the input has ended.
     ended: bool,
     broken: bool,
@@ -123,6 +134,11 @@ impl PipeHost {
 
 impl ScriptHost for PipeHost {
     fn next_batch(&mut self) -> Option<String> {
+        if let Some(ahead) = &mut self.ahead {
+            let batch = ahead.pop_front()?;
+            self.taken.set(self.taken.get() + 1);
+            return Some(batch);
+        }
         if self.ended {
             return None;
         }

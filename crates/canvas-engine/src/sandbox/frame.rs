@@ -22,6 +22,10 @@ pub(crate) struct Start {
     pub limits: ScriptLimits,
     pub attempt: u32,
     pub handles_json: String,
+    /// The whole input (its batches, JSON array texts), when the engine
+    /// had it in memory: the script then never asks for a batch.
+    #[serde(default)]
+    pub input: Option<Vec<String>>,
 }
 
 /// Engine → sandbox.
@@ -42,8 +46,9 @@ pub(crate) enum ToParent {
     File(String, Vec<u8>),
     AppCall(String, String, String),
     Log(String),
-    Done,
-    Failed(ScriptError),
+    /// The script finished; how many of the batches sent ahead it took.
+    Done(u32),
+    Failed(ScriptError, u32),
 }
 
 #[derive(Debug, PartialEq)]
@@ -114,8 +119,8 @@ impl ToParent {
             }
             Self::AppCall(app, op, args) => (APP_CALL, json(&(app, op, args))),
             Self::Log(line) => (LOG, line.into_bytes()),
-            Self::Done => (DONE, Vec::new()),
-            Self::Failed(error) => (FAILED, json(&error)),
+            Self::Done(taken) => (DONE, taken.to_le_bytes().to_vec()),
+            Self::Failed(error, taken) => (FAILED, json(&(error, taken))),
         };
         Frame { kind, payload }
     }
@@ -145,8 +150,14 @@ impl ToParent {
                 Self::AppCall(app, op, args)
             }
             LOG => Self::Log(text(payload)?),
-            DONE => Self::Done,
-            FAILED => Self::Failed(serde_json::from_slice(&payload).map_err(invalid)?),
+            DONE => {
+                let taken = payload.try_into().map_err(|_| invalid("short"))?;
+                Self::Done(u32::from_le_bytes(taken))
+            }
+            FAILED => {
+                let (error, taken) = serde_json::from_slice(&payload).map_err(invalid)?;
+                Self::Failed(error, taken)
+            }
             other => return Err(invalid(format!("unknown kind {other} for the engine"))),
         })
     }
@@ -222,9 +233,10 @@ mod tests {
             ToParent::AppCall(a, o, g) if a == "HTTP" && o == "get" && g == "[]")
         );
         assert!(matches!(
-            round_trip(ToParent::Failed(ScriptError::CpuTime(5))),
-            ToParent::Failed(ScriptError::CpuTime(5))
+            round_trip(ToParent::Failed(ScriptError::CpuTime(5), 2)),
+            ToParent::Failed(ScriptError::CpuTime(5), 2)
         ));
+        assert!(matches!(round_trip(ToParent::Done(3)), ToParent::Done(3)));
         let wire = ToChild::Batch(None).frame().encode();
         let frame = Frame::read_from(&mut wire.as_slice()).unwrap().unwrap();
         assert!(matches!(
@@ -244,6 +256,11 @@ mod tests {
             payload: vec![9, 0, 0, 0, b'a'],
         };
         assert!(ToParent::parse(short_file).is_err());
+        let short_done = Frame {
+            kind: DONE,
+            payload: vec![1],
+        };
+        assert!(ToParent::parse(short_done).is_err());
         assert!(Frame::read_from(&mut [].as_slice()).unwrap().is_none());
     }
 }

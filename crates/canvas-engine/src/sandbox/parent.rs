@@ -187,12 +187,17 @@ impl Sandbox {
         (reader, writer): (&mut RecordReader, &mut RecordWriter),
         log: &mut LogLines,
     ) -> Served {
+        let mut ahead = match InputAhead::read(reader).await {
+            Ok(ahead) => ahead,
+            Err(e) => return Served::Finished(Err(e)),
+        };
         let start = Start {
             source: job.source.clone(),
             variables_json: job.variables_json.clone(),
             limits: job.limits.clone(),
             attempt: job.attempt,
             handles_json: job.apps.handles_json.clone(),
+            input: ahead.batches.take(),
         };
         if let Err(e) = self.send(ToChild::Start(Box::new(start))).await {
             return Served::Killed(e);
@@ -204,8 +209,14 @@ impl Sandbox {
                 Err(e) => return Served::Killed(e),
             };
             let answered = match message {
-                ToParent::Done => return Served::Finished(Ok(())),
-                ToParent::Failed(e) => return Served::Finished(Err(e.into())),
+                ToParent::Done(taken) => {
+                    reader.count_unused(ahead.unused(taken));
+                    return Served::Finished(Ok(()));
+                }
+                ToParent::Failed(e, taken) => {
+                    reader.count_unused(ahead.unused(taken));
+                    return Served::Finished(Err(e.into()));
+                }
                 ToParent::Log(line) => {
                     log.push(line);
                     Ok(())
@@ -238,7 +249,7 @@ impl Sandbox {
                 let result = job.apps.caller.call(&app, &op, &args).await;
                 self.send(ToChild::AppResult(result)).await
             }
-            ToParent::Log(_) | ToParent::Done | ToParent::Failed(_) => {
+            ToParent::Log(_) | ToParent::Done(_) | ToParent::Failed(..) => {
                 unreachable!("handled by serve")
             }
         }
@@ -271,6 +282,40 @@ impl Sandbox {
                 Ok(None) => return Err(ended("its process exited")),
             }
         }
+    }
+}
+
+/// A block's input sent with its start when the engine has it in memory
+/// (a small output of the block before, or no data source): the script
+/// reads it without a round trip per batch.
+struct InputAhead {
+    batches: Option<Vec<String>>,
+    /// Records per batch sent.
+    counts: Vec<usize>,
+}
+
+impl InputAhead {
+    async fn read(reader: &mut RecordReader) -> Result<Self, BlockError> {
+        if !reader.is_in_memory() {
+            return Ok(Self {
+                batches: None,
+                counts: Vec::new(),
+            });
+        }
+        let (mut batches, mut counts) = (Vec::new(), Vec::new());
+        while let Some(batch) = reader.next_batch().await? {
+            counts.push(batch.count);
+            batches.push(batch.array_json());
+        }
+        Ok(Self {
+            batches: Some(batches),
+            counts,
+        })
+    }
+
+    /// Records sent ahead that the script never took.
+    fn unused(&self, taken: u32) -> usize {
+        self.counts.iter().skip(taken as usize).sum()
     }
 }
 
