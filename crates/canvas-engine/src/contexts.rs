@@ -15,6 +15,9 @@ use std::cell::RefCell;
 pub(crate) const PRELUDE_GLOBAL: &str = "__canvasPrelude";
 pub(crate) const LOG_GLOBAL: &str = "__canvasLog";
 
+/// Past this heap, a block's context is freed before its result is sent.
+const FREE_BEFORE_ANSWER: usize = 8 << 20;
+
 thread_local! {
     static WARM: RefCell<Option<Warm>> = const { RefCell::new(None) };
 }
@@ -70,6 +73,12 @@ pub(crate) fn with_fresh_context(
         // the next block: a runtime with any goes, like a failed one.
         warm.poisoned = out.is_err() || warm.runtime.is_job_pending();
         warm.spent = Some(context);
+        // A large heap is freed now, before the result is told: its clean-up
+        // would otherwise eat into the next block's time on the engine's clock.
+        let large = warm.meter.used() > FREE_BEFORE_ANSWER;
+        if large {
+            settle(&mut slot);
+        }
         out
     })
 }
@@ -99,10 +108,12 @@ fn settle(slot: &mut Option<Warm>) {
         return;
     };
     drop(spent);
-    if warm.poisoned {
-        *slot = None;
-    } else {
+    if !warm.poisoned {
         warm.runtime.run_gc();
+    }
+    // Collecting may queue finalizers' jobs: those would run in the next block.
+    if warm.poisoned || warm.runtime.is_job_pending() {
+        *slot = None;
     }
 }
 

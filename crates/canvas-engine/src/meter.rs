@@ -26,6 +26,11 @@ impl MemoryMeter {
         self.0.refused.store(false, Ordering::Relaxed);
     }
 
+    /// Bytes given out and not yet freed.
+    pub fn used(&self) -> usize {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
     /// Whether an allocation was refused for the limit since `start_block`.
     pub fn refused(&self) -> bool {
         self.0.refused.load(Ordering::Relaxed)

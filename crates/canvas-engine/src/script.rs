@@ -438,8 +438,10 @@ fn call_prelude<'js>(
         "(async function (input, inputStream, variables, log, attempt, apps, saveFile) {{\n{}\n}})",
         job.source
     );
-    let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
+    // Taken before the user's text is evaluated: a body that closes its
+    // wrapper early runs code at the top level, and must not find it.
     let prelude: Function = take_global(ctx, crate::contexts::PRELUDE_GLOBAL)?;
+    let user: Function = ctx.eval(body).catch(ctx).map_err(|e| e.to_string())?;
     let variables = ctx
         .json_parse(job.variables_json)
         .catch(ctx)
@@ -692,6 +694,16 @@ mod tests {
             out.records_json, r#"[{"n":"undefined"}]"#,
             "jobs left behind never run"
         );
+    }
+
+    /// A body that closes its wrapper early runs at the top level; the
+    /// prelude is out of its reach by then.
+    #[test]
+    fn a_script_breaking_out_of_its_wrapper_cannot_replace_the_prelude() {
+        prepare_next();
+        let source = "}); globalThis.__canvasPrelude = async function (run, next, emit) { emit('{\"hacked\":1}\\n', 1); }; (async function () { return [{ ok: 1 }];";
+        let out = call(source, "[]").unwrap();
+        assert_eq!(out.records_json, r#"[{"ok":1}]"#);
     }
 
     /// A self-renewing microtask left by one block would run inside the

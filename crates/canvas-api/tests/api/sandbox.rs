@@ -30,13 +30,17 @@ async fn started_run(app: &TestApp, workflow: &str) -> String {
     id
 }
 
+/// Two records, then the loop (which never reads them).
 async fn native_workflow(app: &TestApp) -> String {
-    let chain = json!([{"blockName": "Native", "script": NATIVE_LOOP}]);
+    let chain = json!([
+        {"blockName": "Rows", "script": "return [{ a: 1 }, { a: 2 }];"},
+        {"blockName": "Native", "script": NATIVE_LOOP},
+    ]);
     script_workflow(app, chain).await.0
 }
 
 fn block_error(run: &Value) -> &str {
-    run["blocks"][0]["error"].as_str().unwrap_or_default()
+    run["blocks"][1]["error"].as_str().unwrap_or_default()
 }
 
 async fn a_script_stuck_in_native_code_is_stopped_within_its_cpu_limit_and_a_second(
@@ -52,6 +56,10 @@ async fn a_script_stuck_in_native_code_is_stopped_within_its_cpu_limit_and_a_sec
     let took = started.elapsed();
     assert_eq!(run["status"], "Failed", "{run}");
     assert!(block_error(&run).contains("CPU-time limit"), "{run}");
+    assert_eq!(
+        run["blocks"][1]["recordsIn"], 0,
+        "the input was sent ahead, and a killed script took none of it: {run}"
+    );
     assert!(
         took < CPU_LIMIT + Duration::from_millis(1800),
         "stopped after {took:?}"

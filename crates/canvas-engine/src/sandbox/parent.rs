@@ -199,32 +199,40 @@ impl Sandbox {
             handles_json: job.apps.handles_json.clone(),
             input: ahead.batches.take(),
         };
-        if let Err(e) = self.send(ToChild::Start(Box::new(start))).await {
-            return Served::Killed(e);
-        }
+        // A killed script never says what it took of its input: nothing, then.
+        let (served, taken) = match self.send(ToChild::Start(Box::new(start))).await {
+            Ok(()) => self.converse(job, (reader, writer), log).await,
+            Err(e) => (Served::Killed(e), 0),
+        };
+        reader.count_unused(ahead.unused(taken));
+        served
+    }
+
+    /// Answers the script until it ends; with how many batches of the input
+    /// sent ahead it took.
+    async fn converse(
+        &mut self,
+        job: &ScriptRun<'_>,
+        (reader, writer): (&mut RecordReader, &mut RecordWriter),
+        log: &mut LogLines,
+    ) -> (Served, u32) {
         let mut budget = job.limits.cpu_time + KILL_AFTER;
         loop {
             let message = match self.next_message(&mut budget, job).await {
                 Ok(message) => message,
-                Err(e) => return Served::Killed(e),
+                Err(e) => return (Served::Killed(e), 0),
             };
             let answered = match message {
-                ToParent::Done(taken) => {
-                    reader.count_unused(ahead.unused(taken));
-                    return Served::Finished(Ok(()));
-                }
-                ToParent::Failed(e, taken) => {
-                    reader.count_unused(ahead.unused(taken));
-                    return Served::Finished(Err(e.into()));
-                }
+                ToParent::Done(taken) => return (Served::Finished(Ok(())), taken),
+                ToParent::Failed(e, taken) => return (Served::Finished(Err(e.into())), taken),
                 ToParent::Log(line) => {
                     log.push(line);
                     Ok(())
                 }
-                other => self.answer(other, job, (reader, writer)).await,
+                other => self.answer(other, job, (&mut *reader, &mut *writer)).await,
             };
             if let Err(e) = answered {
-                return Served::Killed(e);
+                return (Served::Killed(e), 0);
             }
         }
     }
