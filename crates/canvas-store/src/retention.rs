@@ -1,6 +1,6 @@
 //! Retention's side of the store: which finished runs expired, oldest
 //! first, and deleting them in batches — each batch read from an index in
-//! its order and deleted in one transaction, so a batch costs its own rows
+//! its order and deleted in one statement, so a batch costs its own rows
 //! however long the history is.
 
 use crate::{Result, Store, with_db};
@@ -37,8 +37,8 @@ impl Store {
 
 /// Deletes the runs listed after it (`push_ids`) that are finished. The
 /// status is tested as what it is not: SQLite, without statistics, read
-/// `status IN (…finished…)` from `runs_status` (every finished run, 0.6 s
-/// a batch at a million) rather than the ids from the primary key.
+/// `status IN (…finished…)` from `runs_status` (every finished run, over a
+/// second a batch at a million) rather than the ids from the primary key.
 const DELETE_FINISHED_RUNS: &str =
     "DELETE FROM runs WHERE status NOT IN ('Queued', 'Running') AND id IN (";
 
