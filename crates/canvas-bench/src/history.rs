@@ -4,7 +4,7 @@
 //! finished runs in the store,
 //! then `GET /api/Workflow` while the node deletes them.
 
-use crate::load::{percentile_ms, sample};
+use crate::load::{p50_p99, percentile_ms, sample};
 use crate::runs::{millis, wait_all, workflows};
 use crate::server::Server;
 use anyhow::Context;
@@ -56,12 +56,6 @@ async fn keyset_page(server: &Server, workflow: &str) -> anyhow::Result<String> 
     Ok(path)
 }
 
-fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
-    (at(0.5), at(0.99))
-}
-
 /// RunWorkflow's answer time and the run's queued → started, one run at a
 /// time, each waited for before the next.
 async fn one_at_a_time(server: &Server, flows: &[Value], n: usize) -> anyhow::Result<Figures> {
@@ -80,7 +74,7 @@ async fn one_at_a_time(server: &Server, flows: &[Value], n: usize) -> anyhow::Re
             .await?;
         claimed.extend(millis(&newest[0]["dateQueued"], &newest[0]["dateStarted"]));
     }
-    Ok(vec![quantiles(posted), quantiles(claimed)])
+    Ok(vec![p50_p99(posted), p50_p99(claimed)])
 }
 
 async fn get_quantiles(server: &Server, path: &str, n: usize) -> anyhow::Result<(f64, f64)> {

@@ -173,3 +173,10 @@ pub fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(at).copied().unwrap_or(0) as f64 / 1000.0
 }
+
+/// (p50, p99) of durations already in ms.
+pub fn p50_p99(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}

@@ -228,9 +228,7 @@ async fn latency_at(server: &Server, flows: &[Value], rate: f64) -> anyhow::Resu
             finished.extend(millis(&r["dateQueued"], &r["dateFinished"]));
         }
     }
-    finished.sort_by(f64::total_cmp);
-    let at = |q: f64| finished[((finished.len() - 1) as f64 * q) as usize];
-    Ok((at(0.5), at(0.99)))
+    Ok(crate::load::p50_p99(finished))
 }
 
 pub async fn measure(server: &Server, total: usize) -> anyhow::Result<RunFigures> {
